@@ -1,0 +1,146 @@
+#include "model/attention.h"
+
+#include <cmath>
+#include <limits>
+
+#include "model/dropout.h"
+
+namespace moekit {
+
+void Attention::init(const std::string& p, const BertConfig& c) {
+  query.init(p + "self.query", c.hidden_size, c.hidden_size);
+  key.init(p + "self.key", c.hidden_size, c.hidden_size);
+  value.init(p + "self.value", c.hidden_size, c.hidden_size);
+  out.init(p + "output.dense", c.hidden_size, c.hidden_size);
+  norm.init(p + "output.LayerNorm", c.hidden_size, c.layer_norm_eps);
+  heads = c.num_attention_heads;
+  attention_dropout = c.attention_probs_dropout_prob;
+  hidden_dropout = c.hidden_dropout_prob;
+}
+
+void Attention::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng* dropout_rng) const {
+  const Eigen::Index n = x.rows(), hidden = x.cols(), seq = batch.seq;
+  const Eigen::Index hd = hidden / heads;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  Mat q, k, v;
+  query.forward(x, q, cache ? &cache->in : nullptr);
+  key.forward(x, k, nullptr);
+  value.forward(x, v, nullptr);
+
+  const Eigen::Index n_blocks = batch.batch * heads;
+  const bool train = dropout_rng && attention_dropout > 0;
+  Mat probs(n_blocks * seq, seq);
+  Mat pmask;
+  if (train) pmask = dropout_mask(*dropout_rng, n_blocks * seq, seq, attention_dropout);
+  Mat ctx(n, hidden);
+
+#pragma omp parallel for schedule(static)
+  for (Eigen::Index blk = 0; blk < n_blocks; ++blk) {
+    const Eigen::Index b = blk / heads, h = blk % heads;
+    const auto qb = q.block(b * seq, h * hd, seq, hd);
+    const auto kb = k.block(b * seq, h * hd, seq, hd);
+    const auto vb = v.block(b * seq, h * hd, seq, hd);
+    auto p = probs.block(blk * seq, 0, seq, seq);
+    p.noalias() = (qb * kb.transpose()) * scale;
+    const uint8_t* m = &batch.mask[static_cast<size_t>(b * seq)];
+    bool any_key = false;
+    for (Eigen::Index j = 0; j < seq; ++j) any_key |= m[j] != 0;
+    for (Eigen::Index i = 0; i < seq; ++i) {
+      // HF adds finfo(float32).min to masked scores: their exp is exactly 0 unless no key is real,
+      // in which case every score is equally tiny and softmax is uniform.
+      float mx = -std::numeric_limits<float>::infinity();
+      for (Eigen::Index j = 0; j < seq; ++j)
+        if (m[j] || !any_key) mx = std::max(mx, p(i, j));
+      float sum = 0;
+      for (Eigen::Index j = 0; j < seq; ++j) {
+        const float e = (m[j] || !any_key) ? std::exp(p(i, j) - mx) : 0.0f;
+        p(i, j) = e;
+        sum += e;
+      }
+      p.row(i) /= sum;
+    }
+    auto cb = ctx.block(b * seq, h * hd, seq, hd);
+    if (train) {
+      Mat pd = p.cwiseProduct(pmask.block(blk * seq, 0, seq, seq));
+      cb.noalias() = pd * vb;
+    } else {
+      cb.noalias() = p * vb;
+    }
+  }
+
+  Mat o;
+  out.forward(ctx, o, cache ? &cache->out : nullptr);
+  Mat hmask;
+  if (dropout_rng && hidden_dropout > 0) {
+    hmask = dropout_mask(*dropout_rng, n, hidden, hidden_dropout);
+    o.array() *= hmask.array();
+  }
+  o += x;
+  norm.forward(o, y, cache ? &cache->norm : nullptr);
+  if (cache) {
+    cache->q = std::move(q);
+    cache->k = std::move(k);
+    cache->v = std::move(v);
+    cache->probs = std::move(probs);
+    cache->probs_mask = std::move(pmask);
+    cache->hidden_mask = std::move(hmask);
+  }
+}
+
+// Per (sequence, head), with Pd = P * M (dropout mask M) and ctx = Pd V:
+//   dV = Pd^T dctx;  dPd = dctx V^T;  dP = dPd * M;  dS = P * (dP - rowsum(dP * P));
+//   dQ = dS K * scale;  dK = dS^T Q * scale.
+void Attention::backward(MatRef dy, const Batch& batch, const Cache& cache, Mat& dx) {
+  const Eigen::Index n = dy.rows(), hidden = dy.cols(), seq = batch.seq;
+  const Eigen::Index hd = hidden / heads;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+
+  Mat dres;  // gradient at (x + dropout(dense(ctx))), also the residual's share of dx
+  norm.backward(dy, cache.norm, dres);
+  Mat dout = cache.hidden_mask.size() > 0 ? Mat(dres.cwiseProduct(cache.hidden_mask)) : dres;
+  Mat dctx;
+  out.backward(dout, cache.out, &dctx);
+
+  Mat dq(n, hidden), dk(n, hidden), dv(n, hidden);
+  const bool train = cache.probs_mask.size() > 0;
+  const Eigen::Index n_blocks = batch.batch * heads;
+#pragma omp parallel for schedule(static)
+  for (Eigen::Index blk = 0; blk < n_blocks; ++blk) {
+    const Eigen::Index b = blk / heads, h = blk % heads;
+    const auto p = cache.probs.block(blk * seq, 0, seq, seq);
+    const auto qb = cache.q.block(b * seq, h * hd, seq, hd);
+    const auto kb = cache.k.block(b * seq, h * hd, seq, hd);
+    const auto vb = cache.v.block(b * seq, h * hd, seq, hd);
+    const auto dcb = dctx.block(b * seq, h * hd, seq, hd);
+    Mat dp = dcb * vb.transpose();
+    if (train) {
+      const auto m = cache.probs_mask.block(blk * seq, 0, seq, seq);
+      dv.block(b * seq, h * hd, seq, hd).noalias() = p.cwiseProduct(m).transpose() * dcb;
+      dp.array() *= m.array();
+    } else {
+      dv.block(b * seq, h * hd, seq, hd).noalias() = p.transpose() * dcb;
+    }
+    Eigen::VectorXf dot = dp.cwiseProduct(p).rowwise().sum();
+    Mat ds = p.cwiseProduct(dp - dot.replicate(1, seq)) * scale;
+    dq.block(b * seq, h * hd, seq, hd).noalias() = ds * kb;
+    dk.block(b * seq, h * hd, seq, hd).noalias() = ds.transpose() * qb;
+  }
+
+  Mat tmp;
+  query.backward(dq, cache.in, &dx);
+  key.backward(dk, cache.in, &tmp);
+  dx += tmp;
+  value.backward(dv, cache.in, &tmp);
+  dx += tmp;
+  dx += dres;
+}
+
+void Attention::collect(ParamList& params) {
+  query.collect(params);
+  key.collect(params);
+  value.collect(params);
+  out.collect(params);
+  norm.collect(params);
+}
+
+}  // namespace moekit

@@ -1,0 +1,24 @@
+// A padded batch of token sequences, as the model consumes it.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace moekit {
+
+struct Batch {
+  int64_t batch = 0;  // sequences
+  int64_t seq = 0;    // padded length; row of token (b, t) is b * seq + t
+  std::vector<int32_t> ids;       // [batch * seq] vocabulary ids (padding = pad_token_id)
+  std::vector<int32_t> type_ids;  // [batch * seq] token type (segment) ids
+  std::vector<uint8_t> mask;      // [batch * seq] 1 = real token, 0 = padding
+  std::vector<int> labels;        // [batch] gold label ids, or empty when unlabeled
+
+  int64_t n_tok() const { return batch * seq; }
+  int64_t real_tokens() const {
+    int64_t n = 0;
+    for (uint8_t m : mask) n += m;
+    return n;
+  }
+};
+
+}  // namespace moekit

@@ -1,0 +1,46 @@
+// Architecture of a BERT-style encoder (the Hugging Face config.json fields moekit uses).
+// Parsing lives in io/hf_config; this header is only the data and its invariants.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace moekit {
+
+enum class Activation { gelu, gelu_new, relu };
+
+struct BertConfig {
+  std::string model_type = "bert";  // "bert" or "roberta"
+  int64_t vocab_size = 30522;
+  int64_t hidden_size = 768;
+  int64_t num_hidden_layers = 12;
+  int64_t num_attention_heads = 12;
+  int64_t intermediate_size = 3072;
+  Activation hidden_act = Activation::gelu;
+  float hidden_dropout_prob = 0.1f;
+  float attention_probs_dropout_prob = 0.1f;
+  int64_t max_position_embeddings = 512;
+  int64_t type_vocab_size = 2;
+  float initializer_range = 0.02f;
+  float layer_norm_eps = 1e-12f;
+  int64_t pad_token_id = 0;
+  std::vector<std::string> labels;  // id2label in id order; size = num_labels
+
+  int64_t num_labels() const { return static_cast<int64_t>(labels.size()); }
+  int64_t head_dim() const { return hidden_size / num_attention_heads; }
+  // RoBERTa numbers positions from padding_idx + 1 (HF create_position_ids_from_input_ids).
+  int64_t position_offset() const { return model_type == "roberta" ? pad_token_id + 1 : 0; }
+  // Longest sequence the position table allows.
+  int64_t max_seq_len() const { return max_position_embeddings - position_offset(); }
+  // Prefix of encoder tensor names: "bert." or "roberta.".
+  std::string prefix() const { return model_type + "."; }
+
+  // Throws Error (without a path; callers add it) naming the first bad field.
+  void validate() const;
+};
+
+const char* activation_name(Activation a);
+// Throws Error for an unknown name.
+Activation parse_activation(const std::string& name);
+
+}  // namespace moekit

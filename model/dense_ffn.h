@@ -1,0 +1,38 @@
+// BERT feed-forward sub-block (post-LN): y = LayerNorm(x + dropout(W2 act(W1 x + b1) + b2)).
+// W1 = intermediate.dense [ffn, hidden], W2 = output.dense [hidden, ffn]: the thing MoE splits.
+#pragma once
+#include "model/config.h"
+#include "model/layer_norm.h"
+#include "model/linear.h"
+#include "model/rng.h"
+
+namespace moekit {
+
+struct DenseFFN {
+  Linear intermediate;  // W1, b1
+  Linear output;        // W2, b2
+  LayerNorm norm;       // output.LayerNorm
+  Activation act = Activation::gelu;
+  float hidden_dropout = 0.1f;
+
+  struct Cache {
+    Linear::Cache in;    // x
+    Mat z;               // [n_tok, ffn] pre-activation W1 x + b1
+    Linear::Cache mid;   // act(z)
+    Mat hidden_mask;     // dropout mask (empty in eval)
+    LayerNorm::Cache norm;
+  };
+  // Gradients at the neuron level, kept for importance scoring (DESIGN.md 4.1).
+  struct Taps {
+    Mat dz;  // dL/dz  [n_tok, ffn]
+    Mat da;  // dL/d act(z)  [n_tok, ffn]
+  };
+
+  void init(const std::string& prefix, const BertConfig& config);  // prefix "...layer.N."
+  void forward(MatRef x, Mat& y, Cache* cache, Rng* dropout_rng) const;
+  // Writes dx (residual included); fills taps when given.
+  void backward(MatRef dy, const Cache& cache, Mat& dx, Taps* taps = nullptr);
+  void collect(ParamList& params);
+};
+
+}  // namespace moekit

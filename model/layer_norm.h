@@ -1,0 +1,26 @@
+// LayerNorm over the hidden dimension of each row: y = (x - mean) / sqrt(var + eps) * gamma + beta.
+#pragma once
+#include <string>
+
+#include "model/param.h"
+
+namespace moekit {
+
+struct LayerNorm {
+  Param weight;  // gamma [1, hidden]
+  Param bias;    // beta  [1, hidden]
+  float eps = 1e-12f;
+
+  struct Cache {
+    Mat xhat;     // [n_tok, hidden] normalised input
+    RowVec rstd;  // [n_tok] 1 / sqrt(var + eps), as a row vector indexed by token
+  };
+
+  void init(const std::string& name, Eigen::Index hidden, float layer_norm_eps);
+  void forward(MatRef x, Mat& y, Cache* cache) const;
+  // Writes dx, accumulates gamma/beta grads.
+  void backward(MatRef dy, const Cache& cache, Mat& dx);
+  void collect(ParamList& params);
+};
+
+}  // namespace moekit
