@@ -34,7 +34,7 @@ void BertModel::init_weights(Rng& rng) {
   for (Param* p : params()) {
     if (p->name.find("LayerNorm.weight") != std::string::npos) {
       p->value.setOnes();
-    } else if (p->value.rows() == 1 && p->name.size() > 5 && p->name.compare(p->name.size() - 5, 5, ".bias") == 0) {
+    } else if (p->vector) {  // biases (LayerNorm weights handled above)
       p->value.setZero();
     } else {
       for (Eigen::Index i = 0; i < p->value.size(); ++i)

@@ -5,8 +5,8 @@
 namespace moekit {
 
 void LayerNorm::init(const std::string& name, Eigen::Index hidden, float layer_norm_eps) {
-  weight.init(name + ".weight", 1, hidden, false);
-  bias.init(name + ".bias", 1, hidden, false);
+  weight.init_vector(name + ".weight", hidden, false);
+  bias.init_vector(name + ".bias", hidden, false);
   weight.value.setOnes();
   eps = layer_norm_eps;
 }

@@ -4,7 +4,7 @@ namespace moekit {
 
 void Linear::init(const std::string& name, Eigen::Index in, Eigen::Index out) {
   weight.init(name + ".weight", out, in, true);
-  bias.init(name + ".bias", 1, out, false);
+  bias.init_vector(name + ".bias", out, false);
 }
 
 void Linear::forward(MatRef x, Mat& y, Cache* cache) const {

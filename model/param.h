@@ -13,12 +13,18 @@ struct Param {
   Mat value;
   Mat grad;     // same shape as value once init() ran; backward accumulates into it
   bool decay = true;  // AdamW weight decay applies (false for biases and LayerNorm)
+  bool vector = false;  // stored as a 1-D tensor [n] (biases, LayerNorm); value is [1, n]
 
   void init(std::string param_name, Eigen::Index rows, Eigen::Index cols, bool with_decay) {
     name = std::move(param_name);
     value = Mat::Zero(rows, cols);
     grad = Mat::Zero(rows, cols);
     decay = with_decay;
+    vector = false;
+  }
+  void init_vector(std::string param_name, Eigen::Index n, bool with_decay) {
+    init(std::move(param_name), 1, n, with_decay);
+    vector = true;
   }
 };
 

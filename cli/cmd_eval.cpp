@@ -1,0 +1,60 @@
+// moekit eval: accuracy, macro-F1 and throughput on labelled data.
+#include <cstdio>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "distill/evaluate.h"
+
+namespace moekit::cli {
+
+namespace {
+
+struct EvalOptions {
+  std::string model, data;
+  size_t batch_size = 32;
+  int max_seq_len = 0;
+  bool json = false;
+};
+
+void run_eval(const EvalOptions& o) {
+  io::LoadedModel loaded = load_model_verbose(o.model);
+  const auto examples = load_encoded(o.data, loaded, o.max_seq_len, true);
+  const auto result = distill::run_inference(*loaded.model, examples, o.batch_size, "eval");
+  const auto m = distill::evaluate(result, examples, static_cast<int>(loaded.model->config.num_labels()));
+  const double secs = std::max(result.seconds, 1e-9);
+  nlohmann::json j = {{"model", o.model},
+                      {"data", o.data},
+                      {"examples", m.examples},
+                      {"accuracy", m.accuracy},
+                      {"macro_f1", m.macro_f1},
+                      {"examples_per_second", static_cast<double>(m.examples) / secs},
+                      {"tokens_per_second", static_cast<double>(result.tokens) / secs}};
+  if (o.json) {
+    std::cout << j.dump(2) << "\n";
+    return;
+  }
+  std::printf("model       %s\ndata        %s (%lld examples)\naccuracy    %.4f\nmacro-F1    %.4f\n"
+              "speed       %.1f examples/s, %.0f tokens/s\n",
+              o.model.c_str(), o.data.c_str(), static_cast<long long>(m.examples), m.accuracy, m.macro_f1,
+              static_cast<double>(m.examples) / secs, static_cast<double>(result.tokens) / secs);
+}
+
+}  // namespace
+
+void register_eval(CLI::App& app) {
+  auto opts = std::make_shared<EvalOptions>();
+  CLI::App* cmd = app.add_subcommand("eval", "Accuracy, macro-F1 and speed of a model on labelled data");
+  cmd->add_option("--model", opts->model, "model directory")->required();
+  cmd->add_option("--data", opts->data, "labelled TSV or JSONL file")->required();
+  cmd->add_option("--batch-size", opts->batch_size, "examples per forward pass")
+      ->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--max-seq-len", opts->max_seq_len, "truncate to this many tokens (0 = model limit, at most 512)")
+      ->capture_default_str();
+  cmd->add_flag("--json", opts->json, "print JSON instead of a table");
+  cmd->callback([opts] { run_eval(*opts); });
+}
+
+}  // namespace moekit::cli

@@ -1,0 +1,61 @@
+// moekit predict: one JSON line per example, {"label": ..., "logits": [...]}, in input order.
+#include <iostream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "distill/evaluate.h"
+#include "io/atomic_file.h"
+
+namespace moekit::cli {
+
+namespace {
+
+struct PredictOptions {
+  std::string model, data, out;
+  size_t batch_size = 32;
+  int max_seq_len = 0;
+};
+
+void run_predict(const PredictOptions& o) {
+  io::LoadedModel loaded = load_model_verbose(o.model);
+  const auto examples = load_encoded(o.data, loaded, o.max_seq_len, false);
+  const auto result = distill::run_inference(*loaded.model, examples, o.batch_size, "predict");
+  const auto& labels = loaded.model->config.labels;
+  auto write = [&](std::ostream& os) {
+    for (Eigen::Index i = 0; i < result.logits.rows(); ++i) {
+      nlohmann::json line;
+      line["label"] = labels[static_cast<size_t>(result.predicted[static_cast<size_t>(i)])];
+      std::vector<float> logits(result.logits.row(i).data(), result.logits.row(i).data() + result.logits.cols());
+      line["logits"] = logits;
+      os << line.dump() << "\n";
+    }
+  };
+  if (o.out.empty()) {
+    write(std::cout);
+  } else {
+    io::write_file_atomic(o.out, write);
+    std::cerr << "wrote " << result.logits.rows() << " predictions to " << o.out << " ("
+              << static_cast<int64_t>(static_cast<double>(result.logits.rows()) / std::max(result.seconds, 1e-9))
+              << " examples/s)\n";
+  }
+}
+
+}  // namespace
+
+void register_predict(CLI::App& app) {
+  auto opts = std::make_shared<PredictOptions>();
+  CLI::App* cmd = app.add_subcommand("predict", "Predict labels and logits for a dataset (JSON lines)");
+  cmd->add_option("--model", opts->model, "model directory")->required();
+  cmd->add_option("--data", opts->data, "TSV or JSONL file (labels optional)")->required();
+  cmd->add_option("--out", opts->out, "output JSONL file (default: stdout)");
+  cmd->add_option("--batch-size", opts->batch_size, "examples per forward pass")
+      ->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  cmd->add_option("--max-seq-len", opts->max_seq_len, "truncate to this many tokens (0 = model limit, at most 512)")
+      ->capture_default_str();
+  cmd->callback([opts] { run_predict(*opts); });
+}
+
+}  // namespace moekit::cli

@@ -1,0 +1,12 @@
+// Each subcommand registers itself on the app; main owns the single catch.
+#pragma once
+#include <CLI/CLI.hpp>
+
+namespace moekit::cli {
+
+void register_init(CLI::App& app);
+void register_inspect(CLI::App& app);
+void register_predict(CLI::App& app);
+void register_eval(CLI::App& app);
+
+}  // namespace moekit::cli

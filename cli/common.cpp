@@ -1,0 +1,39 @@
+#include "cli/common.h"
+
+#include <iostream>
+
+#include "io/dataset.h"
+#include "model/error.h"
+
+namespace moekit::cli {
+
+void print_warning(const std::string& message) { std::cerr << "moekit: warning: " << message << "\n"; }
+
+io::LoadedModel load_model_verbose(const std::filesystem::path& path) {
+  io::LoadedModel loaded = io::load_model(path);
+  for (const auto& w : loaded.warnings) print_warning(w);
+  return loaded;
+}
+
+io::WordPieceTokenizer make_tokenizer(const io::LoadedModel& loaded) {
+  if (!loaded.vocab) fail(loaded.path / "vocab.txt", "missing: text input needs the model's WordPiece vocabulary");
+  return io::WordPieceTokenizer(*loaded.vocab, loaded.do_lower_case);
+}
+
+int resolve_max_len(const BertConfig& config, int max_len) {
+  const int64_t limit = config.max_seq_len();
+  if (max_len == 0) return static_cast<int>(std::min<int64_t>(limit, 512));
+  if (max_len < 3) fail("", "--max-seq-len must be at least 3, got " + std::to_string(max_len));
+  if (max_len > limit)
+    fail("", "--max-seq-len " + std::to_string(max_len) + " exceeds the model's position table (" +
+                 std::to_string(limit) + ")");
+  return max_len;
+}
+
+std::vector<io::EncodedExample> load_encoded(const std::filesystem::path& data, const io::LoadedModel& loaded,
+                                             int max_len, bool require_labels) {
+  const auto examples = io::read_dataset(data, loaded.model->config.labels, require_labels);
+  return io::encode_examples(make_tokenizer(loaded), examples, resolve_max_len(loaded.model->config, max_len));
+}
+
+}  // namespace moekit::cli

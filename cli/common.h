@@ -1,0 +1,27 @@
+// Shared CLI plumbing: loading a model with its warnings printed, reading a labelled dataset.
+#pragma once
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "io/batching.h"
+#include "io/checkpoint.h"
+
+namespace moekit::cli {
+
+// Loads a model directory and prints its warnings to stderr.
+io::LoadedModel load_model_verbose(const std::filesystem::path& path);
+
+// The model's tokenizer; Error if the model directory has no vocab.txt.
+io::WordPieceTokenizer make_tokenizer(const io::LoadedModel& loaded);
+
+// max_len 0 = the model's limit. Errors if max_len exceeds what the position table allows.
+int resolve_max_len(const BertConfig& config, int max_len);
+
+// Reads, tokenises and returns a dataset for `loaded`'s labels.
+std::vector<io::EncodedExample> load_encoded(const std::filesystem::path& data, const io::LoadedModel& loaded,
+                                             int max_len, bool require_labels);
+
+void print_warning(const std::string& message);
+
+}  // namespace moekit::cli

@@ -1,0 +1,51 @@
+// moekit: one binary, one subcommand per pipeline step. The only place that prints errors.
+#include <omp.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <new>
+
+#include "cli/commands.h"
+#include "distill/progress.h"
+#include "model/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"moekit: turn dense BERT models into fast Mixture-of-Experts models"};
+  app.set_version_flag("--version", "moekit 0.1.0");
+  int threads = 0;
+  bool quiet = false;
+  app.add_option("--threads", threads, "OpenMP threads for every kernel (0 = all cores)")->check(CLI::NonNegativeNumber);
+  app.add_flag("--quiet", quiet, "no progress lines on stderr");
+  app.require_subcommand(1);
+  moekit::cli::register_init(app);
+  moekit::cli::register_inspect(app);
+  moekit::cli::register_predict(app);
+  moekit::cli::register_eval(app);
+  app.parse_complete_callback([&] {
+    if (threads > 0) omp_set_num_threads(threads);
+    moekit::distill::Progress::set_quiet(quiet);
+  });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "moekit: error: " << e.what() << " (see moekit --help)\n";
+    return 2;
+  } catch (const moekit::Error& e) {
+    std::cerr << "moekit: error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::cerr << "moekit: error: out of memory\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "moekit: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

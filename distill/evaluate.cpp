@@ -1,0 +1,44 @@
+#include "distill/evaluate.h"
+
+#include <chrono>
+
+#include "distill/progress.h"
+
+namespace moekit::distill {
+
+InferenceResult run_inference(const BertModel& model, const std::vector<io::EncodedExample>& examples,
+                              size_t batch_size, const std::string& progress_label) {
+  InferenceResult r;
+  r.logits.resize(static_cast<Eigen::Index>(examples.size()), model.config.num_labels());
+  r.predicted.resize(examples.size());
+  const auto batches = io::length_grouped_batches(examples, batch_size);
+  Progress progress(progress_label, static_cast<int64_t>(examples.size()), "examples");
+  const auto start = std::chrono::steady_clock::now();
+  int64_t done = 0;
+  for (const auto& indices : batches) {
+    Batch b = io::make_batch(examples, indices, static_cast<int32_t>(model.config.pad_token_id));
+    b.labels.clear();
+    Outputs out = model.forward(b, nullptr, nullptr);
+    for (size_t k = 0; k < indices.size(); ++k) {
+      r.logits.row(static_cast<Eigen::Index>(indices[k])) = out.logits.row(static_cast<Eigen::Index>(k));
+      Eigen::Index arg;
+      out.logits.row(static_cast<Eigen::Index>(k)).maxCoeff(&arg);
+      r.predicted[indices[k]] = static_cast<int>(arg);
+    }
+    r.tokens += b.real_tokens();
+    done += static_cast<int64_t>(indices.size());
+    if (!progress_label.empty()) progress.update(done);
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!progress_label.empty()) progress.finish();
+  return r;
+}
+
+ClassMetrics evaluate(const InferenceResult& result, const std::vector<io::EncodedExample>& examples, int num_labels) {
+  std::vector<int> gold;
+  gold.reserve(examples.size());
+  for (const auto& e : examples) gold.push_back(e.label);
+  return classification_metrics(result.predicted, gold, num_labels);
+}
+
+}  // namespace moekit::distill

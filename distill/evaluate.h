@@ -1,0 +1,27 @@
+// Inference over a whole dataset: logits in input order (batches grouped by length inside).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "distill/metrics.h"
+#include "io/batching.h"
+#include "model/bert.h"
+
+namespace moekit::distill {
+
+struct InferenceResult {
+  Mat logits;               // [examples, num_labels], input order
+  std::vector<int> predicted;
+  double seconds = 0;       // wall time of the forward passes
+  int64_t tokens = 0;       // real (non-padding) tokens processed
+};
+
+// progress_label empty = no progress line.
+InferenceResult run_inference(const BertModel& model, const std::vector<io::EncodedExample>& examples,
+                              size_t batch_size, const std::string& progress_label = "");
+
+// Accuracy and macro-F1 of `result` against the examples' gold labels (all must be labelled).
+ClassMetrics evaluate(const InferenceResult& result, const std::vector<io::EncodedExample>& examples,
+                      int num_labels);
+
+}  // namespace moekit::distill

@@ -1,0 +1,30 @@
+// Tokenised examples -> padded batches the model consumes.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "io/dataset.h"
+#include "io/wordpiece.h"
+#include "model/batch.h"
+
+namespace moekit::io {
+
+struct EncodedExample {
+  std::vector<int32_t> ids, type_ids;
+  int label = -1;
+};
+
+// Tokenises every example ([CLS] a [SEP] (b [SEP]), truncated to max_len).
+std::vector<EncodedExample> encode_examples(const WordPieceTokenizer& tokenizer, const std::vector<Example>& examples,
+                                            int max_len);
+
+// Pads the chosen examples (by index) to their longest length with pad_id. Labels are copied
+// when every chosen example has one.
+Batch make_batch(const std::vector<EncodedExample>& examples, const std::vector<size_t>& indices, int32_t pad_id);
+
+// Indices 0..n-1 cut into batches of at most batch_size, each batch holding examples of similar
+// length (sorted by length), so little compute goes to padding. Deterministic.
+std::vector<std::vector<size_t>> length_grouped_batches(const std::vector<EncodedExample>& examples,
+                                                        size_t batch_size);
+
+}  // namespace moekit::io

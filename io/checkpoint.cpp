@@ -1,0 +1,98 @@
+#include "io/checkpoint.h"
+
+#include <fstream>
+
+#include "io/atomic_file.h"
+#include "io/bind.h"
+#include "io/hf_config.h"
+#include "io/safetensors.h"
+#include "io/wordpiece.h"
+#include "model/error.h"
+
+namespace moekit::io {
+
+namespace fs = std::filesystem;
+
+LoadedModel load_model(const fs::path& dir, uint64_t head_seed) {
+  if (!fs::exists(dir)) fail(dir, "no such model directory");
+  if (!fs::is_directory(dir)) fail(dir, "expected a model directory (config.json + model.safetensors)");
+  const fs::path config_path = dir / "config.json";
+  const fs::path weights_path = dir / "model.safetensors";
+  if (!fs::exists(config_path)) fail(config_path, "missing (a model directory needs config.json)");
+  if (!fs::exists(weights_path)) {
+    if (fs::exists(dir / "pytorch_model.bin"))
+      fail(weights_path, "missing; only pytorch_model.bin is present (convert it to safetensors first)");
+    fail(weights_path, "missing (a model directory needs model.safetensors)");
+  }
+  LoadedModel out;
+  out.path = dir;
+  const BertConfig config = read_hf_config(config_path);
+  const SafetensorsFile file = read_safetensors(weights_path);
+  out.weights_bytes = fs::file_size(weights_path);
+  out.model = std::make_unique<BertModel>(config);
+  BertModel& model = *out.model;
+
+  std::vector<std::string> head = {model.pooler.weight.name, model.pooler.bias.name, model.classifier.weight.name,
+                                   model.classifier.bias.name};
+  BindResult bound = bind_params(model.params(), file.tensors, weights_path, config.prefix(), head);
+  out.dtype_counts = bound.dtype_counts;
+  out.warnings = bound.warnings;
+  if (!bound.missing_head.empty()) {
+    // HF's from_pretrained does the same for a checkpoint without this task's head.
+    Rng rng(head_seed);
+    for (const std::string& name : bound.missing_head) {
+      Param* p = nullptr;
+      for (Param* q : model.params())
+        if (q->name == name) p = q;
+      if (name.size() > 5 && name.compare(name.size() - 5, 5, ".bias") == 0) {
+        p->value.setZero();
+      } else {
+        for (Eigen::Index i = 0; i < p->value.size(); ++i)
+          p->value.data()[i] = static_cast<float>(rng.normal() * config.initializer_range);
+      }
+    }
+    std::string names;
+    for (const auto& n : bound.missing_head) names += (names.empty() ? "" : ", ") + n;
+    out.warnings.push_back(weights_path.string() + ": no trained head (" + names +
+                           "): initialised a new one with seed " + std::to_string(head_seed) +
+                           "; train it before trusting predictions");
+  }
+
+  if (fs::exists(dir / "vocab.txt")) {
+    out.vocab = Vocab::load(dir / "vocab.txt");
+    if (static_cast<int64_t>(out.vocab->size()) > config.vocab_size)
+      fail(dir / "vocab.txt", std::to_string(out.vocab->size()) + " tokens, but config.json vocab_size is " +
+                                  std::to_string(config.vocab_size));
+  }
+  out.do_lower_case = read_do_lower_case(dir);
+  return out;
+}
+
+std::map<std::string, Tensor> model_tensors(BertModel& model) {
+  std::map<std::string, Tensor> tensors;
+  for (Param* p : model.params()) tensors[p->name] = mat_to_tensor(p->value, DType::F32, p->vector);
+  return tensors;
+}
+
+void save_model(const fs::path& dir, BertModel& model, const Vocab* vocab, bool do_lower_case) {
+  const fs::path target = dir.has_filename() ? dir : dir.parent_path();
+  if (target.has_parent_path()) fs::create_directories(target.parent_path());
+  const fs::path tmp = temp_sibling(target);
+  fs::create_directories(tmp);
+  try {
+    write_text_atomic(tmp / "config.json", hf_config_json(model.config).dump(2) + "\n");
+    write_safetensors(tmp / "model.safetensors", model_tensors(model), {{"format", "pt"}});
+    if (vocab) {
+      write_file_atomic(tmp / "vocab.txt", [&](std::ostream& os) { vocab->save(os); });
+      nlohmann::json tok = {{"do_lower_case", do_lower_case}, {"tokenizer_class", "BertTokenizer"}};
+      write_text_atomic(tmp / "tokenizer_config.json", tok.dump(2) + "\n");
+    }
+    commit_directory(tmp, target);
+  } catch (...) {
+    std::error_code ec;
+    fs::remove_all(tmp, ec);
+    throw;
+  }
+}
+
+}  // namespace moekit::io

@@ -1,0 +1,38 @@
+// A model directory, as Hugging Face writes it and moekit reads and writes it:
+//   config.json, model.safetensors, vocab.txt (+ tokenizer_config.json for do_lower_case).
+#pragma once
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "io/dtype.h"
+#include "io/vocab.h"
+#include "model/bert.h"
+
+namespace moekit::io {
+
+struct LoadedModel {
+  std::unique_ptr<BertModel> model;
+  std::optional<Vocab> vocab;  // absent when the directory has no vocab.txt
+  bool do_lower_case = true;
+  std::filesystem::path path;
+  uint64_t weights_bytes = 0;               // size of model.safetensors
+  std::map<std::string, int> dtype_counts;  // stored dtype -> tensors
+  std::vector<std::string> warnings;        // for the CLI to print
+};
+
+// Reads and validates a model directory. A checkpoint without a classifier (or pooler) gets a
+// new head initialised from `head_seed`, with a warning.
+LoadedModel load_model(const std::filesystem::path& dir, uint64_t head_seed = 0);
+
+// Writes config.json, model.safetensors (F32), vocab.txt and tokenizer_config.json into `dir`,
+// atomically: a temporary sibling directory renamed into place.
+void save_model(const std::filesystem::path& dir, BertModel& model, const Vocab* vocab, bool do_lower_case);
+
+// Parameter name -> F32 tensor (1-D for [1, n] parameters), HF layout.
+std::map<std::string, Tensor> model_tensors(BertModel& model);
+
+}  // namespace moekit::io

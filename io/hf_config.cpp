@@ -1,0 +1,171 @@
+#include "io/hf_config.h"
+
+#include <fstream>
+
+#include "model/error.h"
+
+namespace moekit::io {
+
+using nlohmann::json;
+
+namespace {
+
+struct Reader {
+  const json& j;
+  const std::filesystem::path& path;
+
+  int64_t integer(const char* key, int64_t fallback, bool required = false) const {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) {
+      if (required) fail(path, std::string("missing required key \"") + key + "\"");
+      return fallback;
+    }
+    if (!it->is_number_integer())
+      fail(path, std::string(key) + ": expected an integer, got " + it->dump());
+    return it->get<int64_t>();
+  }
+  float number(const char* key, float fallback) const {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return fallback;
+    if (!it->is_number()) fail(path, std::string(key) + ": expected a number, got " + it->dump());
+    return it->get<float>();
+  }
+  std::string text(const char* key, const std::string& fallback) const {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return fallback;
+    if (!it->is_string()) fail(path, std::string(key) + ": expected a string, got " + it->dump());
+    return it->get<std::string>();
+  }
+};
+
+// id2label {"0": "neg", ...} wins; then label2id; then num_labels with HF's LABEL_i names.
+std::vector<std::string> read_labels(const json& j, const std::filesystem::path& path) {
+  auto from_map = [&](const json& m, bool id_to_label) {
+    std::vector<std::string> labels(m.size());
+    std::vector<bool> seen(m.size(), false);
+    for (auto it = m.begin(); it != m.end(); ++it) {
+      std::string id_text = id_to_label ? it.key() : "";
+      int64_t id = -1;
+      std::string name;
+      if (id_to_label) {
+        if (!it->is_string()) fail(path, "id2label: values must be strings");
+        name = it->get<std::string>();
+        try {
+          size_t used = 0;
+          id = std::stoll(id_text, &used);
+          if (used != id_text.size()) id = -1;
+        } catch (const std::exception&) {
+          id = -1;
+        }
+      } else {
+        if (!it->is_number_integer()) fail(path, "label2id: values must be integers");
+        id = it->get<int64_t>();
+        name = it.key();
+      }
+      if (id < 0 || id >= static_cast<int64_t>(labels.size()) || seen[static_cast<size_t>(id)])
+        fail(path, std::string(id_to_label ? "id2label" : "label2id") +
+                       ": ids must be 0..num_labels-1, each once (bad entry for \"" + it.key() + "\")");
+      seen[static_cast<size_t>(id)] = true;
+      labels[static_cast<size_t>(id)] = name;
+    }
+    return labels;
+  };
+  if (auto it = j.find("id2label"); it != j.end() && !it->is_null()) {
+    if (!it->is_object() || it->empty()) fail(path, "id2label: expected a non-empty object");
+    auto labels = from_map(*it, true);
+    if (auto n = j.find("num_labels"); n != j.end() && n->is_number_integer() &&
+                                       n->get<int64_t>() != static_cast<int64_t>(labels.size()))
+      fail(path, "num_labels " + n->dump() + " disagrees with id2label (" + std::to_string(labels.size()) + " labels)");
+    return labels;
+  }
+  if (auto it = j.find("label2id"); it != j.end() && !it->is_null()) {
+    if (!it->is_object() || it->empty()) fail(path, "label2id: expected a non-empty object");
+    return from_map(*it, false);
+  }
+  const int64_t n = Reader{j, path}.integer("num_labels", 2);
+  if (n < 1 || n > 100000) fail(path, "num_labels: expected 1..100000, got " + std::to_string(n));
+  std::vector<std::string> labels;
+  for (int64_t i = 0; i < n; ++i) labels.push_back("LABEL_" + std::to_string(i));
+  return labels;
+}
+
+}  // namespace
+
+BertConfig parse_hf_config(const json& j, const std::filesystem::path& path) {
+  if (!j.is_object()) fail(path, "expected a JSON object");
+  Reader r{j, path};
+  BertConfig c;
+  c.model_type = r.text("model_type", "bert");
+  if (c.model_type != "bert" && c.model_type != "roberta")
+    fail(path, "model_type \"" + c.model_type + "\" is not supported (expected bert or roberta)");
+  c.vocab_size = r.integer("vocab_size", 0, true);
+  c.hidden_size = r.integer("hidden_size", 0, true);
+  c.num_hidden_layers = r.integer("num_hidden_layers", 0, true);
+  c.num_attention_heads = r.integer("num_attention_heads", 0, true);
+  c.intermediate_size = r.integer("intermediate_size", 0, true);
+  try {
+    c.hidden_act = parse_activation(r.text("hidden_act", "gelu"));
+  } catch (const Error& e) {
+    fail(path, e.what());
+  }
+  c.hidden_dropout_prob = r.number("hidden_dropout_prob", 0.1f);
+  c.attention_probs_dropout_prob = r.number("attention_probs_dropout_prob", 0.1f);
+  c.max_position_embeddings = r.integer("max_position_embeddings", 512);
+  c.type_vocab_size = r.integer("type_vocab_size", 2);
+  c.initializer_range = r.number("initializer_range", 0.02f);
+  c.layer_norm_eps = r.number("layer_norm_eps", 1e-12f);
+  c.pad_token_id = r.integer("pad_token_id", c.model_type == "roberta" ? 1 : 0);
+  if (auto it = j.find("position_embedding_type"); it != j.end() && it->is_string() && *it != "absolute")
+    fail(path, "position_embedding_type " + it->dump() + " is not supported (only \"absolute\")");
+  c.labels = read_labels(j, path);
+  try {
+    c.validate();
+  } catch (const Error& e) {
+    fail(path, e.what());
+  }
+  return c;
+}
+
+BertConfig read_hf_config(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail(path, "cannot open file");
+  json j;
+  try {
+    j = json::parse(in);
+  } catch (const json::exception& e) {
+    fail(path, std::string("malformed JSON: ") + e.what());
+  }
+  return parse_hf_config(j, path);
+}
+
+json hf_config_json(const BertConfig& c) {
+  json j;
+  const bool roberta = c.model_type == "roberta";
+  j["architectures"] = {roberta ? "RobertaForSequenceClassification" : "BertForSequenceClassification"};
+  j["model_type"] = c.model_type;
+  j["vocab_size"] = c.vocab_size;
+  j["hidden_size"] = c.hidden_size;
+  j["num_hidden_layers"] = c.num_hidden_layers;
+  j["num_attention_heads"] = c.num_attention_heads;
+  j["intermediate_size"] = c.intermediate_size;
+  j["hidden_act"] = activation_name(c.hidden_act);
+  j["hidden_dropout_prob"] = c.hidden_dropout_prob;
+  j["attention_probs_dropout_prob"] = c.attention_probs_dropout_prob;
+  j["max_position_embeddings"] = c.max_position_embeddings;
+  j["type_vocab_size"] = c.type_vocab_size;
+  j["initializer_range"] = c.initializer_range;
+  j["layer_norm_eps"] = c.layer_norm_eps;
+  j["pad_token_id"] = c.pad_token_id;
+  j["position_embedding_type"] = "absolute";
+  json id2label = json::object(), label2id = json::object();
+  for (size_t i = 0; i < c.labels.size(); ++i) {
+    id2label[std::to_string(i)] = c.labels[i];
+    label2id[c.labels[i]] = i;
+  }
+  j["id2label"] = id2label;
+  j["label2id"] = label2id;
+  j["num_labels"] = c.labels.size();
+  return j;
+}
+
+}  // namespace moekit::io
