@@ -1,0 +1,264 @@
+#include "io/dataset.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <fstream>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+#include <utf8proc.h>
+
+#include "model/error.h"
+
+namespace moekit::io {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+// One example before label resolution: the label is kept as text (JSON integers as digits).
+struct Row {
+  size_t line = 0;
+  Example ex;
+  bool has_label = false;
+  std::string label;
+};
+
+std::string at_line(size_t line) { return "line " + std::to_string(line) + ": "; }
+
+bool is_blank(const std::string& s) { return s.find_first_not_of(" \t") == std::string::npos; }
+
+long invalid_utf8_at(const std::string& s) {
+  const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(s.data());
+  utf8proc_ssize_t pos = 0, n = static_cast<utf8proc_ssize_t>(s.size());
+  while (pos < n) {
+    utf8proc_int32_t cp;
+    utf8proc_ssize_t len = utf8proc_iterate(p + pos, n - pos, &cp);
+    if (len <= 0) return static_cast<long>(pos);
+    pos += len;
+  }
+  return -1;
+}
+
+// Calls on_line(line_number, text) for each non-blank line, after removing '\r', a leading BOM,
+// and checking UTF-8.
+template <typename F>
+void for_each_line(const fs::path& path, F on_line) {
+  std::ifstream in(path, std::ios::binary);
+  check(static_cast<bool>(in), path, "cannot open dataset file");
+  std::string line;
+  size_t line_no = 0;
+  while (std::getline(in, line)) {
+    ++line_no;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line_no == 1 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);
+    long bad = invalid_utf8_at(line);
+    if (bad >= 0) fail(path, at_line(line_no) + "invalid UTF-8 at byte " + std::to_string(bad));
+    if (is_blank(line)) continue;
+    on_line(line_no, line);
+  }
+  check(!in.bad(), path, "read error after line " + std::to_string(line_no));
+}
+
+std::vector<std::string> split_tabs(const std::string& line) {
+  std::vector<std::string> cells;
+  size_t start = 0;
+  while (true) {
+    size_t tab = line.find('\t', start);
+    cells.push_back(line.substr(start, tab == std::string::npos ? std::string::npos : tab - start));
+    if (tab == std::string::npos) return cells;
+    start = tab + 1;
+  }
+}
+
+std::vector<Row> read_tsv(const fs::path& path, bool require_label_column) {
+  std::vector<Row> rows;
+  std::vector<std::string> header;
+  int text_col = -1, pair_col = -1, label_col = -1;
+  for_each_line(path, [&](size_t line_no, const std::string& line) {
+    std::vector<std::string> cells = split_tabs(line);
+    if (header.empty()) {
+      header = cells;
+      std::string names;
+      for (size_t i = 0; i < cells.size(); ++i) {
+        names += (i ? ", " : "") + ("'" + cells[i] + "'");
+        int* col = cells[i] == "text" ? &text_col : cells[i] == "text_pair" ? &pair_col
+                 : cells[i] == "label" ? &label_col : nullptr;
+        if (!col) continue;
+        if (*col >= 0) fail(path, at_line(line_no) + "duplicate column '" + cells[i] + "'");
+        *col = static_cast<int>(i);
+      }
+      const std::string hint = " (header has " + names + "; expected columns text, label, optional text_pair)";
+      if (text_col < 0) fail(path, at_line(line_no) + "missing column 'text'" + hint);
+      if (require_label_column && label_col < 0)
+        fail(path, at_line(line_no) + "missing column 'label'" + hint);
+      return;
+    }
+    if (cells.size() != header.size())
+      fail(path, at_line(line_no) + "expected " + std::to_string(header.size()) +
+                     " tab-separated columns (as in the header), got " + std::to_string(cells.size()));
+    Row row;
+    row.line = line_no;
+    row.ex.text = cells[static_cast<size_t>(text_col)];
+    if (pair_col >= 0) {
+      // An empty cell means "no second segment" (a TSV mixing single texts and pairs).
+      row.ex.text_pair = cells[static_cast<size_t>(pair_col)];
+      row.ex.has_pair = !row.ex.text_pair.empty();
+    }
+    if (label_col >= 0 && !cells[static_cast<size_t>(label_col)].empty()) {
+      row.has_label = true;
+      row.label = cells[static_cast<size_t>(label_col)];
+    }
+    rows.push_back(std::move(row));
+  });
+  return rows;
+}
+
+// Keeps nlohmann's reason but drops its "line 1, column C" (every parse is one line here).
+std::string json_reason(const nlohmann::json::parse_error& e) {
+  std::string msg = e.what();
+  size_t col = msg.find("column ");
+  size_t colon = col == std::string::npos ? std::string::npos : msg.find(": ", col);
+  return colon == std::string::npos ? msg : msg.substr(colon + 2);
+}
+
+std::vector<Row> read_jsonl(const fs::path& path) {
+  std::vector<Row> rows;
+  for_each_line(path, [&](size_t line_no, const std::string& line) {
+    nlohmann::json obj;
+    try {
+      obj = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::parse_error& e) {
+      fail(path, at_line(line_no) + "invalid JSON at column " + std::to_string(e.byte) + ": " +
+                     json_reason(e));
+    }
+    if (!obj.is_object())
+      fail(path, at_line(line_no) + "expected a JSON object, got " + obj.type_name() +
+                     (obj.is_array() ? "; hint: use JSON Lines, one object per line" : ""));
+    Row row;
+    row.line = line_no;
+    auto text = obj.find("text");
+    if (text == obj.end() || text->is_null()) fail(path, at_line(line_no) + "missing \"text\"");
+    if (!text->is_string())
+      fail(path, at_line(line_no) + "\"text\": expected a string, got " + text->type_name());
+    row.ex.text = text->get<std::string>();
+    auto pair = obj.find("text_pair");
+    if (pair != obj.end() && !pair->is_null()) {
+      if (!pair->is_string())
+        fail(path, at_line(line_no) + "\"text_pair\": expected a string, got " + pair->type_name());
+      row.ex.text_pair = pair->get<std::string>();
+      row.ex.has_pair = true;
+    }
+    auto label = obj.find("label");
+    if (label != obj.end() && !label->is_null()) {
+      row.has_label = true;
+      if (label->is_string()) {
+        row.label = label->get<std::string>();
+      } else if (label->is_number_integer()) {
+        row.label = label->dump();
+      } else {
+        fail(path, at_line(line_no) + "\"label\": expected a string or an integer, got " +
+                       label->type_name());
+      }
+    }
+    rows.push_back(std::move(row));
+  });
+  return rows;
+}
+
+std::string lower_extension(const fs::path& path) {
+  std::string ext = path.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return ext;
+}
+
+std::string missing_label_message(const fs::path& path) {
+  return lower_extension(path) == ".tsv" ? "missing label (empty 'label' cell)" : "missing \"label\"";
+}
+
+std::vector<Row> read_rows(const fs::path& path, bool require_label_column) {
+  const std::string ext = lower_extension(path);
+  std::vector<Row> rows;
+  if (ext == ".tsv") {
+    rows = read_tsv(path, require_label_column);
+  } else if (ext == ".jsonl" || ext == ".json") {
+    rows = read_jsonl(path);
+  } else {
+    fail(path, "unknown dataset format '" + ext + "'; expected .tsv, .jsonl or .json");
+  }
+  check(!rows.empty(), path, "empty dataset: no examples");
+  return rows;
+}
+
+// An optional '-' and digits; false on overflow as well.
+bool parse_integer(const std::string& s, long long& value) {
+  if (s.empty()) return false;
+  const char* first = s.data();
+  const char* last = s.data() + s.size();
+  if (!std::all_of(first + (s[0] == '-'), last, [](char c) { return c >= '0' && c <= '9'; }) ||
+      s == "-")
+    return false;
+  auto [ptr, ec] = std::from_chars(first, last, value);
+  return ec == std::errc() && ptr == last;
+}
+
+
+
+}  // namespace
+
+std::vector<Example> read_dataset(const fs::path& path, const std::vector<std::string>& labels,
+                                  bool require_labels) {
+  std::unordered_map<std::string, int> by_name;
+  for (size_t i = 0; i < labels.size(); ++i) by_name.emplace(labels[i], static_cast<int>(i));
+  std::string known;
+  for (size_t i = 0; i < labels.size() && i < 5; ++i) known += (i ? ", " : "") + labels[i];
+  if (labels.size() > 5) known += ", ... (" + std::to_string(labels.size()) + " in total)";
+
+  std::vector<Example> out;
+  for (Row& row : read_rows(path, require_labels)) {
+    if (!row.has_label) {
+      if (require_labels) fail(path, at_line(row.line) + missing_label_message(path));
+    } else if (auto it = by_name.find(row.label); it != by_name.end()) {
+      row.ex.label = it->second;
+    } else if (long long index; parse_integer(row.label, index) && !labels.empty()) {
+      if (index < 0 || index >= static_cast<long long>(labels.size()))
+        fail(path, at_line(row.line) + "label index " + row.label + " out of range; expected 0 to " +
+                       std::to_string(static_cast<long long>(labels.size()) - 1) + " (" +
+                       std::to_string(labels.size()) + " labels)");
+      row.ex.label = static_cast<int>(index);
+    } else {
+      fail(path, at_line(row.line) + "unknown label '" + row.label + "'; " +
+                     (labels.empty() ? "the model has no labels" : "known labels: " + known));
+    }
+    out.push_back(std::move(row.ex));
+  }
+  return out;
+}
+
+std::vector<std::string> collect_labels(const fs::path& path) {
+  std::vector<std::string> names;
+  std::unordered_map<std::string, bool> seen;
+  for (const Row& row : read_rows(path, true)) {
+    if (!row.has_label) fail(path, at_line(row.line) + missing_label_message(path));
+    if (seen.emplace(row.label, true).second) names.push_back(row.label);
+  }
+  bool all_integers = std::all_of(names.begin(), names.end(), [](const std::string& s) {
+    long long v;
+    return parse_integer(s, v);
+  });
+  if (all_integers) {
+    std::sort(names.begin(), names.end(), [](const std::string& a, const std::string& b) {
+      long long x = 0, y = 0;
+      parse_integer(a, x);
+      parse_integer(b, y);
+      return x != y ? x < y : a < b;
+    });
+  } else {
+    std::sort(names.begin(), names.end());  // byte order = code point order, as Python's sorted()
+  }
+  return names;
+}
+
+}  // namespace moekit::io

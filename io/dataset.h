@@ -1,0 +1,31 @@
+// Classification datasets: TSV (header row) or JSON Lines -> Examples. Every error names the file
+// and the 1-based line, so a bad row in a large file can be found.
+#pragma once
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace moekit::io {
+
+struct Example {
+  std::string text;
+  std::string text_pair;
+  bool has_pair = false;
+  int label = -1;  // index into the model's labels; -1 = unlabeled
+};
+
+// Format by extension:
+//  .tsv          header row naming `text`, optional `text_pair`, `label` (any order, others ignored);
+//                tab-separated, no quoting; every row has the header's column count.
+//  .jsonl/.json  one JSON object per line: "text", optional "text_pair", "label" (string or integer).
+// A label is a name in `labels` (the model's id2label); an integer that is not a name is an index.
+// Without a label (absent, null, empty cell) the example is unlabeled, an error if require_labels.
+// Blank lines are skipped; a UTF-8 BOM is ignored. Throws Error naming file and line.
+std::vector<Example> read_dataset(const std::filesystem::path& path,
+                                  const std::vector<std::string>& labels, bool require_labels);
+
+// Distinct label names of a labelled dataset, sorted (numerically if all are integers), as HF's
+// run_glue builds a new model's label list. Every example must have a label.
+std::vector<std::string> collect_labels(const std::filesystem::path& path);
+
+}  // namespace moekit::io

@@ -1,0 +1,51 @@
+// BERT's tokenizer: BasicTokenizer + WordpieceTokenizer exactly as Hugging Face's slow
+// BertTokenizer (transformers/models/bert/tokenization_bert.py), which follows google-research/bert
+// tokenization.py plus: special tokens split out of the text first, NFC before whitespace
+// splitting, and per-character lower-casing (so no Greek final-sigma rule).
+// Unicode tables come from utf8proc, so characters new since Python's unicodedata may differ.
+#pragma once
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "io/vocab.h"
+
+namespace moekit::io {
+
+class WordPieceTokenizer {
+ public:
+  // Throws Error (naming vocab.path) when [CLS], [SEP] or [UNK] is missing.
+  WordPieceTokenizer(Vocab vocab, bool do_lower_case);
+
+  // UTF-8 text -> word pieces. Invalid UTF-8 throws Error.
+  std::vector<std::string> tokenize(const std::string& text) const;
+  // Tokens absent from the vocabulary map to the id of [UNK].
+  std::vector<int32_t> to_ids(const std::vector<std::string>& tokens) const;
+
+  struct Encoded {
+    std::vector<int32_t> ids, type_ids;
+  };
+  // [CLS] A [SEP] (B [SEP]); type ids 0 for the first part, 1 for B [SEP]. Truncates with HF's
+  // "longest_first" so that ids.size() <= max_len; max_len must leave room for the special tokens.
+  Encoded encode(const std::string& text, const std::string* text_pair, int max_len) const;
+
+  const Vocab& vocab() const { return vocab_; }
+  bool do_lower_case() const { return do_lower_case_; }
+
+  static constexpr int kMaxCharsPerWord = 100;  // longer words become [UNK] (HF default)
+
+ private:
+  std::vector<std::string> basic_tokenize(const std::string& segment) const;
+  void wordpiece(const std::string& word, std::vector<std::string>& out) const;
+
+  Vocab vocab_;
+  bool do_lower_case_;
+  int32_t cls_id_, sep_id_, unk_id_;
+};
+
+// tokenizer_config.json's "do_lower_case" in model_dir; true when the file or key is absent
+// (HF's default). Malformed JSON or a non-boolean value throws Error naming the file.
+bool read_do_lower_case(const std::filesystem::path& model_dir);
+
+}  // namespace moekit::io
