@@ -1,6 +1,9 @@
 #include "model/activation.h"
 
+#include <algorithm>
 #include <cmath>
+
+#include <unsupported/Eigen/SpecialFunctions>
 
 namespace moekit {
 
@@ -39,23 +42,64 @@ float activation_derivative(Activation act, float z) {
   return 0;
 }
 
+// Vectorised with Eigen's packet erf/tanh/exp (scalar erff was a fifth of inference time),
+// in chunks so OpenMP threads write disjoint ranges.
+namespace {
+constexpr Eigen::Index kChunk = 4096;
+using ArrayMap = Eigen::Map<Eigen::ArrayXf>;
+using ConstArrayMap = Eigen::Map<const Eigen::ArrayXf>;
+
+void values(Activation act, ConstArrayMap z, ArrayMap y) {
+  switch (act) {
+    case Activation::gelu:
+      y = 0.5f * z * (1.0f + (z * kInvSqrt2).erf());
+      break;
+    case Activation::gelu_new:
+      y = 0.5f * z * (1.0f + (kSqrt2OverPi * (z + kGeluNewCubic * z.cube())).tanh());
+      break;
+    case Activation::relu:
+      y = z.max(0.0f);
+      break;
+  }
+}
+
+void derivatives(Activation act, ConstArrayMap z, ConstArrayMap dy, ArrayMap dz) {
+  switch (act) {
+    case Activation::gelu:
+      dz = dy * (0.5f * (1.0f + (z * kInvSqrt2).erf()) + z * kInvSqrt2Pi * (-0.5f * z.square()).exp());
+      break;
+    case Activation::gelu_new: {
+      const Eigen::ArrayXf t = (kSqrt2OverPi * (z + kGeluNewCubic * z.cube())).tanh();
+      dz = dy * (0.5f * (1.0f + t) +
+                 0.5f * z * (1.0f - t.square()) * kSqrt2OverPi * (1.0f + 3.0f * kGeluNewCubic * z.square()));
+      break;
+    }
+    case Activation::relu:
+      dz = (z > 0.0f).select(dy, 0.0f);
+      break;
+  }
+}
+}  // namespace
+
 void activation_forward(Activation act, MatRef z, Mat& y) {
   y.resize(z.rows(), z.cols());
   const Eigen::Index n = z.size();
-  const float* in = z.data();
-  float* out = y.data();
 #pragma omp parallel for schedule(static)
-  for (Eigen::Index i = 0; i < n; ++i) out[i] = activation_value(act, in[i]);
+  for (Eigen::Index start = 0; start < n; start += kChunk) {
+    const Eigen::Index len = std::min(kChunk, n - start);
+    values(act, ConstArrayMap(z.data() + start, len), ArrayMap(y.data() + start, len));
+  }
 }
 
 void activation_backward(Activation act, MatRef z, MatRef dy, Mat& dz) {
   dz.resize(z.rows(), z.cols());
   const Eigen::Index n = z.size();
-  const float* in = z.data();
-  const float* g = dy.data();
-  float* out = dz.data();
 #pragma omp parallel for schedule(static)
-  for (Eigen::Index i = 0; i < n; ++i) out[i] = g[i] * activation_derivative(act, in[i]);
+  for (Eigen::Index start = 0; start < n; start += kChunk) {
+    const Eigen::Index len = std::min(kChunk, n - start);
+    derivatives(act, ConstArrayMap(z.data() + start, len), ConstArrayMap(dy.data() + start, len),
+                ArrayMap(dz.data() + start, len));
+  }
 }
 
 }  // namespace moekit
