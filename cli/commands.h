@@ -8,5 +8,7 @@ void register_init(CLI::App& app);
 void register_inspect(CLI::App& app);
 void register_predict(CLI::App& app);
 void register_eval(CLI::App& app);
+void register_train(CLI::App& app);
+void register_bench(CLI::App& app);
 
 }  // namespace moekit::cli

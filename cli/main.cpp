@@ -21,6 +21,8 @@ int main(int argc, char** argv) {
   moekit::cli::register_inspect(app);
   moekit::cli::register_predict(app);
   moekit::cli::register_eval(app);
+  moekit::cli::register_train(app);
+  moekit::cli::register_bench(app);
   app.parse_complete_callback([&] {
     if (threads > 0) omp_set_num_threads(threads);
     moekit::distill::Progress::set_quiet(quiet);

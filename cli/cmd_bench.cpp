@@ -1,0 +1,89 @@
+// moekit bench: tokens/s, latency, peak memory and file size of one or more models, side by side.
+#include <omp.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "distill/benchmark.h"
+
+namespace moekit::cli {
+
+namespace {
+
+struct BenchCliOptions {
+  std::vector<std::string> models;
+  distill::BenchOptions bench;
+  bool json = false;
+};
+
+uint64_t model_bytes(const std::string& path) {
+  uint64_t n = 0;
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    for (const auto& e : std::filesystem::directory_iterator(path))
+      if (e.is_regular_file()) n += e.file_size();
+  } else {
+    n = std::filesystem::file_size(path, ec);
+  }
+  return n;
+}
+
+void run_bench(const BenchCliOptions& o) {
+  std::vector<io::LoadedModel> loaded;
+  std::vector<BertModel*> models;
+  for (const auto& m : o.models) {
+    loaded.push_back(load_model_verbose(m));
+    models.push_back(loaded.back().model.get());
+  }
+  const auto rows = distill::run_benchmark(models, o.models, o.bench);
+  const int threads = omp_get_max_threads();
+  nlohmann::json j = nlohmann::json::array();
+  for (size_t i = 0; i < rows.size(); ++i) {
+    j.push_back({{"model", rows[i].name},
+                 {"mode", o.bench.train ? "train" : "inference"},
+                 {"batch_size", o.bench.batch_size},
+                 {"seq_len", o.bench.seq_len},
+                 {"threads", threads},
+                 {"tokens_per_second", rows[i].tokens_per_second},
+                 {"tokens_per_second_min", rows[i].tokens_per_second_min},
+                 {"tokens_per_second_max", rows[i].tokens_per_second_max},
+                 {"latency_ms", rows[i].latency_ms},
+                 {"file_bytes", model_bytes(rows[i].name)},
+                 {"ratio_to_first", rows[i].tokens_per_second / rows[0].tokens_per_second}});
+  }
+  const uint64_t peak = distill::peak_rss_bytes();
+  if (o.json) {
+    std::cout << nlohmann::json{{"rows", j}, {"peak_rss_bytes", peak}}.dump(2) << "\n";
+    return;
+  }
+  std::printf("| model | mode | batch x seq | threads | tokens/s (median) | min-max | ms/batch | file MB | vs first |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|\n");
+  for (const auto& r : j)
+    std::printf("| %s | %s | %d x %d | %d | %.0f | %.0f-%.0f | %.1f | %.2f | %.2fx |\n",
+                r["model"].get<std::string>().c_str(), r["mode"].get<std::string>().c_str(), o.bench.batch_size,
+                o.bench.seq_len, threads, r["tokens_per_second"].get<double>(), r["tokens_per_second_min"].get<double>(),
+                r["tokens_per_second_max"].get<double>(), r["latency_ms"].get<double>(),
+                static_cast<double>(r["file_bytes"].get<uint64_t>()) / 1e6, r["ratio_to_first"].get<double>());
+  std::printf("peak memory (whole process): %.1f MB\n", static_cast<double>(peak) / 1e6);
+}
+
+}  // namespace
+
+void register_bench(CLI::App& app) {
+  auto o = std::make_shared<BenchCliOptions>();
+  CLI::App* cmd = app.add_subcommand("bench", "Throughput and latency of models side by side (synthetic batches)");
+  cmd->add_option("--model", o->models, "model directory (repeat to compare; the first is the baseline)")->required();
+  cmd->add_option("--batch-size", o->bench.batch_size, "sequences per batch")->capture_default_str()->check(CLI::Range(1, 4096));
+  cmd->add_option("--seq-len", o->bench.seq_len, "tokens per sequence")->capture_default_str()->check(CLI::Range(2, 4096));
+  cmd->add_option("--warmup", o->bench.warmup, "untimed runs per model")->capture_default_str()->check(CLI::Range(0, 1000));
+  cmd->add_option("--reps", o->bench.reps, "timed runs per model (median reported)")->capture_default_str()->check(CLI::Range(1, 10000));
+  cmd->add_flag("--train", o->bench.train, "time a training step (forward + backward + AdamW) instead of inference");
+  cmd->add_flag("--json", o->json, "print JSON");
+  cmd->callback([o] { run_bench(*o); });
+}
+
+}  // namespace moekit::cli

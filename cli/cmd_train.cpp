@@ -1,0 +1,42 @@
+// moekit train: fine-tune every parameter of a model (dense or MoE) on labelled data.
+#include <cstdio>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "cli/option_binder.h"
+#include "model/error.h"
+#include "distill/trainer.h"
+
+namespace moekit::cli {
+
+namespace {
+
+void run_train(distill::TrainOptions o) {
+  o.validate();
+  if (!o.resume.empty() && o.resume != o.out)
+    fail(o.resume, "--resume must name the run's own --out directory (" + o.out + ")");
+  io::LoadedModel loaded = io::load_model(o.model, o.seed);
+  for (const auto& w : loaded.warnings) print_warning(w);
+  distill::TrainData data;
+  data.train = load_encoded(o.train, loaded, o.max_seq_len, true);
+  data.dev = load_encoded(o.dev, loaded, o.max_seq_len, true);
+  std::fprintf(stderr, "training %s: %zu train / %zu dev examples\n", o.model.c_str(), data.train.size(),
+               data.dev.size());
+  const auto r = distill::train(*loaded.model, loaded.vocab ? &*loaded.vocab : nullptr, loaded.do_lower_case, data, o,
+                                distill::cross_entropy_loss());
+  std::printf("steps       %lld\nfinal loss  %.4f\nbest dev %s %.4f (step %lld)\nspeed       %.0f tokens/s\nmodel       %s\n",
+              static_cast<long long>(r.steps), r.final_loss, o.metric.c_str(), r.best_metric,
+              static_cast<long long>(r.best_step), r.tokens_per_second, o.out.c_str());
+}
+
+}  // namespace
+
+void register_train(CLI::App& app) {
+  auto opts = std::make_shared<distill::TrainOptions>();
+  CLI::App* cmd = app.add_subcommand("train", "Fine-tune a model (dense or MoE) on labelled data");
+  bind_options(cmd, *opts);
+  cmd->callback([opts] { run_train(*opts); });
+}
+
+}  // namespace moekit::cli

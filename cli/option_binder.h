@@ -1,0 +1,27 @@
+// Binds an options struct's visit() table to CLI11 flags: --key, default shown in --help.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <string>
+
+namespace moekit::cli {
+
+struct CliBinder {
+  CLI::App* cmd;
+
+  template <class T>
+  void operator()(const char* key, T& member, const char* help, bool required) {
+    CLI::Option* opt = cmd->add_option(std::string("--") + key, member, help);
+    if (required)
+      opt->required();
+    else
+      opt->capture_default_str();
+  }
+};
+
+template <class Options>
+void bind_options(CLI::App* cmd, Options& options) {
+  CliBinder binder{cmd};
+  options.visit(binder);
+}
+
+}  // namespace moekit::cli

@@ -1,0 +1,52 @@
+#include "distill/adamw.h"
+
+#include <cmath>
+
+namespace moekit::distill {
+
+AdamW::AdamW(const ParamList& params, AdamWOptions options) : params_(params), opt_(options) {
+  for (Param* p : params_) {
+    m_.push_back(Mat::Zero(p->value.rows(), p->value.cols()));
+    v_.push_back(Mat::Zero(p->value.rows(), p->value.cols()));
+  }
+}
+
+// p *= 1 - lr*wd (decay params only); m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+// p -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps)
+void AdamW::step(float lr) {
+  ++t_;
+  const double bc1 = 1.0 - std::pow(static_cast<double>(opt_.beta1), static_cast<double>(t_));
+  const double bc2 = 1.0 - std::pow(static_cast<double>(opt_.beta2), static_cast<double>(t_));
+  const float step_size = static_cast<float>(lr / bc1);
+  const float inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(bc2));
+  const float b1 = opt_.beta1, b2 = opt_.beta2, eps = opt_.eps;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    Param& p = *params_[i];
+    const float decay = p.decay ? 1.0f - lr * opt_.weight_decay : 1.0f;
+    float* w = p.value.data();
+    const float* g = p.grad.data();
+    float* m = m_[i].data();
+    float* v = v_[i].data();
+    const Eigen::Index n = p.value.size();
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (Eigen::Index k = 0; k < n; ++k) {
+      w[k] *= decay;
+      m[k] = b1 * m[k] + (1.0f - b1) * g[k];
+      v[k] = b2 * v[k] + (1.0f - b2) * g[k] * g[k];
+      w[k] -= step_size * m[k] / (std::sqrt(v[k]) * inv_sqrt_bc2 + eps);
+    }
+  }
+}
+
+double clip_grad_norm(const ParamList& params, double max_norm) {
+  double sq = 0;
+  for (const Param* p : params) sq += p->grad.cast<double>().squaredNorm();
+  const double norm = std::sqrt(sq);
+  if (max_norm > 0 && norm > max_norm) {
+    const float scale = static_cast<float>(max_norm / (norm + 1e-6));
+    for (Param* p : params) p->grad *= scale;
+  }
+  return norm;
+}
+
+}  // namespace moekit::distill

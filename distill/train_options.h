@@ -1,0 +1,62 @@
+// Options of `moekit train`, listed once (gemma's ArgsBase::ForEach): the CLI binder and the
+// recipe reader both walk visit(), so a key, its default and its help exist in one place.
+#pragma once
+#include <cstdint>
+#include <string>
+
+namespace moekit::distill {
+
+struct TrainOptions {
+  std::string model, train, dev, out, resume;
+  int epochs = 3;
+  int64_t max_steps = 0;  // > 0 overrides epochs
+  int batch_size = 32;
+  int grad_accum = 1;
+  double lr = 5e-5;
+  double weight_decay = 0.01;
+  double adam_beta1 = 0.9, adam_beta2 = 0.999, adam_eps = 1e-8;
+  double warmup_ratio = 0.0;
+  int64_t warmup_steps = 0;  // > 0 overrides warmup_ratio
+  double max_grad_norm = 1.0;
+  uint64_t seed = 42;
+  int max_seq_len = 128;
+  int64_t eval_every = 0;  // 0 = once per epoch
+  int64_t save_every = 0;  // 0 = at every evaluation
+  int64_t log_every = 20;
+  std::string metric = "accuracy";
+  int eval_batch_size = 64;
+
+  // v(key, member, help, required)
+  template <class V>
+  void visit(V& v) {
+    v("model", model, "model directory to fine-tune (dense or MoE)", true);
+    v("train", train, "labelled training data (TSV or JSONL)", true);
+    v("dev", dev, "labelled dev data, evaluated every --eval-every steps", true);
+    v("out", out, "output directory: best model, metrics.jsonl, checkpoints", true);
+    v("resume", resume, "continue the run whose output directory is this (usually = --out)", false);
+    v("epochs", epochs, "passes over the training data", false);
+    v("max-steps", max_steps, "optimizer steps (overrides --epochs when > 0)", false);
+    v("batch-size", batch_size, "examples per micro-batch", false);
+    v("grad-accum", grad_accum, "micro-batches per optimizer step", false);
+    v("lr", lr, "peak learning rate", false);
+    v("weight-decay", weight_decay, "AdamW decoupled weight decay (not on biases/LayerNorm)", false);
+    v("adam-beta1", adam_beta1, "AdamW beta1", false);
+    v("adam-beta2", adam_beta2, "AdamW beta2", false);
+    v("adam-eps", adam_eps, "AdamW epsilon", false);
+    v("warmup-ratio", warmup_ratio, "fraction of steps with linear warm-up", false);
+    v("warmup-steps", warmup_steps, "warm-up steps (overrides --warmup-ratio when > 0)", false);
+    v("max-grad-norm", max_grad_norm, "global gradient-norm clipping (0 = off)", false);
+    v("seed", seed, "seed for shuffling and dropout", false);
+    v("max-seq-len", max_seq_len, "truncate examples to this many tokens", false);
+    v("eval-every", eval_every, "evaluate on --dev every N steps (0 = once per epoch)", false);
+    v("save-every", save_every, "write a resumable checkpoint every N steps (0 = at each evaluation)", false);
+    v("log-every", log_every, "append a metrics.jsonl line every N steps", false);
+    v("metric", metric, "dev metric that picks the best checkpoint: accuracy or macro_f1", false);
+    v("eval-batch-size", eval_batch_size, "examples per forward pass in evaluation", false);
+  }
+
+  // Throws Error naming the bad option, before any work.
+  void validate() const;
+};
+
+}  // namespace moekit::distill

@@ -1,0 +1,205 @@
+#include "distill/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include "distill/adamw.h"
+#include "distill/data_plan.h"
+#include "distill/evaluate.h"
+#include "distill/progress.h"
+#include "distill/schedule.h"
+#include "distill/train_state.h"
+#include "io/atomic_file.h"
+#include "io/checkpoint.h"
+#include "model/error.h"
+#include "model/loss.h"
+
+namespace moekit::distill {
+
+namespace fs = std::filesystem;
+
+LossFn cross_entropy_loss() {
+  return [](BertModel& model, const Batch& batch, Rng& rng, float scale) {
+    ForwardCache cache;
+    Outputs out = model.forward(batch, &cache, &rng);
+    Mat dlogits;
+    LossTerms t;
+    t.total = softmax_cross_entropy(out.logits, batch.labels, &dlogits);
+    t.terms["task"] = t.total;
+    dlogits *= scale;
+    model.backward(batch, dlogits, cache);
+    return t;
+  };
+}
+
+namespace {
+
+// The options a resumed run must share with the run it continues.
+nlohmann::json run_identity(const TrainOptions& o, int64_t total_steps) {
+  return {{"batch_size", o.batch_size}, {"grad_accum", o.grad_accum}, {"lr", o.lr},
+          {"seed", o.seed},             {"total_steps", total_steps}, {"max_seq_len", o.max_seq_len},
+          {"weight_decay", o.weight_decay}};
+}
+
+// metrics.jsonl keeps only lines up to `step` (a resumed run rewrites what follows).
+void truncate_metrics(const fs::path& file, int64_t step) {
+  if (!fs::exists(file)) return;
+  std::ifstream in(file);
+  std::string kept, line;
+  while (std::getline(in, line)) {
+    try {
+      if (nlohmann::json::parse(line).at("step").get<int64_t>() <= step) kept += line + "\n";
+    } catch (const std::exception&) {
+      // a torn last line of a killed run
+    }
+  }
+  in.close();
+  io::write_text_atomic(file, kept);
+}
+
+// OUT holds the run's other files (metrics, checkpoints), so the best model is written to a
+// temporary directory and its files renamed into OUT one by one (each rename is atomic).
+void save_best_model(const fs::path& out, BertModel& model, const io::Vocab* vocab, bool do_lower_case) {
+  const fs::path tmp = io::temp_sibling(out / "best");
+  io::save_model(tmp, model, vocab, do_lower_case);
+  for (const auto& e : fs::directory_iterator(tmp)) fs::rename(e.path(), out / e.path().filename());
+  fs::remove_all(tmp);
+}
+
+}  // namespace
+
+TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, const TrainData& data,
+                  const TrainOptions& o, const LossFn& loss, const ParamList& trainable_in) {
+  if (data.train.empty()) fail(o.train, "no training examples");
+  if (data.dev.empty()) fail(o.dev, "no dev examples");
+  const ParamList all = model.params();
+  const ParamList trainable = trainable_in.empty() ? all : trainable_in;
+  const size_t batches_per_epoch = (data.train.size() + o.batch_size - 1) / static_cast<size_t>(o.batch_size);
+  const int64_t steps_per_epoch = std::max<int64_t>(1, static_cast<int64_t>(batches_per_epoch) / o.grad_accum);
+  const int64_t total_steps = o.max_steps > 0 ? o.max_steps : steps_per_epoch * o.epochs;
+  const int64_t eval_every = o.eval_every > 0 ? o.eval_every : steps_per_epoch;
+  const int64_t save_every = o.save_every > 0 ? o.save_every : eval_every;
+  LinearSchedule schedule{o.lr,
+                          o.warmup_steps > 0 ? o.warmup_steps : static_cast<int64_t>(std::llround(o.warmup_ratio * total_steps)),
+                          total_steps};
+  AdamW adam(trainable, {static_cast<float>(o.adam_beta1), static_cast<float>(o.adam_beta2),
+                         static_cast<float>(o.adam_eps), static_cast<float>(o.weight_decay)});
+  fs::create_directories(o.out);
+  const fs::path metrics_path = fs::path(o.out) / "metrics.jsonl";
+
+  TrainState state;
+  state.options = run_identity(o, total_steps);
+  if (!o.resume.empty()) {
+    auto ckpt = latest_checkpoint(o.resume);
+    if (!ckpt) fail(o.resume, "no complete checkpoint to resume from (nothing under checkpoints/)");
+    const nlohmann::json wanted = state.options;
+    state = load_checkpoint(*ckpt, trainable, adam);
+    if (state.options != wanted)
+      fail(*ckpt, "was written with other options (" + state.options.dump() + "), not " + wanted.dump());
+    truncate_metrics(metrics_path, state.step);
+    std::fprintf(stderr, "resuming from %s (step %lld of %lld)\n", ckpt->string().c_str(),
+                 static_cast<long long>(state.step), static_cast<long long>(total_steps));
+  } else {
+    io::write_text_atomic(metrics_path, "");
+  }
+
+  std::ofstream metrics(metrics_path, std::ios::app);
+  auto plan = epoch_batches(data.train, static_cast<size_t>(o.batch_size), o.seed, state.epoch);
+  Progress progress("train", total_steps - state.step, "steps");
+  TrainResult result;
+  int64_t window_tokens = 0;
+  double window_loss = 0;
+  int window_steps = 0;
+  std::map<std::string, double> window_terms;
+  auto window_start = std::chrono::steady_clock::now();
+  const auto run_start = window_start;
+  int64_t run_tokens = 0;
+  const int64_t first_step = state.step;
+
+  auto evaluate_dev = [&]() {
+    const auto r = run_inference(model, data.dev, static_cast<size_t>(o.eval_batch_size));
+    return evaluate(r, data.dev, static_cast<int>(model.config.num_labels()));
+  };
+
+  while (state.step < total_steps) {
+    zero_grads(all);
+    LossTerms step_terms;
+    for (int micro = 0; micro < o.grad_accum; ++micro) {
+      if (state.cursor >= static_cast<int64_t>(plan.size())) {
+        ++state.epoch;
+        state.cursor = 0;
+        plan = epoch_batches(data.train, static_cast<size_t>(o.batch_size), o.seed, state.epoch);
+      }
+      Batch batch = io::make_batch(data.train, plan[static_cast<size_t>(state.cursor++)],
+                                   static_cast<int32_t>(model.config.pad_token_id));
+      // Dropout draws depend only on (seed, step, micro): a resumed run replays them exactly.
+      Rng dropout(o.seed ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(state.step * 64 + micro + 1)));
+      LossTerms t = loss(model, batch, dropout, 1.0f / static_cast<float>(o.grad_accum));
+      step_terms.total += t.total / o.grad_accum;
+      for (const auto& [k, v] : t.terms) step_terms.terms[k] += v / o.grad_accum;
+      window_tokens += batch.real_tokens();
+    }
+    const double grad_norm = clip_grad_norm(trainable, o.max_grad_norm);
+    const double lr = schedule.at(state.step);
+    adam.step(static_cast<float>(lr));
+    ++state.step;
+    if (!std::isfinite(step_terms.total))
+      fail(o.out, "loss became " + std::to_string(step_terms.total) + " at step " + std::to_string(state.step) +
+                      "; hint: lower --lr");
+    window_loss += step_terms.total;
+    for (const auto& [k, v] : step_terms.terms) window_terms[k] += v;
+    ++window_steps;
+    result.final_loss = step_terms.total;
+
+    const bool do_eval = state.step % eval_every == 0 || state.step == total_steps;
+    const bool do_log = state.step % o.log_every == 0 || do_eval;
+    nlohmann::json line;
+    if (do_log) {
+      const auto now = std::chrono::steady_clock::now();
+      const double secs = std::chrono::duration<double>(now - window_start).count();
+      line = {{"step", state.step},
+              {"epoch", static_cast<double>(state.step) / steps_per_epoch},
+              {"lr", lr},
+              {"loss", window_loss / window_steps},
+              {"grad_norm", grad_norm},
+              {"tokens_per_second", secs > 0 ? window_tokens / secs : 0.0}};
+      for (const auto& [k, v] : window_terms) line["loss_" + k] = v / window_steps;
+      run_tokens += window_tokens;
+      window_start = now;
+      window_tokens = 0;
+      window_loss = 0;
+      window_steps = 0;
+      window_terms.clear();
+    }
+    if (do_eval) {
+      const ClassMetrics m = evaluate_dev();
+      const double value = o.metric == "accuracy" ? m.accuracy : m.macro_f1;
+      line["dev_accuracy"] = m.accuracy;
+      line["dev_macro_f1"] = m.macro_f1;
+      if (value > state.best_metric) {
+        state.best_metric = value;
+        state.best_step = state.step;
+        save_best_model(o.out, model, vocab, do_lower_case);
+      }
+    }
+    if (do_log) metrics << line.dump() << "\n" << std::flush;
+    if (state.step % save_every == 0 || state.step == total_steps) save_checkpoint(o.out, trainable, adam, state);
+    std::ostringstream extra;
+    extra.precision(4);
+    extra << "loss " << step_terms.total;
+    if (state.best_step >= 0) extra << ", best " << o.metric << " " << state.best_metric;
+    progress.update(state.step - first_step, extra.str());
+  }
+  progress.finish();
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
+  result.steps = state.step;
+  result.best_metric = state.best_metric;
+  result.best_step = state.best_step;
+  result.tokens_per_second = secs > 0 ? static_cast<double>(run_tokens) / secs : 0;
+  io::write_text_atomic(fs::path(o.out) / "DONE", "");
+  return result;
+}
+
+}  // namespace moekit::distill

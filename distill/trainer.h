@@ -1,0 +1,45 @@
+// The training loop shared by `train` and `distill`: micro-batches with gradient accumulation,
+// global-norm clipping, AdamW with linear warm-up/decay, dev evaluation every N steps keeping the
+// best model in OUT, metrics.jsonl, a progress line, resumable checkpoints.
+#pragma once
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "distill/train_options.h"
+#include "io/batching.h"
+#include "io/vocab.h"
+#include "model/bert.h"
+
+namespace moekit::distill {
+
+// Loss of one micro-batch: runs forward and backward on the model, accumulating grads already
+// multiplied by `scale` (1 / grad_accum). Returns the total and its named terms (unscaled).
+struct LossTerms {
+  double total = 0;
+  std::map<std::string, double> terms;
+};
+using LossFn = std::function<LossTerms(BertModel& model, const Batch& batch, Rng& dropout_rng, float scale)>;
+
+// Task loss only: cross-entropy against the batch labels.
+LossFn cross_entropy_loss();
+
+struct TrainData {
+  std::vector<io::EncodedExample> train, dev;
+};
+
+struct TrainResult {
+  int64_t steps = 0;
+  double best_metric = 0;
+  int64_t best_step = 0;
+  double final_loss = 0;
+  double tokens_per_second = 0;
+};
+
+// Trains `model` in place. `trainable` = parameters updated (others frozen); empty = all.
+// The best model by options.metric is written to options.out as a model directory.
+TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, const TrainData& data,
+                  const TrainOptions& options, const LossFn& loss, const ParamList& trainable = {});
+
+}  // namespace moekit::distill
