@@ -11,6 +11,8 @@ struct CliBinder {
   template <class T>
   void operator()(const char* key, T& member, const char* help, bool required) {
     CLI::Option* opt = cmd->add_option(std::string("--") + key, member, help);
+    // A repeated flag overrides the earlier one (scripts append overrides to base arguments).
+    opt->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
     if (required)
       opt->required();
     else

@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# End-to-end: init -> train from scratch on a generated task, then the same run killed with
+# SIGKILL part-way and resumed must end with byte-identical weights.
+# Usage: e2e_train.sh MOEKIT_BINARY TEST_DATA_DIR
+set -u
+moekit=$1
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+SECONDS=0
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+# Vocabulary and a keyword task: the one colour word in each line is the label.
+{ printf '[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nred\ngreen\nblue\n'; for i in $(seq 0 39); do echo "w$i"; done; } >"$work/vocab.txt"
+gen() {
+  awk -v n="$1" -v seed="$2" 'BEGIN {
+    srand(seed); split("red green blue", kw, " "); print "label\ttext";
+    for (e = 0; e < n; e++) {
+      k = kw[int(rand() * 3) + 1]; len = 4 + int(rand() * 10); at = int(rand() * len); line = "";
+      for (t = 0; t < len; t++) line = line (t ? " " : "") (t == at ? k : "w" int(rand() * 40));
+      print k "\t" line;
+    } }'
+}
+gen 800 1 >"$work/train.tsv"
+gen 200 2 >"$work/dev.tsv"
+cat >"$work/config.json" <<JSON
+{"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 128,
+ "max_position_embeddings": 64}
+JSON
+"$moekit" init --config "$work/config.json" --vocab "$work/vocab.txt" --labels-from "$work/train.tsv" --out "$work/init" >/dev/null || fail "init"
+
+args=(--model "$work/init" --train "$work/train.tsv" --dev "$work/dev.tsv" --max-steps 400 --batch-size 16 --lr 1e-3
+      --warmup-ratio 0.1 --save-every 10 --eval-every 50 --max-seq-len 32)
+"$moekit" --threads 1 --quiet train "${args[@]}" --out "$work/straight" >"$work/straight.txt" || fail "train"
+acc=$(awk '/best dev accuracy/ {print $4}' "$work/straight.txt")
+awk -v a="$acc" 'BEGIN { exit !(a >= 0.9) }' || fail "dev accuracy $acc below 0.9 (chance 0.33)"
+
+# Kill at a few moments, each time resuming; at least one kill must land mid-run (a checkpoint
+# exists and is not the last), or the test proves nothing.
+latest_step() { ls "$work/killed/checkpoints" 2>/dev/null | grep '^step-' | sort | tail -1 | sed 's/step-0*//'; }
+mid_run_kills=0
+resume=()
+for delay in 0.15 0.3 0.3 0.5 0.8; do
+  "$moekit" --threads 1 --quiet train "${args[@]}" --out "$work/killed" "${resume[@]}" >/dev/null 2>&1 &
+  pid=$!
+  sleep "$delay"
+  kill -9 "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  step=$(latest_step)
+  if [ -n "$step" ]; then
+    resume=(--resume "$work/killed")
+    [ "$step" -lt 400 ] && mid_run_kills=$((mid_run_kills + 1))
+  fi
+done
+[ "$mid_run_kills" -ge 1 ] || fail "no kill landed mid-run (the run is too fast for this test)"
+"$moekit" --threads 1 --quiet train "${args[@]}" --out "$work/killed" --resume "$work/killed" >/dev/null 2>"$work/resume.err" \
+  || fail "resume: $(cat "$work/resume.err")"
+grep -q "resuming from" "$work/resume.err" || fail "the last run did not resume"
+cmp -s "$work/straight/checkpoints/step-00000400/params.safetensors" "$work/killed/checkpoints/step-00000400/params.safetensors" \
+  || fail "final weights differ after kill + resume"
+cmp -s "$work/straight/model.safetensors" "$work/killed/model.safetensors" || fail "best model differs after kill + resume"
+cmp -s "$work/straight/metrics.jsonl" "$work/killed/metrics.jsonl" >/dev/null
+[ "$(cut -d, -f1 "$work/straight/metrics.jsonl")" = "$(cut -d, -f1 "$work/killed/metrics.jsonl")" ] \
+  || fail "metrics.jsonl steps differ after resume"
+
+# Bad options fail before any work, with one line.
+"$moekit" train "${args[@]}" --out "$work/bad" --lr -1 2>"$work/err" >/dev/null
+[ $? -eq 1 ] && grep -q "lr must be" "$work/err" || fail "negative lr not refused: $(cat "$work/err")"
+"$moekit" train "${args[@]}" --out "$work/bad" --dev "$work/none.tsv" 2>"$work/err" >/dev/null
+[ $? -eq 1 ] && grep -q "none.tsv: no such file" "$work/err" || fail "missing dev not refused: $(cat "$work/err")"
+
+[ "$failures" -eq 0 ] && echo "e2e_train: all checks passed"
+exit $((failures > 0))
