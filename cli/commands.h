@@ -10,5 +10,8 @@ void register_predict(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_train(CLI::App& app);
 void register_bench(CLI::App& app);
+void register_importance(CLI::App& app);
+void register_moefy(CLI::App& app);
+void register_distill(CLI::App& app);
 
 }  // namespace moekit::cli

@@ -6,7 +6,7 @@
 #include <new>
 
 #include "cli/commands.h"
-#include "distill/progress.h"
+#include "io/progress.h"
 #include "model/error.h"
 
 int main(int argc, char** argv) {
@@ -23,9 +23,12 @@ int main(int argc, char** argv) {
   moekit::cli::register_eval(app);
   moekit::cli::register_train(app);
   moekit::cli::register_bench(app);
+  moekit::cli::register_importance(app);
+  moekit::cli::register_moefy(app);
+  moekit::cli::register_distill(app);
   app.parse_complete_callback([&] {
     if (threads > 0) omp_set_num_threads(threads);
-    moekit::distill::Progress::set_quiet(quiet);
+    moekit::io::Progress::set_quiet(quiet);
   });
 
   try {

@@ -2,7 +2,7 @@
 
 #include <chrono>
 
-#include "distill/progress.h"
+#include "io/progress.h"
 
 namespace moekit::distill {
 
@@ -12,7 +12,7 @@ InferenceResult run_inference(const BertModel& model, const std::vector<io::Enco
   r.logits.resize(static_cast<Eigen::Index>(examples.size()), model.config.num_labels());
   r.predicted.resize(examples.size());
   const auto batches = io::length_grouped_batches(examples, batch_size);
-  Progress progress(progress_label, static_cast<int64_t>(examples.size()), "examples");
+  io::Progress progress(progress_label, static_cast<int64_t>(examples.size()), "examples");
   const auto start = std::chrono::steady_clock::now();
   int64_t done = 0;
   for (const auto& indices : batches) {

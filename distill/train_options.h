@@ -30,6 +30,12 @@ struct TrainOptions {
   template <class V>
   void visit(V& v) {
     v("model", model, "model directory to fine-tune (dense or MoE)", true);
+    visit_training(v);
+  }
+
+  // Every option but --model (distill names its models --teacher and --student).
+  template <class V>
+  void visit_training(V& v) {
     v("train", train, "labelled training data (TSV or JSONL)", true);
     v("dev", dev, "labelled dev data, evaluated every --eval-every steps", true);
     v("out", out, "output directory: best model, metrics.jsonl, checkpoints", true);

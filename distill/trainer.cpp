@@ -8,7 +8,7 @@
 #include "distill/adamw.h"
 #include "distill/data_plan.h"
 #include "distill/evaluate.h"
-#include "distill/progress.h"
+#include "io/progress.h"
 #include "distill/schedule.h"
 #include "distill/train_state.h"
 #include "io/atomic_file.h"
@@ -28,6 +28,7 @@ LossFn cross_entropy_loss() {
     LossTerms t;
     t.total = softmax_cross_entropy(out.logits, batch.labels, &dlogits);
     t.terms["task"] = t.total;
+    t.expert_tokens = out.expert_tokens;
     dlogits *= scale;
     model.backward(batch, dlogits, cache);
     return t;
@@ -57,6 +58,19 @@ void truncate_metrics(const fs::path& file, int64_t step) {
   }
   in.close();
   io::write_text_atomic(file, kept);
+}
+
+// Fraction of routed tokens per expert, per layer ([] for dense layers).
+nlohmann::json load_fractions(const std::vector<std::vector<int64_t>>& load) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& layer : load) {
+    int64_t total = 0;
+    for (int64_t n : layer) total += n;
+    nlohmann::json row = nlohmann::json::array();
+    for (int64_t n : layer) row.push_back(total ? static_cast<double>(n) / static_cast<double>(total) : 0.0);
+    out.push_back(row);
+  }
+  return out;
 }
 
 // OUT holds the run's other files (metrics, checkpoints), so the best model is written to a
@@ -107,12 +121,13 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
 
   std::ofstream metrics(metrics_path, std::ios::app);
   auto plan = epoch_batches(data.train, static_cast<size_t>(o.batch_size), o.seed, state.epoch);
-  Progress progress("train", total_steps - state.step, "steps");
+  io::Progress progress("train", total_steps - state.step, "steps");
   TrainResult result;
   int64_t window_tokens = 0;
   double window_loss = 0;
   int window_steps = 0;
   std::map<std::string, double> window_terms;
+  std::vector<std::vector<int64_t>> window_load;  // expert load since the last log line
   auto window_start = std::chrono::steady_clock::now();
   const auto run_start = window_start;
   int64_t run_tokens = 0;
@@ -139,6 +154,12 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
       LossTerms t = loss(model, batch, dropout, 1.0f / static_cast<float>(o.grad_accum));
       step_terms.total += t.total / o.grad_accum;
       for (const auto& [k, v] : t.terms) step_terms.terms[k] += v / o.grad_accum;
+      if (window_load.size() < t.expert_tokens.size()) window_load.resize(t.expert_tokens.size());
+      for (size_t l = 0; l < t.expert_tokens.size(); ++l) {
+        auto& acc = window_load[l];
+        if (acc.size() < t.expert_tokens[l].size()) acc.resize(t.expert_tokens[l].size(), 0);
+        for (size_t e = 0; e < t.expert_tokens[l].size(); ++e) acc[e] += t.expert_tokens[l][e];
+      }
       window_tokens += batch.real_tokens();
     }
     const double grad_norm = clip_grad_norm(trainable, o.max_grad_norm);
@@ -166,6 +187,8 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
               {"grad_norm", grad_norm},
               {"tokens_per_second", secs > 0 ? window_tokens / secs : 0.0}};
       for (const auto& [k, v] : window_terms) line["loss_" + k] = v / window_steps;
+      if (!window_load.empty()) line["expert_load"] = load_fractions(window_load);
+      window_load.clear();
       run_tokens += window_tokens;
       window_start = now;
       window_tokens = 0;

@@ -19,6 +19,7 @@ namespace moekit::distill {
 struct LossTerms {
   double total = 0;
   std::map<std::string, double> terms;
+  std::vector<std::vector<int64_t>> expert_tokens;  // MoE: [layer][expert] real tokens routed
 };
 using LossFn = std::function<LossTerms(BertModel& model, const Batch& batch, Rng& dropout_rng, float scale)>;
 

@@ -1,10 +1,10 @@
-#include "distill/progress.h"
+#include "io/progress.h"
 
 #include <unistd.h>
 
 #include <cstdio>
 
-namespace moekit::distill {
+namespace moekit::io {
 
 namespace {
 bool g_quiet = false;
@@ -29,7 +29,7 @@ Progress::Progress(std::string label, int64_t total, std::string unit)
       start_(std::chrono::steady_clock::now()), last_print_(start_) {}
 
 Progress::~Progress() {
-  if (!finished_ && tty_ && !g_quiet) std::fputc('\n', stderr);
+  if (!finished_ && printed_ && tty_) std::fputc('\n', stderr);
 }
 
 double Progress::elapsed_seconds() const {
@@ -60,10 +60,12 @@ void Progress::print(int64_t done, const std::string& extra, bool final) {
   std::snprintf(buf, sizeof buf, "%s %lld/%lld %s, %.1f %s/s, %s%s%s", label_.c_str(), static_cast<long long>(done),
                 static_cast<long long>(total_), unit_.c_str(), rate, unit_.c_str(), eta.c_str(),
                 extra.empty() ? "" : ", ", extra.c_str());
-  if (tty_)
+  if (tty_) {
     std::fprintf(stderr, "\r\033[K%s%s", buf, final ? "\n" : "");
+    printed_ = !final;
+  }
   else
     std::fprintf(stderr, "%s\n", buf);
 }
 
-}  // namespace moekit::distill
+}  // namespace moekit::io

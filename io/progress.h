@@ -1,3 +1,4 @@
+// Progress of long work (lives in io/ as terminal output, so every library can use it).
 // One progress line on stderr: refreshed in place on a terminal, plain lines (at most one every
 // few seconds) when stderr is a file or pipe, so logs stay readable.
 #pragma once
@@ -5,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-namespace moekit::distill {
+namespace moekit::io {
 
 class Progress {
  public:
@@ -25,9 +26,10 @@ class Progress {
   int64_t total_;
   bool tty_;
   bool finished_ = false;
+  bool printed_ = false;  // a terminal line is open and needs its newline
   std::chrono::steady_clock::time_point start_, last_print_;
 };
 
 std::string format_duration(double seconds);
 
-}  // namespace moekit::distill
+}  // namespace moekit::io

@@ -1,0 +1,52 @@
+// moekit moefy: split each dense FFN into experts and add routers (dense -> MoE).
+#include <cstdio>
+
+#include "cli/commands.h"
+#include "cli/common.h"
+#include "cli/option_binder.h"
+#include "model/error.h"
+#include "compress/moefy.h"
+#include "io/dataset.h"
+
+namespace moekit::cli {
+
+namespace {
+
+std::vector<int64_t> token_counts(const io::LoadedModel& loaded, const std::string& data) {
+  const auto examples = load_encoded(data, loaded, 512, false);
+  std::vector<int64_t> counts(static_cast<size_t>(loaded.model->config.vocab_size), 0);
+  for (const auto& e : examples)
+    for (int32_t id : e.ids) ++counts[static_cast<size_t>(id)];
+  return counts;
+}
+
+void run_moefy(const compress::MoefyOptions& in) {
+  io::LoadedModel loaded = load_model_verbose(in.model);
+  BertModel& model = *loaded.model;
+  if (model.config.moe) fail(in.model, "is already an MoE model (config.json has a \"moe\" section)");
+  const compress::MoefyOptions o = compress::resolve_moefy_options(in, model.config);
+  std::optional<compress::Importance> imp;
+  if (o.method == "importance") imp = compress::read_importance(o.importance);
+  std::optional<std::vector<int64_t>> counts;
+  if (o.router == "hash-balance") counts = token_counts(loaded, o.data);
+  const size_t before = count_values(model.params());
+  const auto plans = compress::moefy(model, o, imp ? &*imp : nullptr, counts ? &*counts : nullptr);
+  io::save_model(o.out, model, loaded.vocab ? &*loaded.vocab : nullptr, loaded.do_lower_case);
+  const size_t after = count_values(model.params());
+  const double ffn_per_token = static_cast<double>(o.expert_size * o.top_k) / static_cast<double>(model.config.intermediate_size);
+  std::printf("moefied %zu of %lld layers: %d experts x %d neurons (%d shared), method %s, router %s, top-%d\n"
+              "parameters %zu -> %zu; FFN compute per token %.0f%% of dense\nmodel       %s\n",
+              plans.size(), static_cast<long long>(model.config.num_hidden_layers), o.experts, o.expert_size, o.shared,
+              o.method.c_str(), o.router.c_str(), o.top_k, before, after, 100 * ffn_per_token, o.out.c_str());
+}
+
+}  // namespace
+
+void register_moefy(CLI::App& app) {
+  auto o = std::make_shared<compress::MoefyOptions>();
+  CLI::App* cmd = app.add_subcommand("moefy", "Split each dense FFN into experts and add routers (dense -> MoE)");
+  bind_options(cmd, *o);
+  cmd->callback([o] { run_moefy(*o); });
+}
+
+}  // namespace moekit::cli

@@ -1,0 +1,24 @@
+// Distillation losses with their gradients (DESIGN.md 4.5). Every function returns the loss and
+// writes dL/d(student input) when `grad` is given; teacher inputs get no gradient.
+#pragma once
+#include <vector>
+
+#include "model/tensor.h"
+
+namespace moekit::distill {
+
+// Mean squared error over the real tokens (mask 1) and the hidden dimension:
+//   L = sum_{t real} |hs_t - ht_t|^2 / (n_real * hidden);  dL/dhs_t = 2 (hs_t - ht_t) / (n_real * hidden).
+// Padding rows get zero gradient (MoEBERT's code included them; we mask them out).
+double masked_mse(MatRef student, MatRef teacher, const std::vector<uint8_t>& mask, Mat* grad);
+
+enum class KdKind { kl, symmetric_kl };
+
+// Knowledge distillation on logits at temperature T, mean over rows:
+//   kl:            KL(p_t || p_s)                    dL/dzs = (p_s - p_t) / T
+//   symmetric_kl:  (KL(p_s || p_t) + KL(p_t || p_s)) / 2
+//                  with dKL(p_s||p_t)/dzs_k = p_s,k (a_k - KL) / T, a = log p_s - log p_t
+// times T^2 when T != 1 (Hinton et al.), so gradients keep their scale.
+double kd_loss(MatRef student_logits, MatRef teacher_logits, KdKind kind, double temperature, Mat* grad);
+
+}  // namespace moekit::distill
