@@ -13,5 +13,12 @@ void register_bench(CLI::App& app);
 void register_importance(CLI::App& app);
 void register_moefy(CLI::App& app);
 void register_distill(CLI::App& app);
+void register_export(CLI::App& app);
+void register_run(CLI::App& app);
+
+// Every pipeline subcommand (all of the above but run), in cli/commands.cpp: main and the recipe
+// runner build the same app from it, so a recipe step takes exactly its command's options.
+// A new command goes there, not in main.cpp.
+void register_commands(CLI::App& app);
 
 }  // namespace moekit::cli

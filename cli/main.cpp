@@ -17,15 +17,8 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "OpenMP threads for every kernel (0 = all cores)")->check(CLI::NonNegativeNumber);
   app.add_flag("--quiet", quiet, "no progress lines on stderr");
   app.require_subcommand(1);
-  moekit::cli::register_init(app);
-  moekit::cli::register_inspect(app);
-  moekit::cli::register_predict(app);
-  moekit::cli::register_eval(app);
-  moekit::cli::register_train(app);
-  moekit::cli::register_bench(app);
-  moekit::cli::register_importance(app);
-  moekit::cli::register_moefy(app);
-  moekit::cli::register_distill(app);
+  moekit::cli::register_commands(app);
+  moekit::cli::register_run(app);
   app.parse_complete_callback([&] {
     if (threads > 0) omp_set_num_threads(threads);
     moekit::io::Progress::set_quiet(quiet);

@@ -37,11 +37,36 @@ bool known_unused(const std::string& name) {
          name.find("pooler.") != std::string::npos;
 }
 
+// Binds one integer tensor; returns the problem, or "" when bound.
+std::string bind_index(const IndexParam& ip, const std::map<std::string, Tensor>& tensors, BindResult& result) {
+  auto it = tensors.find(ip.name);
+  if (it == tensors.end()) return "missing tensor " + ip.name;
+  const Tensor& t = it->second;
+  const std::vector<int64_t> expected{static_cast<int64_t>(ip.values->size())};
+  if (t.shape != expected)
+    return ip.name + ": expected shape " + shape_string(expected) + ", got " + shape_string(t.shape);
+  if (t.dtype != DType::I32 && t.dtype != DType::I64)
+    return ip.name + ": expected an integer dtype (I32), got " + dtype_name(t.dtype);
+  std::vector<int32_t> values;
+  try {
+    values = tensor_to_int32(t, ip.name);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  for (size_t i = 0; i < values.size(); ++i)
+    if (values[i] < ip.lo || values[i] >= ip.hi)
+      return ip.name + ": value " + std::to_string(values[i]) + " at index " + std::to_string(i) +
+             " is outside [" + std::to_string(ip.lo) + ", " + std::to_string(ip.hi) + ")";
+  *ip.values = std::move(values);
+  ++result.dtype_counts[dtype_name(t.dtype)];
+  return "";
+}
+
 }  // namespace
 
 BindResult bind_params(const ParamList& params, const std::map<std::string, Tensor>& tensors,
                        const std::filesystem::path& path, const std::string& prefix,
-                       const std::vector<std::string>& head_names) {
+                       const std::vector<std::string>& head_names, const std::vector<IndexParam>& indices) {
   BindResult result;
   std::vector<std::string> problems;
   std::set<std::string> used;
@@ -79,6 +104,13 @@ BindResult bind_params(const ParamList& params, const std::map<std::string, Tens
     p->value = tensor_to_mat(*found, found_name);
     if (vector_param && p->value.rows() != 1) p->value.resize(1, p->value.size());
     ++result.dtype_counts[dtype_name(found->dtype)];
+  }
+  for (const IndexParam& ip : indices) {
+    std::string problem = bind_index(ip, tensors, result);
+    if (problem.empty())
+      used.insert(ip.name);
+    else
+      problems.push_back(std::move(problem));
   }
   if (!problems.empty()) {
     std::string msg = std::to_string(problems.size()) + " problem(s) binding the weights: ";

@@ -34,7 +34,8 @@ LoadedModel load_model(const fs::path& dir, uint64_t head_seed) {
 
   std::vector<std::string> head = {model.pooler.weight.name, model.pooler.bias.name, model.classifier.weight.name,
                                    model.classifier.bias.name};
-  BindResult bound = bind_params(model.params(), file.tensors, weights_path, config.prefix(), head);
+  BindResult bound =
+      bind_params(model.params(), file.tensors, weights_path, config.prefix(), head, model.index_params());
   out.dtype_counts = bound.dtype_counts;
   out.warnings = bound.warnings;
   if (!bound.missing_head.empty()) {
@@ -71,6 +72,8 @@ LoadedModel load_model(const fs::path& dir, uint64_t head_seed) {
 std::map<std::string, Tensor> model_tensors(BertModel& model) {
   std::map<std::string, Tensor> tensors;
   for (Param* p : model.params()) tensors[p->name] = mat_to_tensor(p->value, DType::F32, p->vector);
+  for (const IndexParam& ip : model.index_params())
+    tensors[ip.name] = int32_tensor(*ip.values, {static_cast<int64_t>(ip.values->size())});
   return tensors;
 }
 

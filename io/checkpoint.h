@@ -25,14 +25,16 @@ struct LoadedModel {
 };
 
 // Reads and validates a model directory. A checkpoint without a classifier (or pooler) gets a
-// new head initialised from `head_seed`, with a warning.
+// new head initialised from `head_seed`, with a warning. config.json "moe" makes the listed
+// layers MoE: every expert tensor, router weight, hash table and neuron_index must be present.
 LoadedModel load_model(const std::filesystem::path& dir, uint64_t head_seed = 0);
 
 // Writes config.json, model.safetensors (F32), vocab.txt and tokenizer_config.json into `dir`,
 // atomically: a temporary sibling directory renamed into place.
 void save_model(const std::filesystem::path& dir, BertModel& model, const Vocab* vocab, bool do_lower_case);
 
-// Parameter name -> F32 tensor (1-D for [1, n] parameters), HF layout.
+// Parameter name -> F32 tensor (1-D for [1, n] parameters), HF layout; MoE hash tables and
+// neuron_index as I32 [n].
 std::map<std::string, Tensor> model_tensors(BertModel& model);
 
 }  // namespace moekit::io

@@ -13,27 +13,28 @@ namespace {
 struct Reader {
   const json& j;
   const std::filesystem::path& path;
+  std::string scope;  // "moe." inside the moe object, for messages
 
   int64_t integer(const char* key, int64_t fallback, bool required = false) const {
     auto it = j.find(key);
     if (it == j.end() || it->is_null()) {
-      if (required) fail(path, std::string("missing required key \"") + key + "\"");
+      if (required) fail(path, "missing required key \"" + scope + key + "\"");
       return fallback;
     }
     if (!it->is_number_integer())
-      fail(path, std::string(key) + ": expected an integer, got " + it->dump());
+      fail(path, scope + key + ": expected an integer, got " + it->dump());
     return it->get<int64_t>();
   }
   float number(const char* key, float fallback) const {
     auto it = j.find(key);
     if (it == j.end() || it->is_null()) return fallback;
-    if (!it->is_number()) fail(path, std::string(key) + ": expected a number, got " + it->dump());
+    if (!it->is_number()) fail(path, scope + key + ": expected a number, got " + it->dump());
     return it->get<float>();
   }
   std::string text(const char* key, const std::string& fallback) const {
     auto it = j.find(key);
     if (it == j.end() || it->is_null()) return fallback;
-    if (!it->is_string()) fail(path, std::string(key) + ": expected a string, got " + it->dump());
+    if (!it->is_string()) fail(path, scope + key + ": expected a string, got " + it->dump());
     return it->get<std::string>();
   }
 };
@@ -82,18 +83,43 @@ std::vector<std::string> read_labels(const json& j, const std::filesystem::path&
     if (!it->is_object() || it->empty()) fail(path, "label2id: expected a non-empty object");
     return from_map(*it, false);
   }
-  const int64_t n = Reader{j, path}.integer("num_labels", 2);
+  const int64_t n = Reader{j, path, ""}.integer("num_labels", 2);
   if (n < 1 || n > 100000) fail(path, "num_labels: expected 1..100000, got " + std::to_string(n));
   std::vector<std::string> labels;
   for (int64_t i = 0; i < n; ++i) labels.push_back("LABEL_" + std::to_string(i));
   return labels;
 }
 
+// "moe": {"method", "experts", "expert_size", "shared", "router", "top_k", "layers"}; unknown
+// keys are ignored like the rest of config.json; values are checked by MoeConfig::validate.
+MoeConfig read_moe(const json& j, int64_t num_layers, const std::filesystem::path& path) {
+  if (!j.is_object()) fail(path, "moe: expected an object, got " + j.dump());
+  Reader r{j, path, "moe."};
+  MoeConfig m;
+  m.n_experts = r.integer("experts", 0, true);
+  m.expert_size = r.integer("expert_size", 0, true);
+  m.shared = r.integer("shared", 0);
+  m.method = r.text("method", m.method);
+  m.router = r.text("router", m.router);
+  m.top_k = r.integer("top_k", 1);
+  auto it = j.find("layers");
+  if (it == j.end() || it->is_null()) {
+    for (int64_t l = 0; l < num_layers; ++l) m.layers.push_back(l);
+  } else {
+    if (!it->is_array()) fail(path, "moe.layers: expected an array of layer indices, got " + it->dump());
+    for (const json& v : *it) {
+      if (!v.is_number_integer()) fail(path, "moe.layers: expected integers, got " + v.dump());
+      m.layers.push_back(v.get<int64_t>());
+    }
+  }
+  return m;
+}
+
 }  // namespace
 
 BertConfig parse_hf_config(const json& j, const std::filesystem::path& path) {
   if (!j.is_object()) fail(path, "expected a JSON object");
-  Reader r{j, path};
+  Reader r{j, path, ""};
   BertConfig c;
   c.model_type = r.text("model_type", "bert");
   if (c.model_type != "bert" && c.model_type != "roberta")
@@ -118,6 +144,7 @@ BertConfig parse_hf_config(const json& j, const std::filesystem::path& path) {
   if (auto it = j.find("position_embedding_type"); it != j.end() && it->is_string() && *it != "absolute")
     fail(path, "position_embedding_type " + it->dump() + " is not supported (only \"absolute\")");
   c.labels = read_labels(j, path);
+  if (auto it = j.find("moe"); it != j.end() && !it->is_null()) c.moe = read_moe(*it, c.num_hidden_layers, path);
   try {
     c.validate();
   } catch (const Error& e) {
@@ -165,6 +192,11 @@ json hf_config_json(const BertConfig& c) {
   j["id2label"] = id2label;
   j["label2id"] = label2id;
   j["num_labels"] = c.labels.size();
+  if (c.moe) {
+    const MoeConfig& m = *c.moe;
+    j["moe"] = {{"method", m.method}, {"experts", m.n_experts}, {"expert_size", m.expert_size}, {"shared", m.shared},
+                {"router", m.router},  {"top_k", m.top_k},       {"layers", m.layers}};
+  }
   return j;
 }
 

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "model/dropout.h"
+#include "model/error.h"
 
 namespace moekit {
 
@@ -11,7 +12,7 @@ BertModel::BertModel(const BertConfig& c) : config(c) {
   embeddings.init(c);
   layers.resize(static_cast<size_t>(c.num_hidden_layers));
   for (size_t i = 0; i < layers.size(); ++i)
-    layers[i].init(c.prefix() + "encoder.layer." + std::to_string(i) + ".", c);
+    layers[i].init(c.prefix() + "encoder.layer." + std::to_string(i) + ".", c, static_cast<int64_t>(i));
   if (c.model_type == "roberta") {
     pooler.init("classifier.dense", c.hidden_size, c.hidden_size);
     classifier.init("classifier.out_proj", c.hidden_size, c.num_labels());
@@ -28,6 +29,58 @@ ParamList BertModel::params() {
   pooler.collect(list);
   classifier.collect(list);
   return list;
+}
+
+std::vector<IndexParam> BertModel::index_params() {
+  std::vector<IndexParam> list;
+  for (auto& layer : layers)
+    if (layer.moe) layer.moe->collect_indices(list, config.intermediate_size);
+  return list;
+}
+
+void BertModel::set_moe(const MoeConfig& cfg, std::vector<MoeFFN> ffns) {
+  BertConfig c = config;
+  c.moe = cfg;
+  c.validate();
+  if (ffns.size() != cfg.layers.size())
+    fail("", "set_moe: " + std::to_string(ffns.size()) + " MoE FFNs for " + std::to_string(cfg.layers.size()) +
+                 " layers in moe.layers");
+  for (size_t i = 0; i < layers.size(); ++i)
+    if (layers[i].is_moe() && !cfg.is_moe_layer(static_cast<int64_t>(i)))
+      fail("", "set_moe: layer " + std::to_string(i) + " is MoE already and cannot go back to dense");
+  for (size_t i = 0; i < ffns.size(); ++i) {
+    const std::string want = c.prefix() + "encoder.layer." + std::to_string(cfg.layers[i]) + ".moe.";
+    if (ffns[i].prefix != want) fail("", "set_moe: FFN named \"" + ffns[i].prefix + "\" given for \"" + want + "\"");
+    ffns[i].check(c);
+  }
+  for (size_t i = 0; i < ffns.size(); ++i) layers[static_cast<size_t>(cfg.layers[i])].set_moe(std::move(ffns[i]));
+  config = c;
+}
+
+ParamCounts count_params(BertModel& m) {
+  auto count = [](const auto& collect) {
+    ParamList list;
+    collect(list);
+    return static_cast<int64_t>(count_values(list));
+  };
+  ParamCounts n;
+  n.embeddings = count([&](ParamList& l) { m.embeddings.collect(l); });
+  for (auto& layer : m.layers) {
+    n.attention += count([&](ParamList& l) { layer.attention.collect(l); });
+    if (!layer.moe) {
+      n.ffn += count([&](ParamList& l) { layer.ffn.collect(l); });
+      continue;
+    }
+    for (auto& x : layer.moe->experts) n.experts += count([&](ParamList& l) { x.collect(l); });
+    if (auto* gate = std::get_if<GateRouter>(&layer.moe->router)) n.router += gate->weight.value.size();
+  }
+  n.head = count([&](ParamList& l) {
+    m.pooler.collect(l);
+    m.classifier.collect(l);
+  });
+  n.total = n.embeddings + n.attention + n.ffn + n.experts + n.router + n.head;
+  for (const IndexParam& ip : m.index_params()) n.index_values += static_cast<int64_t>(ip.values->size());
+  return n;
 }
 
 void BertModel::init_weights(Rng& rng) {
@@ -58,7 +111,13 @@ Outputs BertModel::forward(const Batch& batch, ForwardCache* cache, Rng* dropout
   if (cache) cache->layers.resize(layers.size());
   for (size_t i = 0; i < layers.size(); ++i) {
     Mat next;
-    layers[i].forward(h, batch, next, cache ? &cache->layers[i] : nullptr, dropout_rng);
+    MoeStats stats;
+    layers[i].forward(h, batch, next, cache ? &cache->layers[i] : nullptr, dropout_rng, &stats);
+    if (layers[i].is_moe()) {
+      out.expert_tokens.resize(layers.size());
+      out.balance_loss += stats.balance_loss;
+      out.expert_tokens[i] = std::move(stats.load);
+    }
     h = std::move(next);
     if (keep_hidden) out.hidden_states.push_back(h);
   }
@@ -109,7 +168,7 @@ void BertModel::backward(const Batch& batch, MatRef dlogits, const ForwardCache&
   for (size_t i = layers.size(); i-- > 0;) {
     add_hidden(i + 1);
     Mat dx;
-    layers[i].backward(dh, batch, cache.layers[i], dx, ffn_taps ? &(*ffn_taps)[i] : nullptr);
+    layers[i].backward(dh, batch, cache.layers[i], dx, ffn_taps ? &(*ffn_taps)[i] : nullptr, cache.balance_weight);
     dh = std::move(dx);
   }
   add_hidden(0);

@@ -13,6 +13,9 @@
 namespace moekit {
 
 struct ForwardCache {
+  // MoE training: backward adds balance_weight * d(Outputs::balance_loss), i.e. it differentiates
+  // L_task + balance_weight * balance_loss. Set by the trainer; 0 (the default) adds nothing.
+  float balance_weight = 0;
   Embeddings::Cache embeddings;
   std::vector<EncoderLayer::Cache> layers;
   Mat cls;                // [batch, hidden] CLS rows of the last layer
@@ -26,10 +29,15 @@ struct ForwardCache {
 struct Outputs {
   Mat logits;                      // [batch, num_labels]
   std::vector<Mat> hidden_states;  // [layers + 1] of [n_tok, hidden]: embeddings, each layer
+  // MoE models only (per call, so concurrent forwards do not share counters):
+  double balance_loss = 0;  // sum over MoE layers of N * sum_i f_i P_i (gate routers; MoEBERT's gate_loss)
+  // [layers][n_experts] real tokens routed to each expert ({} for dense layers); a top-k token
+  // counts once in each of its k experts.
+  std::vector<std::vector<int64_t>> expert_tokens;
 };
 
 struct BertModel {
-  BertConfig config;
+  BertConfig config;  // config.moe: the MoE layout (absent = dense)
   Embeddings embeddings;
   std::vector<EncoderLayer> layers;
   Linear pooler;      // bert.pooler.dense | classifier.dense (RoBERTa)
@@ -54,6 +62,22 @@ struct BertModel {
                 const std::vector<Mat>* dhidden = nullptr, std::vector<DenseFFN::Taps>* ffn_taps = nullptr);
 
   ParamList params();
+  // Hash tables and neuron_index of the MoE layers (saved as I32), in layer order.
+  std::vector<IndexParam> index_params();
+
+  // Turns the layers cfg.layers into MoE layers: ffns[i] (e.g. MoeFFN::from_dense of
+  // layers[cfg.layers[i]].ffn) goes to layer cfg.layers[i]; then config.moe = cfg. Checks every
+  // FFN against cfg and the names against the layer first, so on error the model is unchanged.
+  void set_moe(const MoeConfig& cfg, std::vector<MoeFFN> ffns);
 };
+
+// Parameter counts by part, for inspect and reports. experts: every expert's W1, b1, W2, b2 and
+// LayerNorm; router: gate weights; ffn: dense FFNs; head: pooler + classifier.
+struct ParamCounts {
+  int64_t embeddings = 0, attention = 0, ffn = 0, experts = 0, router = 0, head = 0;
+  int64_t total = 0;          // sum of the above (= count_values(model.params()))
+  int64_t index_values = 0;   // I32 hash-table and neuron_index entries (not parameters)
+};
+ParamCounts count_params(BertModel& model);
 
 }  // namespace moekit

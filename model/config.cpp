@@ -46,6 +46,34 @@ void BertConfig::validate() const {
     fail("", "pad_token_id " + std::to_string(pad_token_id) + " is outside the vocabulary");
   if (max_seq_len() < 2) fail("", "max_position_embeddings is too small for model_type " + model_type);
   if (labels.empty()) fail("", "the model has no labels (num_labels must be at least 1)");
+  if (moe) moe->validate(num_hidden_layers);
+}
+
+bool MoeConfig::is_moe_layer(int64_t layer) const {
+  for (int64_t l : layers)
+    if (l == layer) return true;
+  return false;
+}
+
+void MoeConfig::validate(int64_t num_hidden_layers) const {
+  positive(n_experts, "moe.experts");
+  positive(expert_size, "moe.expert_size");
+  if (shared < 0 || shared > expert_size)
+    fail("", "moe.shared: expected 0..expert_size (" + std::to_string(expert_size) + "), got " + std::to_string(shared));
+  if (method != "importance" && method != "cluster" && method != "random" && method != "manual")
+    fail("", "moe.method: unknown \"" + method + "\" (expected importance, cluster, random or manual)");
+  if (router != "hash" && router != "hash-balance" && router != "gate")
+    fail("", "moe.router: unknown \"" + router + "\" (expected hash, hash-balance or gate)");
+  if (top_k < 1 || top_k > n_experts)
+    fail("", "moe.top_k: expected 1..experts (" + std::to_string(n_experts) + "), got " + std::to_string(top_k));
+  if (!gated() && top_k != 1) fail("", "moe.top_k: a hash router sends each token to one expert (top_k 1)");
+  if (layers.empty()) fail("", "moe.layers: expected at least one layer index");
+  for (size_t i = 0; i < layers.size(); ++i) {
+    if (layers[i] < 0 || layers[i] >= num_hidden_layers)
+      fail("", "moe.layers: layer " + std::to_string(layers[i]) + " does not exist (the model has " +
+                   std::to_string(num_hidden_layers) + ")");
+    if (i > 0 && layers[i] <= layers[i - 1]) fail("", "moe.layers: expected increasing indices, each once");
+  }
 }
 
 }  // namespace moekit

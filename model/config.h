@@ -2,12 +2,30 @@
 // Parsing lives in io/hf_config; this header is only the data and its invariants.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace moekit {
 
 enum class Activation { gelu, gelu_new, relu };
+
+// The MoE layout (DESIGN.md 4.2, 4.3), config.json "moe". It lives inside BertConfig so every
+// `BertModel(config)` (load, copies, students) gets the same structure; absent = a dense model.
+struct MoeConfig {
+  int64_t n_experts = 4;    // "experts"
+  int64_t expert_size = 0;  // neurons per expert (all experts equal)
+  int64_t shared = 0;       // neurons every expert shares (provenance of the split)
+  std::string method = "manual";  // how the experts were made: importance | cluster | random | manual
+  std::string router = "hash";    // hash | hash-balance (a hash table) | gate (learned linear)
+  int64_t top_k = 1;              // experts per token; 1 for hash routers
+  std::vector<int64_t> layers;    // MoE layer indices, increasing; the others stay dense
+
+  bool gated() const { return router == "gate"; }
+  bool is_moe_layer(int64_t layer) const;
+  // Throws Error naming the first bad field ("moe.top_k: ...").
+  void validate(int64_t num_hidden_layers) const;
+};
 
 struct BertConfig {
   std::string model_type = "bert";  // "bert" or "roberta"
@@ -25,6 +43,7 @@ struct BertConfig {
   float layer_norm_eps = 1e-12f;
   int64_t pad_token_id = 0;
   std::vector<std::string> labels;  // id2label in id order; size = num_labels
+  std::optional<MoeConfig> moe;     // config.json "moe"; absent = dense
 
   int64_t num_labels() const { return static_cast<int64_t>(labels.size()); }
   int64_t head_dim() const { return hidden_size / num_attention_heads; }

@@ -1,0 +1,36 @@
+// `moekit export`: a compact, inference-only checkpoint (DESIGN.md 5).
+//   hdf5:        one .h5 file (io/compact.h), fp32 | fp16 | bf16 | int8
+//   safetensors: one .safetensors file, fp32 | fp16 | bf16, config and vocabulary in __metadata__
+// int8 quantises every 2-D float matrix per output row (Linear weights, embedding tables, whose
+// rows are tokens/positions), symmetric; biases and LayerNorm vectors stay float32 (they are
+// <1% of the bytes and LayerNorm gains are sensitive). fp16/bf16 convert every float tensor.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "io/batching.h"
+#include "io/vocab.h"
+#include "model/bert.h"
+
+namespace moekit::compress {
+
+struct ExportOptions {
+  std::string model, out, format = "hdf5", dtype = "int8", data;
+  bool prune = false;
+  size_t batch_size = 32;
+  int max_seq_len = 128;
+};
+
+struct ExportSummary {
+  uint64_t bytes = 0;
+  size_t tensors = 0;
+  int64_t pruned_tensors = 0;  // provenance tensors (neuron_index) dropped by --prune
+};
+
+// Tokens routed to each expert of each MoE layer over `examples` ([layer][expert]; {} for dense).
+std::vector<std::vector<int64_t>> expert_usage(const BertModel& model, const std::vector<io::EncodedExample>& examples,
+                                               size_t batch_size);
+
+ExportSummary export_model(BertModel& model, const io::Vocab* vocab, bool do_lower_case, const ExportOptions& options);
+
+}  // namespace moekit::compress

@@ -1,0 +1,77 @@
+#include "io/exported_model.h"
+
+#include <cmath>
+#include <cstring>
+#include <sstream>
+
+#include "io/compact.h"
+#include "io/safetensors.h"
+#include "model/error.h"
+
+namespace moekit::io {
+
+namespace fs = std::filesystem;
+
+bool is_exported_model_file(const fs::path& path) {
+  return fs::is_regular_file(path) && (path.extension() == ".safetensors" || is_compact_file(path));
+}
+
+namespace {
+
+// w[r, c] = scale[r] * q[r, c]
+Tensor dequantize_rows(const Tensor& q, const Tensor& scale, const std::string& name, const fs::path& path) {
+  if (q.shape.size() != 2 || scale.dtype != DType::F32 || scale.shape.size() != 1 || scale.shape[0] != q.shape[0])
+    fail(path, name + ": int8 tensor needs a float32 scale per row");
+  const int64_t rows = q.shape[0], cols = q.shape[1];
+  Mat m(rows, cols);
+  const auto* qv = reinterpret_cast<const int8_t*>(q.data.data());
+  std::vector<float> s(static_cast<size_t>(rows));
+  std::memcpy(s.data(), scale.data.data(), s.size() * sizeof(float));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < cols; ++c) m(r, c) = s[static_cast<size_t>(r)] * qv[r * cols + c];
+  return mat_to_tensor(m, DType::F32, false);
+}
+
+}  // namespace
+
+ExportedModel read_exported_model(const fs::path& path) {
+  ExportedModel out;
+  if (path.extension() == ".safetensors") {
+    SafetensorsFile f = read_safetensors(path);
+    auto cfg = f.metadata.find("moekit_config");
+    if (cfg == f.metadata.end())
+      fail(path, "has no moekit_config in its __metadata__ (a Hugging Face checkpoint is loaded as a directory "
+                 "with config.json)");
+    out.config_json = cfg->second;
+    if (auto v = f.metadata.find("moekit_vocab"); v != f.metadata.end()) {
+      std::vector<std::string> tokens;
+      std::stringstream ss(v->second);
+      for (std::string line; std::getline(ss, line);) tokens.push_back(line);
+      out.vocab = Vocab::from_tokens(tokens);
+    }
+    if (auto l = f.metadata.find("do_lower_case"); l != f.metadata.end()) out.do_lower_case = l->second != "false";
+    for (auto& [name, t] : f.tensors) {
+      ++out.stored_dtypes[dtype_name(t.dtype)];
+      out.tensors[name] = std::move(t);
+    }
+    return out;
+  }
+  CompactModel cm = read_compact(path);
+  out.config_json = cm.config_json;
+  out.do_lower_case = cm.do_lower_case;
+  if (!cm.vocab.empty()) out.vocab = Vocab::from_tokens(cm.vocab);
+  for (auto& [name, t] : cm.tensors) {
+    ++out.stored_dtypes[dtype_name(t.dtype)];
+    if (t.dtype == DType::I8) {
+      auto s = cm.scales.find(name);
+      if (s == cm.scales.end()) fail(path, name + ": int8 tensor without a scale");
+      out.tensors[name] = dequantize_rows(t, s->second, name, path);
+    } else {
+      out.tensors[name] = std::move(t);
+    }
+  }
+  for (const auto& [alias, target] : cm.aliases) out.tensors[alias] = out.tensors.at(target);
+  return out;
+}
+
+}  // namespace moekit::io

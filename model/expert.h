@@ -1,0 +1,47 @@
+// One MoE expert (DESIGN.md 4.2): a full FFN sub-block of its own, as MoEBERT's FeedForward:
+//   y = LN_e(x + dropout(W2_e act(W1_e x + b1_e) + b2_e))
+// W1_e = W1[idx,:], b1_e = b1[idx], W2_e = W2[:,idx] of the dense FFN it came from, with its own
+// copies of b2 and the LayerNorm. Names under "...layer.N.moe.experts.E.": intermediate.dense,
+// output.dense, output.LayerNorm (the dense FFN's names, so tools that know one know the other).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "model/config.h"
+#include "model/layer_norm.h"
+#include "model/linear.h"
+
+namespace moekit {
+
+struct ExpertFFN {
+  Linear intermediate;  // W1_e [expert_size, hidden], b1_e
+  Linear output;        // W2_e [hidden, expert_size], b2_e (own copy)
+  LayerNorm norm;       // own copy of output.LayerNorm
+  // Provenance: the dense neuron each row of W1_e came from (-1: none, e.g. a fresh model).
+  // Saved as the I32 tensor "...experts.E.neuron_index".
+  std::vector<int32_t> neuron_index;
+  Activation act = Activation::gelu;
+
+  struct Cache {
+    Linear::Cache in;   // x rows of this expert's tokens
+    Mat z;              // [n_e, expert_size] W1 x + b1
+    Linear::Cache mid;  // act(z)
+    Mat hidden_mask;    // dropout mask rows (empty in eval)
+    LayerNorm::Cache norm;
+  };
+
+  // prefix "...layer.N.moe.experts.E."; weights zero, LayerNorm 1/0, neuron_index -1.
+  void init(const std::string& prefix, int64_t hidden, int64_t expert_size, Activation activation, float eps);
+  int64_t size() const { return intermediate.out(); }
+
+  // The FFN part alone, W2_e act(W1_e x + b1_e) (no b2, residual or LayerNorm): the experts of a
+  // partition of the dense neurons sum to the dense FFN's part.
+  void ffn_part(MatRef x, Mat& y) const;
+  // mask: dropout mask rows for these tokens (nullptr in eval).
+  void forward(MatRef x, Mat& y, Cache* cache, const Mat* mask) const;
+  // Writes dx (residual included), accumulates parameter grads.
+  void backward(MatRef dy, const Cache& cache, Mat& dx);
+  void collect(ParamList& params);
+};
+
+}  // namespace moekit

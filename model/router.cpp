@@ -1,0 +1,173 @@
+#include "model/router.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "model/error.h"
+#include "model/rng.h"
+
+namespace moekit {
+
+namespace {
+bool is_real(const std::vector<uint8_t>& mask, size_t t) { return mask.empty() || mask[t] != 0; }
+}  // namespace
+
+Routing make_routing(std::vector<int32_t> choice, std::vector<float> weight, int64_t top_k, int64_t n_experts,
+                     const std::vector<uint8_t>& mask) {
+  Routing r;
+  r.top_k = top_k;
+  r.choice = std::move(choice);
+  r.weight = std::move(weight);
+  r.tokens.assign(static_cast<size_t>(n_experts), {});
+  r.slots.assign(static_cast<size_t>(n_experts), {});
+  r.load.assign(static_cast<size_t>(n_experts), 0);
+  const size_t n_tok = r.choice.size() / static_cast<size_t>(top_k);
+  for (size_t t = 0; t < n_tok; ++t) {
+    const bool real = is_real(mask, t);
+    r.real_tokens += real;
+    for (size_t j = 0; j < static_cast<size_t>(top_k); ++j) {
+      const size_t s = t * static_cast<size_t>(top_k) + j;
+      const auto e = static_cast<size_t>(r.choice[s]);
+      r.tokens[e].push_back(static_cast<int32_t>(t));
+      r.slots[e].push_back(static_cast<int32_t>(s));
+      r.load[e] += real;
+    }
+  }
+  return r;
+}
+
+Routing HashRouter::route(const std::vector<int32_t>& ids, int64_t n_experts, const std::vector<uint8_t>& mask) const {
+  std::vector<int32_t> choice(ids.size());
+  for (size_t t = 0; t < ids.size(); ++t) {
+    if (ids[t] < 0 || static_cast<size_t>(ids[t]) >= table.size())
+      fail("", "hash router: token id " + std::to_string(ids[t]) + " is outside the table (" +
+                   std::to_string(table.size()) + " ids)");
+    choice[t] = table[static_cast<size_t>(ids[t])];
+  }
+  return make_routing(std::move(choice), std::vector<float>(ids.size(), 1.0f), 1, n_experts, mask);
+}
+
+std::vector<int32_t> make_hash_table(int64_t vocab_size, int64_t n_experts, uint64_t seed) {
+  std::vector<int32_t> table(static_cast<size_t>(vocab_size));
+  for (size_t i = 0; i < table.size(); ++i) table[i] = static_cast<int32_t>(static_cast<int64_t>(i) % n_experts);
+  Rng rng(seed);
+  for (size_t i = table.size(); i > 1; --i) std::swap(table[i - 1], table[rng.below(i)]);
+  return table;
+}
+
+std::vector<int32_t> make_balanced_hash_table(const std::vector<int64_t>& counts, int64_t n_experts) {
+  std::vector<int32_t> order(counts.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return counts[a] > counts[b]; });
+  std::vector<int32_t> table(counts.size(), 0);
+  std::vector<int64_t> load(static_cast<size_t>(n_experts), 0);
+  int64_t unseen = 0;
+  for (int32_t id : order) {
+    const auto i = static_cast<size_t>(id);
+    if (counts[i] <= 0) {
+      table[i] = static_cast<int32_t>(unseen++ % n_experts);
+      continue;
+    }
+    const auto e = static_cast<size_t>(std::min_element(load.begin(), load.end()) - load.begin());
+    load[e] += counts[i];
+    table[i] = static_cast<int32_t>(e);
+  }
+  return table;
+}
+
+void GateRouter::init(const std::string& name, int64_t hidden, int64_t n_experts, int64_t k) {
+  weight.init(name, n_experts, hidden, true);
+  top_k = k;
+}
+
+Mat GateRouter::probabilities(MatRef x) const {
+  Mat p = x * weight.value.transpose();
+  for (Eigen::Index t = 0; t < p.rows(); ++t) {
+    p.row(t).array() -= p.row(t).maxCoeff();
+    p.row(t) = p.row(t).array().exp().matrix();
+    p.row(t) /= p.row(t).sum();
+  }
+  return p;
+}
+
+Routing GateRouter::route(MatRef x, const std::vector<uint8_t>& mask, Cache* cache) const {
+  const Mat p = probabilities(x);
+  const Eigen::Index n_tok = p.rows(), n = p.cols();
+  const auto k = static_cast<size_t>(top_k);
+  std::vector<int32_t> choice(static_cast<size_t>(n_tok) * k);
+  std::vector<float> weight_out(choice.size());
+  std::vector<int32_t> rank(static_cast<size_t>(n));
+  for (Eigen::Index t = 0; t < n_tok; ++t) {
+    std::iota(rank.begin(), rank.end(), 0);
+    // Highest probability first; ties to the lower expert index, so routing is deterministic.
+    std::partial_sort(rank.begin(), rank.begin() + static_cast<long>(k), rank.end(),
+                      [&](int32_t a, int32_t b) { return p(t, a) > p(t, b) || (p(t, a) == p(t, b) && a < b); });
+    float sum = 0;
+    for (size_t j = 0; j < k; ++j) sum += p(t, rank[j]);
+    for (size_t j = 0; j < k; ++j) {
+      const size_t s = static_cast<size_t>(t) * k + j;
+      choice[s] = rank[j];
+      weight_out[s] = k == 1 ? p(t, rank[j]) : p(t, rank[j]) / sum;
+    }
+  }
+  Routing r = make_routing(std::move(choice), std::move(weight_out), top_k, n, mask);
+  r.top1_fraction.assign(static_cast<size_t>(n), 0.0);
+  if (r.real_tokens > 0) {
+    std::vector<double> mean_p(static_cast<size_t>(n), 0.0);
+    for (Eigen::Index t = 0; t < n_tok; ++t) {
+      if (!is_real(mask, static_cast<size_t>(t))) continue;
+      r.top1_fraction[static_cast<size_t>(r.choice[static_cast<size_t>(t) * k])] += 1.0;
+      for (Eigen::Index i = 0; i < n; ++i) mean_p[static_cast<size_t>(i)] += p(t, i);
+    }
+    for (size_t i = 0; i < mean_p.size(); ++i) {
+      r.top1_fraction[i] /= static_cast<double>(r.real_tokens);
+      r.balance_loss += r.top1_fraction[i] * mean_p[i] / static_cast<double>(r.real_tokens);
+    }
+    r.balance_loss *= static_cast<double>(n);
+  }
+  if (cache) {
+    cache->x = x;
+    cache->probs = p;
+  }
+  return r;
+}
+
+// top-1: g = p_c                 => dp_c = dg
+// top-k: g_j = p_cj / S, S = sum_j p_cj  => dp_cj = (dg_j - sum_i dg_i g_i) / S
+// balance B = N sum_i f_i P_i, P_i = mean over real t of p_ti  => dp_ti += w N f_i / R (real t)
+// softmax: dlogit_t = p_t * (dp_t - <dp_t, p_t>);  dWg += dlogit^T x;  dx = dlogit Wg.
+void GateRouter::backward(const std::vector<float>& dweight, const Routing& r, const Cache& cache,
+                          const std::vector<uint8_t>& mask, float balance_weight, Mat& dx) {
+  const Mat& p = cache.probs;
+  const Eigen::Index n_tok = p.rows(), n = p.cols();
+  const auto k = static_cast<size_t>(top_k);
+  Mat dp = Mat::Zero(n_tok, n);
+  const bool balance = balance_weight != 0 && r.real_tokens > 0;
+  for (Eigen::Index t = 0; t < n_tok; ++t) {
+    const size_t s0 = static_cast<size_t>(t) * k;
+    if (k == 1) {
+      dp(t, r.choice[s0]) = dweight[s0];
+    } else {
+      float sum = 0, dot = 0;
+      for (size_t j = 0; j < k; ++j) {
+        sum += p(t, r.choice[s0 + j]);
+        dot += dweight[s0 + j] * r.weight[s0 + j];
+      }
+      for (size_t j = 0; j < k; ++j) dp(t, r.choice[s0 + j]) = (dweight[s0 + j] - dot) / sum;
+    }
+    if (balance && is_real(mask, static_cast<size_t>(t))) {
+      const double scale = balance_weight * static_cast<double>(n) / static_cast<double>(r.real_tokens);
+      for (Eigen::Index i = 0; i < n; ++i)
+        dp(t, i) += static_cast<float>(scale * r.top1_fraction[static_cast<size_t>(i)]);
+    }
+  }
+  Mat dlogit(n_tok, n);
+  for (Eigen::Index t = 0; t < n_tok; ++t) {
+    const float inner = dp.row(t).dot(p.row(t));
+    dlogit.row(t) = p.row(t).cwiseProduct((dp.row(t).array() - inner).matrix());
+  }
+  weight.grad.noalias() += dlogit.transpose() * cache.x;
+  dx.noalias() = dlogit * weight.value;
+}
+
+}  // namespace moekit

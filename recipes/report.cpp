@@ -1,0 +1,236 @@
+#include "recipes/report.h"
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "compress/importance.h"
+#include "io/atomic_file.h"
+#include "model/error.h"
+#include "recipes/fingerprint.h"
+#include "recipes/svg.h"
+
+namespace moekit::recipes {
+
+namespace {
+
+nlohmann::json read_json(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) return nullptr;
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception&) {
+    return nullptr;
+  }
+}
+
+std::string fmt(const char* format, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, v);
+  return buf;
+}
+
+std::string with_commas(int64_t v) {
+  std::string s = std::to_string(v);
+  for (int i = static_cast<int>(s.size()) - 3; i > (v < 0 ? 1 : 0); i -= 3) s.insert(static_cast<size_t>(i), ",");
+  return s;
+}
+
+struct Cells {
+  std::string accuracy, macro_f1, bench_speed, eval_speed, size, params;
+};
+
+Cells cells(const ModelRow& r) {
+  return {r.accuracy >= 0 ? fmt("%.4f", r.accuracy) : "-",
+          r.macro_f1 >= 0 ? fmt("%.4f", r.macro_f1) : "-",
+          r.bench_tokens_per_second >= 0 ? fmt("%.0f", r.bench_tokens_per_second) : "-",
+          r.eval_tokens_per_second >= 0 ? fmt("%.0f", r.eval_tokens_per_second) : "-",
+          fmt("%.2f MB", static_cast<double>(r.file_bytes) / 1e6),
+          r.parameters >= 0 ? with_commas(r.parameters) : "-"};
+}
+
+std::string html_training(const PlannedStep& step) {
+  const auto lines = read_metrics(step.outputs.at(0) / "metrics.jsonl");
+  if (lines.empty()) return "<p>no metrics.jsonl</p>\n";
+  std::map<std::string, svg::Series> losses;
+  svg::Series acc{"dev accuracy", {}}, f1{"dev macro-F1", {}};
+  for (const auto& l : lines) {
+    const double x = l.value("step", 0.0);
+    for (const auto& [k, v] : l.items())
+      if ((k == "loss" || k.rfind("loss_", 0) == 0) && v.is_number()) {
+        losses[k].name = k;
+        losses[k].points.push_back({x, v.get<double>()});
+      }
+    if (l.contains("dev_accuracy")) acc.points.push_back({x, l["dev_accuracy"].get<double>()});
+    if (l.contains("dev_macro_f1")) f1.points.push_back({x, l["dev_macro_f1"].get<double>()});
+  }
+  std::vector<svg::Series> loss_series;
+  for (auto& kv : losses) loss_series.push_back(kv.second);
+  std::string s = "<div class=\"charts\">" + svg::line_chart(step.name + ": training loss", "step", loss_series) +
+                  svg::line_chart(step.name + ": dev metrics", "step", {acc, f1}) + "</div>\n";
+  for (auto it = lines.rbegin(); it != lines.rend(); ++it)
+    if (it->contains("expert_load")) {
+      s += "<h3>" + svg::escape(step.name) + ": expert load (fraction of tokens, step " +
+           std::to_string(it->value("step", 0)) + ")</h3>\n" +
+           svg::heatmap(step.name + ": tokens per expert", (*it)["expert_load"].get<std::vector<std::vector<double>>>(),
+                        "layer", "expert");
+      break;
+    }
+  return s;
+}
+
+std::string html_importance(const PlannedStep& step) {
+  std::string s = "<div class=\"charts\">";
+  try {
+    const auto imp = compress::read_importance(step.outputs.at(0));
+    for (size_t l = 0; l < imp.layers.size(); ++l) {
+      std::vector<double> logs;
+      for (double v : imp.layers[l]) logs.push_back(std::log10(v + 1e-12));
+      s += svg::histogram(step.name + " layer " + std::to_string(l), logs, 30);
+    }
+  } catch (const Error& e) {
+    s += "<p>" + svg::escape(e.what()) + "</p>";
+  }
+  return s + "</div>\n";
+}
+
+}  // namespace
+
+std::vector<nlohmann::json> read_metrics(const fs::path& path) {
+  std::vector<nlohmann::json> lines;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    try {
+      lines.push_back(nlohmann::json::parse(line));
+    } catch (const nlohmann::json::exception&) {
+      // a torn last line of an interrupted run
+    }
+  }
+  return lines;
+}
+
+std::vector<ModelRow> model_rows(const Plan& plan) {
+  std::vector<ModelRow> rows;
+  auto row = [&](const std::string& name, const std::string& path) -> ModelRow& {
+    for (auto& r : rows)
+      if (r.name == name) return r;
+    rows.emplace_back();
+    rows.back().name = name;
+    rows.back().path = path;
+    rows.back().file_bytes = path_bytes(path);
+    return rows.back();
+  };
+  for (const auto& step : plan.steps) {
+    if (step.kind != "eval") continue;
+    const auto j = read_json(step.capture);
+    if (!j.is_object()) continue;
+    for (const auto& m : j.value("models", nlohmann::json::array())) {
+      ModelRow& r = row(m.value("name", ""), m.value("path", ""));
+      if (m.contains("eval")) {
+        r.accuracy = m["eval"].value("accuracy", -1.0);
+        r.macro_f1 = m["eval"].value("macro_f1", -1.0);
+        r.eval_tokens_per_second = m["eval"].value("tokens_per_second", -1.0);
+      }
+      if (m.contains("inspect") && m["inspect"].contains("parameters"))
+        r.parameters = m["inspect"]["parameters"].value("total", int64_t{-1});
+    }
+  }
+  for (const auto& step : plan.steps) {
+    if (step.kind != "bench") continue;
+    const auto j = read_json(step.capture);
+    if (!j.is_object() || !j.contains("bench")) continue;
+    const auto& bench_rows = j["bench"].value("rows", nlohmann::json::array());
+    for (size_t i = 0; i < bench_rows.size() && i < step.model_names.size(); ++i) {
+      ModelRow& r = row(step.model_names[i], step.model_paths[i].string());
+      r.bench_tokens_per_second = bench_rows[i].value("tokens_per_second", -1.0);
+    }
+  }
+  return rows;
+}
+
+std::string format_rows(const std::vector<ModelRow>& rows) {
+  std::ostringstream os;
+  char line[256];
+  std::snprintf(line, sizeof line, "%-24s %9s %9s %15s %14s %11s %13s\n", "model", "accuracy", "macro-F1",
+                "bench tokens/s", "eval tokens/s", "size", "parameters");
+  os << line;
+  for (const auto& r : rows) {
+    const Cells c = cells(r);
+    std::snprintf(line, sizeof line, "%-24s %9s %9s %15s %14s %11s %13s\n", r.name.c_str(), c.accuracy.c_str(),
+                  c.macro_f1.c_str(), c.bench_speed.c_str(), c.eval_speed.c_str(), c.size.c_str(), c.params.c_str());
+    os << line;
+  }
+  return os.str();
+}
+
+nlohmann::json step_metrics(const PlannedStep& step) {
+  nlohmann::json m = nlohmann::json::object();
+  if (step.resumable) {
+    const auto lines = read_metrics(step.outputs.at(0) / "metrics.jsonl");
+    for (const auto& l : lines) {
+      m["steps"] = l.value("step", 0);
+      if (l.contains("loss")) m["final_loss"] = l["loss"];
+      if (l.contains("dev_accuracy") && l["dev_accuracy"].get<double>() > m.value("best_dev_accuracy", -1.0)) {
+        m["best_dev_accuracy"] = l["dev_accuracy"];
+        m["best_dev_macro_f1"] = l.value("dev_macro_f1", 0.0);
+      }
+    }
+  } else if (step.kind == "eval" || step.kind == "bench") {
+    Plan one;
+    one.steps.push_back(step);
+    for (const auto& r : model_rows(one)) {
+      nlohmann::json e;
+      if (r.accuracy >= 0) e["accuracy"] = r.accuracy, e["macro_f1"] = r.macro_f1;
+      if (r.bench_tokens_per_second >= 0)
+        e["tokens_per_second"] = r.bench_tokens_per_second;
+      else if (r.eval_tokens_per_second >= 0)
+        e["tokens_per_second"] = r.eval_tokens_per_second;
+      m[r.name] = e;
+    }
+  } else if (!step.outputs.empty()) {
+    m["bytes"] = path_bytes(step.outputs[0]);
+  }
+  return m;
+}
+
+void write_report(const Plan& plan, const PlannedStep& step, const nlohmann::json& summary) {
+  std::ostringstream h;
+  h << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" << svg::escape(step.title)
+    << "</title>\n<style>body{font-family:sans-serif;max-width:1150px;margin:2em auto;color:#222}"
+       "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}"
+       "td:first-child,th:first-child{text-align:left}.charts svg{margin:6px;border:1px solid #eee}</style>\n"
+       "</head><body>\n<h1>"
+    << svg::escape(step.title) << "</h1>\n<p>recipe <code>" << svg::escape(plan.recipe.string())
+    << "</code>, work directory <code>" << svg::escape(plan.workdir.string()) << "</code></p>\n";
+
+  const auto rows = model_rows(plan);
+  h << "<h2>Models</h2>\n<table id=\"models\"><tr><th>model</th><th>accuracy</th><th>macro-F1</th>"
+       "<th>tokens/s (bench)</th><th>tokens/s (eval)</th><th>file size</th><th>parameters</th></tr>\n";
+  for (const auto& r : rows) {
+    const Cells c = cells(r);
+    h << "<tr><td>" << svg::escape(r.name) << "</td><td class=\"accuracy\">" << c.accuracy
+      << "</td><td class=\"macro_f1\">" << c.macro_f1 << "</td><td>" << c.bench_speed << "</td><td>" << c.eval_speed
+      << "</td><td>" << c.size << "</td><td>" << c.params << "</td></tr>\n";
+  }
+  h << "</table>\n<h2>Steps</h2>\n<table><tr><th>step</th><th>kind</th><th>status</th><th>seconds</th><th>key "
+       "metrics</th></tr>\n";
+  for (const auto& s : summary.value("steps", nlohmann::json::array()))
+    h << "<tr><td>" << svg::escape(s.value("name", "")) << "</td><td>" << s.value("kind", "") << "</td><td>"
+      << s.value("status", "") << "</td><td>" << fmt("%.1f", s.value("seconds", 0.0)) << "</td><td><code>"
+      << svg::escape(s.value("metrics", nlohmann::json::object()).dump()) << "</code></td></tr>\n";
+  h << "</table>\n";
+  for (const auto& s : plan.steps) {
+    if (&s == &step) break;
+    if (s.resumable) h << "<h2>Training: " << svg::escape(s.name) << "</h2>\n" << html_training(s);
+    if (s.kind == "importance")
+      h << "<h2>Importance scores: " << svg::escape(s.name) << "</h2>\n<p>Distribution of MoEBERT importance per FFN "
+        << "neuron, one histogram per layer (log10 scale).</p>\n"
+        << html_importance(s);
+  }
+  h << "</body></html>\n";
+  io::write_text_atomic(step.outputs.at(0), h.str());
+}
+
+}  // namespace moekit::recipes
