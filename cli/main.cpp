@@ -1,4 +1,5 @@
 // moekit: one binary, one subcommand per pipeline step. The only place that prints errors.
+#include <malloc.h>
 #include <omp.h>
 
 #include <CLI/CLI.hpp>
@@ -10,6 +11,10 @@
 #include "model/error.h"
 
 int main(int argc, char** argv) {
+  // Training allocates the same large activation buffers every step; keeping freed memory in the
+  // heap (no trimming, no per-buffer mmap) avoids re-faulting fresh zeroed pages each time.
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
   CLI::App app{"moekit: turn dense BERT models into fast Mixture-of-Experts models"};
   app.set_version_flag("--version", "moekit 0.1.0");
   int threads = 0;
