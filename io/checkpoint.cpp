@@ -4,6 +4,7 @@
 
 #include "io/atomic_file.h"
 #include "io/bind.h"
+#include "io/exported_model.h"
 #include "io/hf_config.h"
 #include "io/safetensors.h"
 #include "io/wordpiece.h"
@@ -13,8 +14,19 @@ namespace moekit::io {
 
 namespace fs = std::filesystem;
 
+namespace {
+
+// A model exported as one file: config, vocabulary and tensors all come from that file.
+LoadedModel load_exported(const fs::path& file, uint64_t head_seed);
+
+}  // namespace
+
 LoadedModel load_model(const fs::path& dir, uint64_t head_seed) {
   if (!fs::exists(dir)) fail(dir, "no such model directory");
+  if (fs::is_regular_file(dir)) {
+    if (is_exported_model_file(dir)) return load_exported(dir, head_seed);
+    fail(dir, "expected a model directory (config.json + model.safetensors) or a file from `moekit export`");
+  }
   if (!fs::is_directory(dir)) fail(dir, "expected a model directory (config.json + model.safetensors)");
   const fs::path config_path = dir / "config.json";
   const fs::path weights_path = dir / "model.safetensors";
@@ -24,18 +36,60 @@ LoadedModel load_model(const fs::path& dir, uint64_t head_seed) {
       fail(weights_path, "missing; only pytorch_model.bin is present (convert it to safetensors first)");
     fail(weights_path, "missing (a model directory needs model.safetensors)");
   }
-  LoadedModel out;
-  out.path = dir;
   const BertConfig config = read_hf_config(config_path);
-  const SafetensorsFile file = read_safetensors(weights_path);
+  SafetensorsFile file = read_safetensors(weights_path);
+  LoadedModel out = bind_model(config, file.tensors, weights_path, head_seed);
+  out.path = dir;
   out.weights_bytes = fs::file_size(weights_path);
+  if (fs::exists(dir / "vocab.txt")) {
+    out.vocab = Vocab::load(dir / "vocab.txt");
+    if (static_cast<int64_t>(out.vocab->size()) > config.vocab_size)
+      fail(dir / "vocab.txt", std::to_string(out.vocab->size()) + " tokens, but config.json vocab_size is " +
+                                  std::to_string(config.vocab_size));
+  }
+  out.do_lower_case = read_do_lower_case(dir);
+  return out;
+}
+
+namespace {
+
+LoadedModel load_exported(const fs::path& file, uint64_t head_seed) {
+  ExportedModel ex = read_exported_model(file);
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(ex.config_json);
+  } catch (const nlohmann::json::exception& e) {
+    fail(file, std::string("embedded config is not JSON: ") + e.what());
+  }
+  const BertConfig config = parse_hf_config(j, file);
+  {
+    // `export --prune` drops expert provenance (neuron_index); inference does not need it.
+    BertModel probe(config);
+    for (const IndexParam& ip : probe.index_params())
+      if (!ex.tensors.count(ip.name) && ip.name.find(".neuron_index") != std::string::npos)
+        ex.tensors[ip.name] = int32_tensor(std::vector<int32_t>(ip.values->size(), -1),
+                                           {static_cast<int64_t>(ip.values->size())});
+  }
+  LoadedModel out = bind_model(config, ex.tensors, file, head_seed);
+  out.path = file;
+  out.weights_bytes = fs::file_size(file);
+  out.dtype_counts = ex.stored_dtypes;
+  out.vocab = std::move(ex.vocab);
+  out.do_lower_case = ex.do_lower_case;
+  return out;
+}
+
+}  // namespace
+
+LoadedModel bind_model(const BertConfig& config, const std::map<std::string, Tensor>& tensors,
+                       const fs::path& weights_path, uint64_t head_seed) {
+  LoadedModel out;
   out.model = std::make_unique<BertModel>(config);
   BertModel& model = *out.model;
-
   std::vector<std::string> head = {model.pooler.weight.name, model.pooler.bias.name, model.classifier.weight.name,
                                    model.classifier.bias.name};
   BindResult bound =
-      bind_params(model.params(), file.tensors, weights_path, config.prefix(), head, model.index_params());
+      bind_params(model.params(), tensors, weights_path, config.prefix(), head, model.index_params());
   out.dtype_counts = bound.dtype_counts;
   out.warnings = bound.warnings;
   if (!bound.missing_head.empty()) {
@@ -59,13 +113,6 @@ LoadedModel load_model(const fs::path& dir, uint64_t head_seed) {
                            "; train it before trusting predictions");
   }
 
-  if (fs::exists(dir / "vocab.txt")) {
-    out.vocab = Vocab::load(dir / "vocab.txt");
-    if (static_cast<int64_t>(out.vocab->size()) > config.vocab_size)
-      fail(dir / "vocab.txt", std::to_string(out.vocab->size()) + " tokens, but config.json vocab_size is " +
-                                  std::to_string(config.vocab_size));
-  }
-  out.do_lower_case = read_do_lower_case(dir);
   return out;
 }
 

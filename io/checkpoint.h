@@ -24,10 +24,16 @@ struct LoadedModel {
   std::vector<std::string> warnings;        // for the CLI to print
 };
 
-// Reads and validates a model directory. A checkpoint without a classifier (or pooler) gets a
+// Reads and validates a model directory, or a single file written by `moekit export`
+// (compact HDF5 or .safetensors with moekit metadata; int8 is dequantised at load). A checkpoint without a classifier (or pooler) gets a
 // new head initialised from `head_seed`, with a warning. config.json "moe" makes the listed
 // layers MoE: every expert tensor, router weight, hash table and neuron_index must be present.
 LoadedModel load_model(const std::filesystem::path& dir, uint64_t head_seed = 0);
+
+// Builds a model for `config` and binds `tensors` (all problems in one error naming
+// weights_path). Path, file size, vocabulary and do_lower_case are left for the caller.
+LoadedModel bind_model(const BertConfig& config, const std::map<std::string, Tensor>& tensors,
+                       const std::filesystem::path& weights_path, uint64_t head_seed);
 
 // Writes config.json, model.safetensors (F32), vocab.txt and tokenizer_config.json into `dir`,
 // atomically: a temporary sibling directory renamed into place.
