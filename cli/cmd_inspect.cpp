@@ -16,21 +16,22 @@ struct InspectOptions {
   bool json = false;
 };
 
-int64_t count(const ParamList& params) { return static_cast<int64_t>(count_values(params)); }
-
 void run_inspect(const InspectOptions& o) {
   io::LoadedModel loaded = load_model_verbose(o.model);
   BertModel& m = *loaded.model;
   const BertConfig& c = m.config;
-  ParamList emb, att, ffn, head;
-  m.embeddings.collect(emb);
-  for (auto& layer : m.layers) {
-    layer.attention.collect(att);
-    layer.ffn.collect(ffn);
-  }
-  m.pooler.collect(head);
-  m.classifier.collect(head);
-  const int64_t total = count(m.params());
+  const ParamCounts pc = count_params(m);
+  const int64_t total = pc.total;
+  // FFN multiply-adds per token: dense layers use the whole FFN, MoE layers top_k experts.
+  int64_t ffn_flops = 0;
+  for (size_t l = 0; l < m.layers.size(); ++l)
+    ffn_flops += 4 * c.hidden_size *
+                 (m.layers[l].is_moe() ? c.moe->expert_size * c.moe->top_k : c.intermediate_size);
+  nlohmann::json moe = nullptr;
+  if (c.moe)
+    moe = {{"experts", c.moe->n_experts}, {"expert_size", c.moe->expert_size}, {"shared", c.moe->shared},
+           {"method", c.moe->method},     {"router", c.moe->router},           {"top_k", c.moe->top_k},
+           {"layers", c.moe->layers}};
   nlohmann::json j = {
       {"path", o.model},
       {"model_type", c.model_type},
@@ -42,9 +43,10 @@ void run_inspect(const InspectOptions& o) {
       {"vocab_size", c.vocab_size},
       {"max_position_embeddings", c.max_position_embeddings},
       {"labels", c.labels},
-      {"parameters", {{"total", total}, {"embeddings", count(emb)}, {"attention", count(att)}, {"ffn", count(ffn)},
-                      {"pooler_classifier", count(head)}}},
-      {"ffn_per_token_flops", 4 * c.hidden_size * c.intermediate_size * c.num_hidden_layers},
+      {"parameters", {{"total", total}, {"embeddings", pc.embeddings}, {"attention", pc.attention}, {"ffn", pc.ffn},
+                      {"experts", pc.experts}, {"router", pc.router}, {"pooler_classifier", pc.head}}},
+      {"moe", moe},
+      {"ffn_flops_per_token", ffn_flops},
       {"weights_file_bytes", loaded.weights_bytes},
       {"stored_dtypes", loaded.dtype_counts},
       {"vocab", loaded.vocab ? static_cast<int64_t>(loaded.vocab->size()) : 0},
@@ -66,10 +68,20 @@ void run_inspect(const InspectOptions& o) {
   for (const auto& l : c.labels) labels += (labels.empty() ? "" : ", ") + l;
   row("labels", std::to_string(c.num_labels()) + ": " + labels);
   row("parameters", std::to_string(total));
-  row("  embeddings", std::to_string(count(emb)));
-  row("  attention", std::to_string(count(att)));
-  row("  ffn", std::to_string(count(ffn)));
-  row("  pooler+classifier", std::to_string(count(head)));
+  row("  embeddings", std::to_string(pc.embeddings));
+  row("  attention", std::to_string(pc.attention));
+  row("  dense ffn", std::to_string(pc.ffn));
+  if (c.moe) {
+    row("  experts", std::to_string(pc.experts));
+    row("  routers", std::to_string(pc.router));
+    std::string layers;
+    for (int64_t l : c.moe->layers) layers += (layers.empty() ? "" : ",") + std::to_string(l);
+    row("moe", std::to_string(c.moe->n_experts) + " experts x " + std::to_string(c.moe->expert_size) + " (" +
+                   std::to_string(c.moe->shared) + " shared), " + c.moe->method + ", router " + c.moe->router +
+                   ", top-" + std::to_string(c.moe->top_k) + ", layers " + layers);
+  }
+  row("  pooler+classifier", std::to_string(pc.head));
+  row("ffn flops/token", std::to_string(ffn_flops));
   std::string dtypes;
   for (const auto& [k, v] : loaded.dtype_counts) dtypes += (dtypes.empty() ? "" : ", ") + k + " x" + std::to_string(v);
   row("stored dtypes", dtypes);

@@ -80,3 +80,4 @@ TEST_CASE("Impossible split sizes are refused with the reason", "[compress][spli
   REQUIRE_THROWS_WITH(plan_random(32, 4, 9, 1), Catch::Contains("exceeds 32"));
   CHECK_NOTHROW(plan_random(32, 4, 8, 1));
 }
+
