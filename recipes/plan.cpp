@@ -390,40 +390,4 @@ class Planner {
 
 Plan make_plan(const Recipe& recipe, const AppBuilder& build_app) { return Planner(recipe, build_app).run(); }
 
-size_t find_step_index(const Plan& plan, const std::string& sel, const std::string& option) {
-  std::vector<size_t> by_kind;
-  std::vector<std::string> names;
-  for (size_t i = 0; i < plan.steps.size(); ++i) {
-    if (plan.steps[i].name == sel) return i;
-    if (plan.steps[i].kind == sel) by_kind.push_back(i);
-    names.push_back(plan.steps[i].name);
-  }
-  if (by_kind.size() == 1) return by_kind[0];
-  if (by_kind.size() > 1) fail(option + " " + sel, "several steps are " + sel + "; name one");
-  if (!sel.empty() &&
-      std::all_of(sel.begin(), sel.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); })) {
-    const size_t n = std::stoul(sel);
-    if (n >= 1 && n <= plan.steps.size()) return n - 1;
-  }
-  fail(option + " " + sel, "no such step" + did_you_mean(sel, names));
-}
-
-std::string render(const std::vector<std::string>& argv) {
-  std::string out;
-  for (const auto& a : argv) {
-    if (!out.empty()) out += ' ';
-    const bool plain =
-        !a.empty() && a.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=./,:+@%") ==
-                          std::string::npos;
-    if (plain) {
-      out += a;
-    } else {
-      out += '\'';
-      for (char c : a) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
-      out += '\'';
-    }
-  }
-  return out;
-}
-
 }  // namespace moekit::recipes

@@ -46,10 +46,4 @@ using AppBuilder = std::function<void(CLI::App&)>;
 // Resolves and validates the whole recipe. Never runs or writes anything.
 Plan make_plan(const Recipe& recipe, const AppBuilder& build_app);
 
-// The step a --from/--only value names (its name, its kind if unique, or its 1-based number).
-size_t find_step_index(const Plan& plan, const std::string& selector, const std::string& option);
-
-// Shell-like rendering of a command line, for logs and the dry run.
-std::string render(const std::vector<std::string>& argv);
-
 }  // namespace moekit::recipes

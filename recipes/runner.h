@@ -19,6 +19,12 @@ struct RunOptions {
   fs::path exe = "/proc/self/exe";
 };
 
+// The step a --from/--only value names (its name, its kind if unique, or its 1-based number).
+size_t find_step_index(const Plan& plan, const std::string& selector, const std::string& option);
+
+// Shell-like rendering of a command line, for logs and the dry run.
+std::string render(const std::vector<std::string>& argv);
+
 // Throws Error(step's file:line, ...) when a step fails; summary.json then marks it failed.
 void run_plan(const Plan& plan, const RunOptions& options, std::ostream& out);
 

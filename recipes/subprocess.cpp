@@ -2,10 +2,12 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <iostream>
 
@@ -44,7 +46,8 @@ ProcessResult run_process(const std::string& program, const std::vector<std::str
   Pipe out, err;
   const pid_t pid = fork();
   if (pid < 0) fail("", std::string("fork failed: ") + std::strerror(errno));
-  if (pid == 0) {  // child: only async-signal-safe calls until exec
+  if (pid == 0) {                      // child: only async-signal-safe calls until exec
+    prctl(PR_SET_PDEATHSIG, SIGTERM);  // a killed runner takes its step along (it resumes next run)
     dup2(out.fd[1], STDOUT_FILENO);
     dup2(err.fd[1], STDERR_FILENO);
     if (!cwd.empty() && chdir(cwd.c_str()) != 0) {

@@ -84,7 +84,9 @@ std::string line_chart(const std::string& title, const std::string& x_label, con
       f.y0 = std::min(f.y0, y), f.y1 = std::max(f.y1, y);
     }
   if (!std::isfinite(f.x0)) return "";
-  f.y0 = std::min(f.y0, 0.0);  // losses and accuracies read best from zero
+  f.x0 = std::min(f.x0, 0.0);  // steps, losses and accuracies read best from zero
+  f.y0 = std::min(f.y0, 0.0);
+  f.right = 110;  // the legend's column
   std::string s = f.open(title) + f.axes(x_label);
   for (size_t i = 0; i < series.size(); ++i) {
     const char* color = kColors[i % 8];
@@ -96,8 +98,8 @@ std::string line_chart(const std::string& title, const std::string& x_label, con
     if (series[i].points.size() == 1)
       s += "<circle cx=\"" + num(f.px(series[i].points[0].first)) + "\" cy=\"" + num(f.py(series[i].points[0].second)) +
            "\" r=\"3\" fill=\"" + color + "\"/>\n";
-    s += "<text x=\"" + num(f.w - f.right - 4) + "\" y=\"" + num(f.top + 14 + 13 * static_cast<double>(i)) +
-         "\" text-anchor=\"end\" fill=\"" + color + "\">" + escape(series[i].name) + "</text>\n";
+    s += "<text x=\"" + num(f.w - f.right + 8) + "\" y=\"" + num(f.top + 10 + 13 * static_cast<double>(i)) +
+         "\" fill=\"" + color + "\">" + escape(series[i].name) + "</text>\n";
   }
   return s + "</svg>\n";
 }
@@ -146,7 +148,7 @@ std::string heatmap(const std::string& title, const std::vector<std::vector<doub
          std::to_string(r) + "</text>\n";
     for (size_t c = 0; c < cells[r].size(); ++c) {
       const double v = std::clamp(cells[r][c] / top_value, 0.0, 1.0);
-      const int shade = static_cast<int>(std::lround(255 - 200 * v));
+      const int shade = static_cast<int>(std::lround(250 - 140 * v));  // light enough for black text
       char fill[16], label[16];
       std::snprintf(fill, sizeof fill, "#%02x%02xff", shade, shade);
       std::snprintf(label, sizeof label, "%.1f%%", 100 * cells[r][c]);

@@ -102,6 +102,7 @@ TEST_CASE("An MoE model survives save_model and load_model exactly", "[io][moe]"
     CHECK(b.dtype_counts["I32"] == static_cast<int>(ia.size()));
     Batch batch = tiny_batch(a->config, {6, 3}, 19);
     CHECK(b.model->forward(batch, nullptr, nullptr).logits == a->forward(batch, nullptr, nullptr).logits);
+    fs::remove_all(d);
   }
 }
 
@@ -144,6 +145,7 @@ TEST_CASE("Missing or malformed MoE tensors are errors naming the tensor and the
       CHECK_THAT(what, Catch::Contains("model.safetensors"));
       for (const auto& phrase : phrases) CHECK_THAT(what, Catch::Contains(phrase));
     }
+    fs::remove_all(d);
   };
   expect_error("missing", [&](auto& t) {
     t.erase(p + "experts.2.output.dense.bias");

@@ -5,17 +5,18 @@
 
 #include "model/error.h"
 #include "recipes/recipe.h"
+#include "tests/recipes/recipe_test_util.h"
 
 namespace fs = std::filesystem;
 using moekit::recipes::load_recipe;
 
 namespace {
 
+const moekit::test::TempDir kDir("moekit_test_recipe_parse");
+
 fs::path write_recipe(const std::string& name, const std::string& text) {
-  const fs::path dir = fs::temp_directory_path() / "moekit_test_recipe_parse";
-  fs::create_directories(dir);
-  std::ofstream(dir / name) << text;
-  return dir / name;
+  std::ofstream(kDir.path / name) << text;
+  return kDir.path / name;
 }
 
 std::string error_of(const fs::path& file, const std::vector<std::string>& sets = {}) {

@@ -15,8 +15,9 @@ using moekit::test::run_moekit;
 namespace {
 
 struct TinyRun {
+  moekit::test::TempDir tmp;
   fs::path dir, work;
-  explicit TinyRun(const std::string& name) : dir(moekit::test::fresh_dir(name)), work(dir / "work") {
+  explicit TinyRun(const std::string& name) : tmp(name), dir(tmp.path), work(dir / "work") {
     moekit::test::synthetic_vocab().save(dir / "vocab.txt");
     moekit::test::write_keyword_task(dir / "train.tsv", 48, 1);
     moekit::test::write_keyword_task(dir / "dev.tsv", 16, 2);

@@ -32,7 +32,8 @@ std::vector<std::string> base_lines(const fs::path& work) {
 }
 
 struct Fixture {
-  fs::path dir = moekit::test::fresh_dir("moekit_test_recipe_validate");
+  moekit::test::TempDir tmp{"moekit_test_recipe_validate"};
+  fs::path dir = tmp.path;
   fs::path work = dir / "work";
   Fixture() {
     moekit::test::synthetic_vocab().save(dir / "vocab.txt");
@@ -137,7 +138,8 @@ TEST_CASE("recipe errors: missing files and references to steps that do not exis
 
 TEST_CASE("shipped recipes pass the dry run", "[recipes]") {
   const fs::path root = fs::path(MOEKIT_TEST_DATA).parent_path().parent_path();
-  const fs::path dir = moekit::test::fresh_dir("moekit_test_recipe_shipped");
+  const moekit::test::TempDir tmp("moekit_test_recipe_shipped");
+  const fs::path& dir = tmp.path;
   auto demo =
       run_moekit("run " + quote(root / "recipes/demo.yaml") + " --dry-run --set workdir=" + quote(dir / "demo"));
   INFO(demo.output);
