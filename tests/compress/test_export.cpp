@@ -8,6 +8,7 @@
 #include "compress/moefy.h"
 #include "io/checkpoint.h"
 #include "tests/support/synthetic_task.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/tiny_model.h"
 
 using namespace moekit;
@@ -17,9 +18,8 @@ namespace fs = std::filesystem;
 namespace {
 
 fs::path temp(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("moekit_test_export_" + std::to_string(::getpid()));
-  fs::create_directories(d);
-  return d / name;
+  static const fs::path dir = scratch_dir("export");
+  return dir / name;
 }
 
 std::unique_ptr<BertModel> moe_model() {
@@ -88,7 +88,6 @@ TEST_CASE("Exported models load back: fp32 exact, fp16 close, int8 same labels",
       if (c.dtype == "bf16") CHECK((got - ref).cwiseAbs().maxCoeff() <= 5e-2f * scale);
     }
   }
-  fs::remove_all(temp("").parent_path());
 }
 
 TEST_CASE("Export refuses int8 safetensors and unknown dtypes", "[compress][export]") {

@@ -10,6 +10,7 @@
 #include "io/wordpiece.h"
 #include "tests/support/gradcheck.h"
 #include "tests/support/synthetic_task.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/tiny_model.h"
 
 using namespace moekit;
@@ -101,9 +102,7 @@ TEST_CASE("The whole distillation loss gradient matches finite differences", "[d
 }
 
 TEST_CASE("Frozen parameter groups do not change during distillation", "[distill]") {
-  const auto dir = std::filesystem::temp_directory_path() / ("moekit_test_frozen_" + std::to_string(::getpid()));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
+  const auto dir = scratch_dir("frozen");
   write_keyword_task(dir / "train.tsv", 64, 1);
   write_keyword_task(dir / "dev.tsv", 16, 2);
   BertConfig c = tiny_config();

@@ -14,6 +14,7 @@
 #include "io/safetensors.h"
 #include "io/wordpiece.h"
 #include "tests/support/synthetic_task.h"
+#include "tests/support/temp_dir.h"
 
 using namespace moekit;
 using namespace moekit::distill;
@@ -21,12 +22,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path fresh_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("moekit_test_train_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+fs::path fresh_dir(const std::string& name) { return test::scratch_dir("train_" + name); }
 
 BertConfig small_config() {
   BertConfig c;

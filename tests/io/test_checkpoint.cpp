@@ -8,6 +8,7 @@
 #include "io/hf_config.h"
 #include "io/safetensors.h"
 #include "model/error.h"
+#include "tests/support/temp_dir.h"
 
 using namespace moekit;
 namespace fs = std::filesystem;
@@ -16,12 +17,7 @@ namespace {
 
 const fs::path kTiny = fs::path(MOEKIT_TEST_DATA) / "golden" / "bert_tiny";
 
-fs::path fresh_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("moekit_test_ckpt_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
+fs::path fresh_dir(const std::string& name) { return test::scratch_dir("ckpt_" + name); }
 
 fs::path copy_tiny(const std::string& name) {
   fs::path d = fresh_dir(name);
