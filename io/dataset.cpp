@@ -1,4 +1,5 @@
 #include "io/dataset.h"
+#include "io/utf8.h"
 
 #include <algorithm>
 #include <cctype>
@@ -7,7 +8,6 @@
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
-#include <utf8proc.h>
 
 #include "model/error.h"
 
@@ -28,18 +28,6 @@ struct Row {
 std::string at_line(size_t line) { return "line " + std::to_string(line) + ": "; }
 
 bool is_blank(const std::string& s) { return s.find_first_not_of(" \t") == std::string::npos; }
-
-long invalid_utf8_at(const std::string& s) {
-  const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(s.data());
-  utf8proc_ssize_t pos = 0, n = static_cast<utf8proc_ssize_t>(s.size());
-  while (pos < n) {
-    utf8proc_int32_t cp;
-    utf8proc_ssize_t len = utf8proc_iterate(p + pos, n - pos, &cp);
-    if (len <= 0) return static_cast<long>(pos);
-    pos += len;
-  }
-  return -1;
-}
 
 // Calls on_line(line_number, text) for each non-blank line, after removing '\r', a leading BOM,
 // and checking UTF-8.

@@ -1,28 +1,15 @@
 #include "io/vocab.h"
+#include "io/utf8.h"
 
 #include <fstream>
 #include <sstream>
 
-#include <utf8proc.h>
 
 #include "model/error.h"
 
 namespace moekit::io {
 
 namespace {
-
-// Byte offset of the first invalid UTF-8 sequence, or -1.
-long invalid_utf8_at(const std::string& s) {
-  const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(s.data());
-  utf8proc_ssize_t pos = 0, n = static_cast<utf8proc_ssize_t>(s.size());
-  while (pos < n) {
-    utf8proc_int32_t cp;
-    utf8proc_ssize_t len = utf8proc_iterate(p + pos, n - pos, &cp);
-    if (len <= 0) return static_cast<long>(pos);
-    pos += len;
-  }
-  return -1;
-}
 
 // Shared by load and from_tokens; errors say "line N" for files, "token i" for lists.
 Vocab build(std::vector<std::string> tokens, const fs::path& path, bool by_line) {

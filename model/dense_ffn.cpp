@@ -13,39 +13,47 @@ void DenseFFN::init(const std::string& p, const BertConfig& c) {
   hidden_dropout = c.hidden_dropout_prob;
 }
 
-void DenseFFN::forward(MatRef x, Mat& y, Cache* cache, Rng* dropout_rng) const {
+void ffn_block_forward(const Linear& w1, const Linear& w2, const LayerNorm& norm, Activation act, MatRef x, Mat mask,
+                       Mat& y, FfnCache* cache) {
   Mat z, a, o;
-  intermediate.forward(x, z, cache ? &cache->in : nullptr);
+  w1.forward(x, z, cache ? &cache->in : nullptr);
   activation_forward(act, z, a);
-  output.forward(a, o, cache ? &cache->mid : nullptr);
-  Mat hmask;
-  if (dropout_rng && hidden_dropout > 0) {
-    hmask = dropout_mask(*dropout_rng, o.rows(), o.cols(), hidden_dropout);
-    o.array() *= hmask.array();
-  }
+  w2.forward(a, o, cache ? &cache->mid : nullptr);
+  if (mask.size() > 0) o.array() *= mask.array();
   o += x;
   norm.forward(o, y, cache ? &cache->norm : nullptr);
   if (cache) {
     cache->z = std::move(z);
-    cache->hidden_mask = std::move(hmask);
+    cache->hidden_mask = std::move(mask);
   }
 }
 
 // r = x + M*(W2 a + b2), a = act(z), z = W1 x + b1:
 //   dr = LN'(dy);  da = (dr*M) W2;  dz = da * act'(z);  dx = dz W1 + dr.
-void DenseFFN::backward(MatRef dy, const Cache& cache, Mat& dx, Taps* taps) {
+void ffn_block_backward(Linear& w1, Linear& w2, LayerNorm& norm, Activation act, MatRef dy, const FfnCache& cache,
+                        Mat& dx, FfnTaps* taps) {
   Mat dr;
   norm.backward(dy, cache.norm, dr);
   Mat dout = cache.hidden_mask.size() > 0 ? Mat(dr.cwiseProduct(cache.hidden_mask)) : dr;
   Mat da, dz;
-  output.backward(dout, cache.mid, &da);
+  w2.backward(dout, cache.mid, &da);
   activation_backward(act, cache.z, da, dz);
-  intermediate.backward(dz, cache.in, &dx);
+  w1.backward(dz, cache.in, &dx);
   dx += dr;
   if (taps) {
     taps->dz = std::move(dz);
     taps->da = std::move(da);
   }
+}
+
+void DenseFFN::forward(MatRef x, Mat& y, Cache* cache, Rng* dropout_rng) const {
+  Mat mask;
+  if (dropout_rng && hidden_dropout > 0) mask = dropout_mask(*dropout_rng, x.rows(), x.cols(), hidden_dropout);
+  ffn_block_forward(intermediate, output, norm, act, x, std::move(mask), y, cache);
+}
+
+void DenseFFN::backward(MatRef dy, const Cache& cache, Mat& dx, Taps* taps) {
+  ffn_block_backward(intermediate, output, norm, act, dy, cache, dx, taps);
 }
 
 void DenseFFN::collect(ParamList& params) {

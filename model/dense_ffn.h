@@ -8,6 +8,27 @@
 
 namespace moekit {
 
+// The post-LN FFN sub-block maths, shared by DenseFFN and the MoE experts (model/expert.h):
+//   y = LayerNorm(x + mask * (W2 act(W1 x + b1) + b2)).
+struct FfnCache {
+  Linear::Cache in;    // x
+  Mat z;               // [n_tok, ffn] pre-activation W1 x + b1
+  Linear::Cache mid;   // act(z)
+  Mat hidden_mask;     // dropout mask (empty in eval)
+  LayerNorm::Cache norm;
+};
+// Gradients at the neuron level, kept for importance scoring (DESIGN.md 4.1).
+struct FfnTaps {
+  Mat dz;  // dL/dz  [n_tok, ffn]
+  Mat da;  // dL/d act(z)  [n_tok, ffn]
+};
+// mask: dropout mask of the FFN output (empty = none).
+void ffn_block_forward(const Linear& w1, const Linear& w2, const LayerNorm& norm, Activation act, MatRef x, Mat mask,
+                       Mat& y, FfnCache* cache);
+// Writes dx (residual included), accumulates parameter grads, fills taps when given.
+void ffn_block_backward(Linear& w1, Linear& w2, LayerNorm& norm, Activation act, MatRef dy, const FfnCache& cache,
+                        Mat& dx, FfnTaps* taps);
+
 struct DenseFFN {
   Linear intermediate;  // W1, b1
   Linear output;        // W2, b2
@@ -15,18 +36,8 @@ struct DenseFFN {
   Activation act = Activation::gelu;
   float hidden_dropout = 0.1f;
 
-  struct Cache {
-    Linear::Cache in;    // x
-    Mat z;               // [n_tok, ffn] pre-activation W1 x + b1
-    Linear::Cache mid;   // act(z)
-    Mat hidden_mask;     // dropout mask (empty in eval)
-    LayerNorm::Cache norm;
-  };
-  // Gradients at the neuron level, kept for importance scoring (DESIGN.md 4.1).
-  struct Taps {
-    Mat dz;  // dL/dz  [n_tok, ffn]
-    Mat da;  // dL/d act(z)  [n_tok, ffn]
-  };
+  using Cache = FfnCache;
+  using Taps = FfnTaps;
 
   void init(const std::string& prefix, const BertConfig& config);  // prefix "...layer.N."
   void forward(MatRef x, Mat& y, Cache* cache, Rng* dropout_rng) const;

@@ -20,30 +20,11 @@ void ExpertFFN::ffn_part(MatRef x, Mat& y) const {
 }
 
 void ExpertFFN::forward(MatRef x, Mat& y, Cache* cache, const Mat* mask) const {
-  Mat z, a, o;
-  intermediate.forward(x, z, cache ? &cache->in : nullptr);
-  activation_forward(act, z, a);
-  output.forward(a, o, cache ? &cache->mid : nullptr);
-  if (mask) o.array() *= mask->array();
-  o += x;
-  norm.forward(o, y, cache ? &cache->norm : nullptr);
-  if (cache) {
-    cache->z = std::move(z);
-    cache->hidden_mask = mask ? *mask : Mat();
-  }
+  ffn_block_forward(intermediate, output, norm, act, x, mask ? *mask : Mat(), y, cache);
 }
 
-// r = x + M*(W2 a + b2), a = act(z), z = W1 x + b1:
-//   dr = LN'(dy);  da = (dr*M) W2;  dz = da * act'(z);  dx = dz W1 + dr.
 void ExpertFFN::backward(MatRef dy, const Cache& cache, Mat& dx) {
-  Mat dr;
-  norm.backward(dy, cache.norm, dr);
-  Mat dout = cache.hidden_mask.size() > 0 ? Mat(dr.cwiseProduct(cache.hidden_mask)) : dr;
-  Mat da, dz;
-  output.backward(dout, cache.mid, &da);
-  activation_backward(act, cache.z, da, dz);
-  intermediate.backward(dz, cache.in, &dx);
-  dx += dr;
+  ffn_block_backward(intermediate, output, norm, act, dy, cache, dx, nullptr);
 }
 
 void ExpertFFN::collect(ParamList& params) {

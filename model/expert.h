@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "model/config.h"
+#include "model/dense_ffn.h"
 #include "model/layer_norm.h"
 #include "model/linear.h"
 
@@ -22,13 +23,7 @@ struct ExpertFFN {
   std::vector<int32_t> neuron_index;
   Activation act = Activation::gelu;
 
-  struct Cache {
-    Linear::Cache in;   // x rows of this expert's tokens
-    Mat z;              // [n_e, expert_size] W1 x + b1
-    Linear::Cache mid;  // act(z)
-    Mat hidden_mask;    // dropout mask rows (empty in eval)
-    LayerNorm::Cache norm;
-  };
+  using Cache = FfnCache;  // the same sub-block maths as the dense FFN, on this expert's rows
 
   // prefix "...layer.N.moe.experts.E."; weights zero, LayerNorm 1/0, neuron_index -1.
   void init(const std::string& prefix, int64_t hidden, int64_t expert_size, Activation activation, float eps);
