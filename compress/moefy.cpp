@@ -31,6 +31,90 @@ std::vector<int64_t> parse_layer_list(const std::string& text, int64_t num_layer
   return layers;
 }
 
+namespace {
+
+int64_t parse_index(const std::string& text, const std::string& option) {
+  size_t used = 0;
+  int64_t v = -1;
+  try {
+    v = std::stoll(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (text.empty() || used != text.size() || v < 0) fail("", option + ": \"" + text + "\" is not a layer index");
+  return v;
+}
+
+bool sharing(const MoefyOptions& o) { return !o.share_groups.empty() || o.share_every > 0; }
+
+std::string router_of(const MoefyOptions& o) { return o.router.empty() ? (sharing(o) ? "gate" : "hash") : o.router; }
+
+// The gate router of `n` experts, N(0, initializer_range) like a new linear layer.
+GateRouter new_gate(const BertConfig& c, int n, int top_k, uint64_t seed) {
+  GateRouter gate;
+  gate.init("router.weight", c.hidden_size, n, top_k);  // renamed by from_dense / MoeFFN::rename
+  Rng rng(seed ^ 0x6a7e);
+  for (Eigen::Index i = 0; i < gate.weight.value.size(); ++i)
+    gate.weight.value.data()[i] = static_cast<float>(rng.normal() * c.initializer_range);
+  return gate;
+}
+
+// Element-wise mean of the group's attention projections into the first layer's.
+void average_attention(BertModel& model, const std::vector<int64_t>& group) {
+  Attention& first = model.layers[static_cast<size_t>(group.front())].attention;
+  for (Linear Attention::*proj : {&Attention::query, &Attention::key, &Attention::value, &Attention::out}) {
+    Linear& dst = first.*proj;
+    for (size_t i = 1; i < group.size(); ++i) {
+      const Linear& src = model.layers[static_cast<size_t>(group[i])].attention.*proj;
+      dst.weight.value += src.weight.value;
+      dst.bias.value += src.bias.value;
+    }
+    dst.weight.value /= static_cast<float>(group.size());
+    dst.bias.value /= static_cast<float>(group.size());
+  }
+}
+
+}  // namespace
+
+std::vector<std::vector<int64_t>> parse_share_groups(const MoefyOptions& o, const std::vector<int64_t>& layers) {
+  std::vector<std::vector<int64_t>> groups;
+  if (!o.share_groups.empty() && o.share_every > 0) fail("", "give --share-groups or --share-every, not both");
+  if (o.share_every < 0) fail("", "--share-every must be positive, got " + std::to_string(o.share_every));
+  if (o.share_every == 1) fail("", "--share-every 1 shares nothing (use 2 or more)");
+  if (o.share_every > 1) {
+    for (size_t i = 0; i < layers.size(); i += static_cast<size_t>(o.share_every)) {
+      std::vector<int64_t> g(layers.begin() + static_cast<std::ptrdiff_t>(i),
+                             layers.begin() + static_cast<std::ptrdiff_t>(std::min(layers.size(), i + static_cast<size_t>(o.share_every))));
+      if (g.size() > 1) groups.push_back(std::move(g));
+    }
+    return groups;
+  }
+  std::stringstream ss(o.share_groups);
+  for (std::string item; std::getline(ss, item, ',');) {
+    std::vector<int64_t> g;
+    if (const size_t dash = item.find('-'); dash != std::string::npos) {
+      const int64_t a = parse_index(item.substr(0, dash), "--share-groups");
+      const int64_t b = parse_index(item.substr(dash + 1), "--share-groups");
+      if (b <= a) fail("", "--share-groups: \"" + item + "\" is not an increasing range");
+      for (int64_t l = a; l <= b; ++l) g.push_back(l);
+    } else {
+      std::stringstream parts(item);
+      for (std::string one; std::getline(parts, one, '+');) g.push_back(parse_index(one, "--share-groups"));
+    }
+    std::sort(g.begin(), g.end());
+    if (g.size() < 2) fail("", "--share-groups: \"" + item + "\" has one layer; a group needs two or more");
+    for (int64_t l : g)
+      if (!std::binary_search(layers.begin(), layers.end(), l))
+        fail("", "--share-groups: layer " + std::to_string(l) + " is not one of the layers converted (--layers)");
+    groups.push_back(std::move(g));
+  }
+  std::vector<int64_t> all;
+  for (const auto& g : groups) all.insert(all.end(), g.begin(), g.end());
+  std::sort(all.begin(), all.end());
+  if (std::adjacent_find(all.begin(), all.end()) != all.end()) fail("", "--share-groups: a layer is in two groups");
+  return groups;
+}
+
 MoefyOptions resolve_moefy_options(const MoefyOptions& in, const BertConfig& c) {
   MoefyOptions o = in;
   const int ffn = static_cast<int>(c.intermediate_size);
@@ -38,6 +122,7 @@ MoefyOptions resolve_moefy_options(const MoefyOptions& in, const BertConfig& c) 
   if (o.shared < 0) o.shared = o.method == "importance" ? ffn / 6 : 0;
   if (o.method != "importance" && o.method != "cluster" && o.method != "random")
     fail("", "--method must be importance, cluster or random, got " + o.method);
+  o.router = router_of(o);
   if (o.router != "hash" && o.router != "hash-balance" && o.router != "gate")
     fail("", "--router must be hash, hash-balance or gate, got " + o.router);
   if (o.top_k < 1 || o.top_k > o.experts) fail("", "--top-k must be in [1, --experts]");
@@ -45,7 +130,23 @@ MoefyOptions resolve_moefy_options(const MoefyOptions& in, const BertConfig& c) 
   if (o.method == "importance" && o.importance.empty())
     fail("", "--method importance needs --importance FILE (from `moekit importance`)");
   if (o.router == "hash-balance" && o.data.empty()) fail("", "--router hash-balance needs --data (token counts)");
-  check_split_sizes(ffn, o.experts, o.expert_size, o.shared, o.method);
+  if (o.norm.empty()) o.norm = sharing(o) ? "layer" : "expert";
+  if (o.norm != "expert" && o.norm != "layer") fail("", "--norm must be expert or layer, got " + o.norm);
+  if (sharing(o) && o.norm != "layer")
+    fail("", "--norm expert cannot be shared: each layer of a group keeps its own LayerNorm (use --norm layer)");
+  if (!o.share_attention.empty() && o.share_attention != "mean" && o.share_attention != "first")
+    fail("", "--share-attention must be mean or first, got " + o.share_attention);
+  if (!o.share_attention.empty() && !sharing(o)) fail("", "--share-attention needs --share-groups or --share-every");
+  const auto groups = parse_share_groups(o, parse_layer_list(o.layers, c.num_hidden_layers));
+  if (sharing(o) && groups.empty()) fail("", "--share-every " + std::to_string(o.share_every) + " forms no group of two layers");
+  size_t largest = 1;
+  for (const auto& g : groups) largest = std::max(largest, g.size());
+  if (o.experts < static_cast<int>(largest))
+    fail("", "--experts " + std::to_string(o.experts) + " is fewer than the " + std::to_string(largest) +
+                 " layers of a sharing group (each layer gives at least one expert)");
+  // Each layer of a group is split into its share of the experts; the first one gets the most.
+  check_split_sizes(ffn, (o.experts + static_cast<int>(largest) - 1) / static_cast<int>(largest), o.expert_size,
+                    o.shared, o.method);
   return o;
 }
 
@@ -53,57 +154,91 @@ std::vector<SplitPlan> moefy(BertModel& model, const MoefyOptions& o, const Impo
                              const std::vector<int64_t>* token_counts) {
   const BertConfig& c = model.config;
   const std::vector<int64_t> layers = parse_layer_list(o.layers, c.num_hidden_layers);
+  const auto groups = parse_share_groups(o, layers);
+  const std::string router = router_of(o);
+  const bool layer_norm = o.norm == "layer" || (o.norm.empty() && !groups.empty());
   if (o.method == "importance") {
     if (!importance) fail("", "--method importance needs importance scores");
     if (importance->layers.size() != model.layers.size())
       fail(o.importance, "scores " + std::to_string(importance->layers.size()) + " layers, the model has " +
                              std::to_string(model.layers.size()) + " (an importance file for another model?)");
   }
-  std::vector<SplitPlan> plans;
-  for (int64_t l : layers) {
-    EncoderLayer& layer = model.layers[static_cast<size_t>(l)];
+  // Splits layer l's FFN into n experts.
+  auto plan_layer = [&](int64_t l, int n) {
+    const EncoderLayer& layer = model.layers[static_cast<size_t>(l)];
     if (layer.is_moe()) fail(o.model, "layer " + std::to_string(l) + " is already an MoE layer");
     const uint64_t layer_seed = o.seed * 1000003ULL + static_cast<uint64_t>(l);
-    SplitPlan plan;
     if (o.method == "importance") {
       const auto& scores = importance->layers[static_cast<size_t>(l)];
       if (static_cast<int64_t>(scores.size()) != c.intermediate_size)
         fail(o.importance, "layer " + std::to_string(l) + " has " + std::to_string(scores.size()) +
                                " scores, the model's FFN has " + std::to_string(c.intermediate_size) +
                                " neurons (an importance file for another model?)");
-      plan = plan_importance(scores, o.experts, o.expert_size, o.shared);
-    } else if (o.method == "cluster") {
-      plan = plan_cluster(layer.ffn.intermediate.weight.value, o.experts, o.expert_size, layer_seed);
-    } else {
-      plan = plan_random(static_cast<int>(c.intermediate_size), o.experts, o.expert_size, layer_seed);
+      return plan_importance(scores, n, o.expert_size, o.shared);
     }
-    Router router;
-    if (o.router == "gate") {
-      GateRouter gate;
-      gate.init(layer.ffn.intermediate.weight.name, c.hidden_size, o.experts, o.top_k);  // renamed by from_dense
-      Rng rng(layer_seed ^ 0x6a7e);
-      for (Eigen::Index i = 0; i < gate.weight.value.size(); ++i)
-        gate.weight.value.data()[i] = static_cast<float>(rng.normal() * c.initializer_range);
-      router = std::move(gate);
-    } else if (o.router == "hash-balance") {
+    if (o.method == "cluster") return plan_cluster(layer.ffn.intermediate.weight.value, n, o.expert_size, layer_seed);
+    return plan_random(static_cast<int>(c.intermediate_size), n, o.expert_size, layer_seed);
+  };
+  auto make_router = [&](int64_t l) -> Router {
+    const uint64_t layer_seed = o.seed * 1000003ULL + static_cast<uint64_t>(l);
+    if (router == "gate") return new_gate(c, o.experts, o.top_k, layer_seed);
+    if (router == "hash-balance") {
       if (!token_counts || static_cast<int64_t>(token_counts->size()) != c.vocab_size)
         fail(o.data, "token counts do not cover the vocabulary");
-      router = HashRouter{make_balanced_hash_table(*token_counts, o.experts)};
-    } else {
-      router = HashRouter{make_hash_table(c.vocab_size, o.experts, layer_seed)};
+      return HashRouter{make_balanced_hash_table(*token_counts, o.experts)};
     }
-    layer.set_moe(MoeFFN::from_dense(layer.ffn, plan.experts, std::move(router)));
-    plans.push_back(std::move(plan));
+    return HashRouter{make_hash_table(c.vocab_size, o.experts, layer_seed)};
+  };
+  auto group_of = [&](int64_t l) -> const std::vector<int64_t>* {
+    for (const auto& g : groups)
+      if (std::find(g.begin(), g.end(), l) != g.end()) return &g;
+    return nullptr;
+  };
+
+  std::vector<SplitPlan> plans;
+  std::vector<std::pair<int64_t, MoeFFN>> built;  // attached after every split (slices read dense FFNs)
+  for (int64_t l : layers) {
+    const auto* group = group_of(l);
+    if (!group) {
+      SplitPlan plan = plan_layer(l, o.experts);
+      built.emplace_back(l, MoeFFN::from_dense(model.layers[static_cast<size_t>(l)].ffn, plan.experts, make_router(l),
+                                               !layer_norm));
+      plans.push_back(std::move(plan));
+      continue;
+    }
+    if (group->front() != l) continue;  // built with its group's first layer
+    const int g = static_cast<int>(group->size());
+    MoeFFN pooled;
+    for (int i = 0; i < g; ++i) {
+      const int64_t src = (*group)[static_cast<size_t>(i)];
+      SplitPlan plan = plan_layer(src, o.experts / g + (i < o.experts % g ? 1 : 0));
+      MoeFFN part = MoeFFN::from_dense(model.layers[static_cast<size_t>(src)].ffn, plan.experts, HashRouter{}, false);
+      if (i == 0) pooled = std::move(part);
+      else
+        for (ExpertFFN& x : part.experts) pooled.experts.push_back(std::move(x));
+      plans.push_back(std::move(plan));
+    }
+    pooled.router = make_router(l);
+    pooled.rename(pooled.prefix);
+    built.emplace_back(l, std::move(pooled));
   }
+  if (o.share_attention == "mean")
+    for (const auto& g : groups) average_attention(model, g);
+  for (auto& [l, ffn] : built) model.layers[static_cast<size_t>(l)].set_moe(std::move(ffn));
   MoeConfig moe;
   moe.n_experts = o.experts;
   moe.expert_size = o.expert_size;
   moe.shared = o.shared;
   moe.method = o.method;
-  moe.router = o.router;
+  moe.router = router;
   moe.top_k = o.top_k;
   moe.layers = layers;
+  moe.norm = layer_norm ? "layer" : "expert";
+  moe.share_groups = groups;
+  moe.share_attention = !o.share_attention.empty();
   model.config.moe = moe;
+  model.config.validate();
+  model.link_shared();  // later group layers: the owner's MoE FFN (and attention), their own LayerNorms
   return plans;
 }
 

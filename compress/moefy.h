@@ -1,5 +1,9 @@
 // Dense -> MoE conversion (DESIGN.md 4.2, 4.3): plan each chosen layer's split, slice its FFN
 // into experts (MoeFFN::from_dense) and attach a router; the config gains its "moe" section.
+// Go-Wider sharing (DESIGN.md 4.4, --share-groups / --share-every): the G layers of a group get
+// one MoE FFN whose N experts are slices of their FFNs: layer i of the group gives
+// N/G (+1 for the first N mod G layers) experts, split from its own FFN by the chosen method,
+// in group order. The router defaults to a learned gate; each layer keeps its LayerNorms.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -17,10 +21,14 @@ struct MoefyOptions {
   int expert_size = 0;  // 0 = intermediate_size / 4
   int shared = -1;      // -1 = intermediate_size / 6 for method importance, else 0
   std::string method = "importance";
-  std::string router = "hash";
+  std::string router;  // empty = hash, or gate when sharing
   int top_k = 1;
   std::string layers;  // "0,2,4"; empty = all
   uint64_t seed = 0;
+  std::string norm;             // expert | layer; empty = expert, or layer when sharing
+  std::string share_groups;     // "0-1,2-3" or "0+2,1+3"
+  int share_every = 0;          // groups of K consecutive MoE layers
+  std::string share_attention;  // empty (own attention), mean or first
 
   template <class V>
   void visit(V& v) {
@@ -36,12 +44,21 @@ struct MoefyOptions {
     v("data", data, "training data: token counts for --router hash-balance", false);
     v("layers", layers, "comma-separated layer indices to convert (default all)", false);
     v("seed", seed, "seed for hash tables, random splits, k-means and gate init", false);
+    v("norm", norm, "FFN LayerNorm: expert (one per expert, MoEBERT) or layer (one per layer after the mixture); "
+                    "default expert, layer when sharing", false);
+    v("share-groups", share_groups, "Go-Wider: layers sharing one MoE FFN, e.g. 0-3,4-7 or 0+2,1+3", false);
+    v("share-every", share_every, "Go-Wider: groups of K consecutive MoE layers (instead of --share-groups)", false);
+    v("share-attention", share_attention, "groups also share attention, initialised as the layers' mean or the first's",
+      false);
   }
 };
 
 // Resolved sizes and layer list for `config` (defaults filled in); throws Error on bad values.
 MoefyOptions resolve_moefy_options(const MoefyOptions& options, const BertConfig& config);
 std::vector<int64_t> parse_layer_list(const std::string& text, int64_t num_layers);
+// The sharing groups of --share-groups or --share-every over the MoE layers `layers`; each
+// group has two or more layers. Throws Error naming the option on bad text.
+std::vector<std::vector<int64_t>> parse_share_groups(const MoefyOptions& options, const std::vector<int64_t>& layers);
 
 // Converts the chosen dense layers in place. `importance` is needed for method importance;
 // `token_counts` (per vocabulary id) for router hash-balance. Returns the plan of each layer.

@@ -90,7 +90,8 @@ std::vector<std::string> read_labels(const json& j, const std::filesystem::path&
   return labels;
 }
 
-// "moe": {"method", "experts", "expert_size", "shared", "router", "top_k", "layers"}; unknown
+// "moe": {"method", "experts", "expert_size", "shared", "router", "top_k", "layers", "norm",
+// "share_groups", "share_attention"}; unknown
 // keys are ignored like the rest of config.json; values are checked by MoeConfig::validate.
 MoeConfig read_moe(const json& j, int64_t num_layers, const std::filesystem::path& path) {
   if (!j.is_object()) fail(path, "moe: expected an object, got " + j.dump());
@@ -111,6 +112,24 @@ MoeConfig read_moe(const json& j, int64_t num_layers, const std::filesystem::pat
       if (!v.is_number_integer()) fail(path, "moe.layers: expected integers, got " + v.dump());
       m.layers.push_back(v.get<int64_t>());
     }
+  }
+  m.norm = r.text("norm", m.norm);
+  if (auto groups = j.find("share_groups"); groups != j.end() && !groups->is_null()) {
+    const std::string bad = "moe.share_groups: expected an array of arrays of layer indices, got ";
+    if (!groups->is_array()) fail(path, bad + groups->dump());
+    for (const json& g : *groups) {
+      if (!g.is_array()) fail(path, bad + groups->dump());
+      std::vector<int64_t> group;
+      for (const json& v : g) {
+        if (!v.is_number_integer()) fail(path, bad + groups->dump());
+        group.push_back(v.get<int64_t>());
+      }
+      m.share_groups.push_back(std::move(group));
+    }
+  }
+  if (auto sa = j.find("share_attention"); sa != j.end() && !sa->is_null()) {
+    if (!sa->is_boolean()) fail(path, "moe.share_attention: expected true or false, got " + sa->dump());
+    m.share_attention = sa->get<bool>();
   }
   return m;
 }
@@ -195,7 +214,12 @@ json hf_config_json(const BertConfig& c) {
   if (c.moe) {
     const MoeConfig& m = *c.moe;
     j["moe"] = {{"method", m.method}, {"experts", m.n_experts}, {"expert_size", m.expert_size}, {"shared", m.shared},
-                {"router", m.router},  {"top_k", m.top_k},       {"layers", m.layers}};
+                {"router", m.router},  {"top_k", m.top_k},       {"layers", m.layers},
+                {"norm", m.norm}};
+    if (!m.share_groups.empty()) {
+      j["moe"]["share_groups"] = m.share_groups;
+      j["moe"]["share_attention"] = m.share_attention;
+    }
   }
   return j;
 }

@@ -7,11 +7,15 @@
 
 namespace moekit {
 
-void Attention::init(const std::string& p, const BertConfig& c) {
-  query.init(p + "self.query", c.hidden_size, c.hidden_size);
-  key.init(p + "self.key", c.hidden_size, c.hidden_size);
-  value.init(p + "self.value", c.hidden_size, c.hidden_size);
-  out.init(p + "output.dense", c.hidden_size, c.hidden_size);
+void Attention::init(const std::string& p, const BertConfig& c, bool with_projections) {
+  if (with_projections) {
+    query.init(p + "self.query", c.hidden_size, c.hidden_size);
+    key.init(p + "self.key", c.hidden_size, c.hidden_size);
+    value.init(p + "self.value", c.hidden_size, c.hidden_size);
+    out.init(p + "output.dense", c.hidden_size, c.hidden_size);
+  } else {
+    query = key = value = out = Linear{};
+  }
   norm.init(p + "output.LayerNorm", c.hidden_size, c.layer_norm_eps);
   heads = c.num_attention_heads;
   attention_dropout = c.attention_probs_dropout_prob;
@@ -22,10 +26,11 @@ void Attention::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng*
   const Eigen::Index n = x.rows(), hidden = x.cols(), seq = batch.seq;
   const Eigen::Index hd = hidden / heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const Attention& w = shared ? *shared : *this;  // the projections
   Mat q, k, v;
-  query.forward(x, q, cache ? &cache->in : nullptr);
-  key.forward(x, k, nullptr);
-  value.forward(x, v, nullptr);
+  w.query.forward(x, q, cache ? &cache->in : nullptr);
+  w.key.forward(x, k, nullptr);
+  w.value.forward(x, v, nullptr);
 
   const Eigen::Index n_blocks = batch.batch * heads;
   const bool train = dropout_rng && attention_dropout > 0;
@@ -69,7 +74,7 @@ void Attention::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng*
   }
 
   Mat o;
-  out.forward(ctx, o, cache ? &cache->out : nullptr);
+  w.out.forward(ctx, o, cache ? &cache->out : nullptr);
   Mat hmask;
   if (dropout_rng && hidden_dropout > 0) {
     hmask = dropout_mask(*dropout_rng, n, hidden, hidden_dropout);
@@ -95,11 +100,12 @@ void Attention::backward(MatRef dy, const Batch& batch, const Cache& cache, Mat&
   const Eigen::Index hd = hidden / heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
 
+  Attention& w = shared ? *shared : *this;  // the projections
   Mat dres;  // gradient at (x + dropout(dense(ctx))), also the residual's share of dx
   norm.backward(dy, cache.norm, dres);
   Mat dout = cache.hidden_mask.size() > 0 ? Mat(dres.cwiseProduct(cache.hidden_mask)) : dres;
   Mat dctx;
-  out.backward(dout, cache.out, &dctx);
+  w.out.backward(dout, cache.out, &dctx);
 
   Mat dq(n, hidden), dk(n, hidden), dv(n, hidden);
   const bool train = cache.probs_mask.size() > 0;
@@ -127,19 +133,21 @@ void Attention::backward(MatRef dy, const Batch& batch, const Cache& cache, Mat&
   }
 
   Mat tmp;
-  query.backward(dq, cache.in, &dx);
-  key.backward(dk, cache.in, &tmp);
+  w.query.backward(dq, cache.in, &dx);
+  w.key.backward(dk, cache.in, &tmp);
   dx += tmp;
-  value.backward(dv, cache.in, &tmp);
+  w.value.backward(dv, cache.in, &tmp);
   dx += tmp;
   dx += dres;
 }
 
 void Attention::collect(ParamList& params) {
-  query.collect(params);
-  key.collect(params);
-  value.collect(params);
-  out.collect(params);
+  if (!shared) {
+    query.collect(params);
+    key.collect(params);
+    value.collect(params);
+    out.collect(params);
+  }
   norm.collect(params);
 }
 

@@ -1,5 +1,7 @@
 // BERT self-attention sub-block (post-LN): y = LayerNorm(x + dropout(dense(MHA(x)))).
 // MHA: per (sequence, head), P = softmax(Q K^T / sqrt(head_dim) + padding mask), ctx = dropout(P) V.
+// Go-Wider sharing: a block whose `shared` is set runs that block's projections (query, key,
+// value, out) with its own LayerNorm; its backward accumulates into the shared block's grads.
 #pragma once
 #include "model/batch.h"
 #include "model/config.h"
@@ -16,6 +18,9 @@ struct Attention {
   int64_t heads = 1;
   float attention_dropout = 0.1f;
   float hidden_dropout = 0.1f;
+  // Set by BertModel::link_shared on the later layers of a sharing group; the own projections
+  // then stay empty and are not collected. Pointer into the same model's layers, which never move.
+  Attention* shared = nullptr;
 
   struct Cache {
     Linear::Cache in;          // x, shared by query/key/value
@@ -27,11 +32,12 @@ struct Attention {
     LayerNorm::Cache norm;
   };
 
-  void init(const std::string& prefix, const BertConfig& config);  // prefix "...layer.N.attention."
+  // prefix "...layer.N.attention."; with_projections false: only the LayerNorm (a sharing layer).
+  void init(const std::string& prefix, const BertConfig& config, bool with_projections = true);
   void forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng* dropout_rng) const;
   // Writes dx (gradient w.r.t. the block input, residual path included).
   void backward(MatRef dy, const Batch& batch, const Cache& cache, Mat& dx);
-  void collect(ParamList& params);
+  void collect(ParamList& params);  // projections only when not shared, then the LayerNorm
 };
 
 }  // namespace moekit

@@ -13,6 +13,7 @@ BertModel::BertModel(const BertConfig& c) : config(c) {
   layers.resize(static_cast<size_t>(c.num_hidden_layers));
   for (size_t i = 0; i < layers.size(); ++i)
     layers[i].init(c.prefix() + "encoder.layer." + std::to_string(i) + ".", c, static_cast<int64_t>(i));
+  link_shared();
   if (c.model_type == "roberta") {
     pooler.init("classifier.dense", c.hidden_size, c.hidden_size);
     classifier.init("classifier.out_proj", c.hidden_size, c.num_labels());
@@ -34,8 +35,25 @@ ParamList BertModel::params() {
 std::vector<IndexParam> BertModel::index_params() {
   std::vector<IndexParam> list;
   for (auto& layer : layers)
-    if (layer.moe) layer.moe->collect_indices(list, config.intermediate_size);
+    if (layer.moe && layer.moe_owner) layer.moe->collect_indices(list, config.intermediate_size);
   return list;
+}
+
+void BertModel::link_shared() {
+  if (!config.moe) return;
+  for (const auto& group : config.moe->share_groups) {
+    EncoderLayer& owner = layers[static_cast<size_t>(group.front())];
+    if (!owner.moe || owner.moe->expert_norm || !owner.moe_owner)
+      fail("", "link_shared: layer " + std::to_string(group.front()) + " has no MoE FFN of its own with moe.norm layer");
+    for (size_t i = 1; i < group.size(); ++i) {
+      EncoderLayer& layer = layers[static_cast<size_t>(group[i])];
+      layer.share_moe(owner.moe);
+      if (config.moe->share_attention) {
+        layer.attention.shared = &owner.attention;
+        layer.attention.query = layer.attention.key = layer.attention.value = layer.attention.out = Linear{};
+      }
+    }
+  }
 }
 
 void BertModel::set_moe(const MoeConfig& cfg, std::vector<MoeFFN> ffns) {
@@ -67,12 +85,22 @@ ParamCounts count_params(BertModel& m) {
   n.embeddings = count([&](ParamList& l) { m.embeddings.collect(l); });
   for (auto& layer : m.layers) {
     n.attention += count([&](ParamList& l) { layer.attention.collect(l); });
+    if (Attention* shared = layer.attention.shared)
+      n.shared_uses += count([&](ParamList& l) { shared->collect(l); }) - count([&](ParamList& l) { shared->norm.collect(l); });
     if (!layer.moe) {
       n.ffn += count([&](ParamList& l) { layer.ffn.collect(l); });
       continue;
     }
-    for (auto& x : layer.moe->experts) n.experts += count([&](ParamList& l) { x.collect(l); });
-    if (auto* gate = std::get_if<GateRouter>(&layer.moe->router)) n.router += gate->weight.value.size();
+    int64_t experts = 0, router = 0;
+    for (auto& x : layer.moe->experts) experts += count([&](ParamList& l) { x.collect(l); });
+    if (auto* gate = std::get_if<GateRouter>(&layer.moe->router)) router = gate->weight.value.size();
+    if (!layer.moe->expert_norm) n.experts += count([&](ParamList& l) { layer.moe_norm.collect(l); });
+    if (layer.moe_owner) {
+      n.experts += experts;
+      n.router += router;
+    } else {
+      n.shared_uses += experts + router;
+    }
   }
   n.head = count([&](ParamList& l) {
     m.pooler.collect(l);

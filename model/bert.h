@@ -69,13 +69,22 @@ struct BertModel {
   // layers[cfg.layers[i]].ffn) goes to layer cfg.layers[i]; then config.moe = cfg. Checks every
   // FFN against cfg and the names against the layer first, so on error the model is unchanged.
   void set_moe(const MoeConfig& cfg, std::vector<MoeFFN> ffns);
+
+  // Go-Wider sharing from config.moe.share_groups: every later layer of a group runs the first
+  // layer's MoE FFN (keeping its own LayerNorm) and, with share_attention, its attention
+  // projections (its own ones are released). The constructor calls it; moefy calls it after
+  // building the owners' blocks. Throws Error when an owner has no layer-norm MoE FFN.
+  void link_shared();
 };
 
 // Parameter counts by part, for inspect and reports. experts: every expert's W1, b1, W2, b2 and
 // LayerNorm; router: gate weights; ffn: dense FFNs; head: pooler + classifier.
 struct ParamCounts {
   int64_t embeddings = 0, attention = 0, ffn = 0, experts = 0, router = 0, head = 0;
-  int64_t total = 0;          // sum of the above (= count_values(model.params()))
+  int64_t total = 0;          // sum of the above (= count_values(model.params())): stored once each
+  // Go-Wider sharing: parameters counted again for every further layer that runs a shared block,
+  // so total + shared_uses is what the layers compute with (the unshared equivalent).
+  int64_t shared_uses = 0;
   int64_t index_values = 0;   // I32 hash-table and neuron_index entries (not parameters)
 };
 ParamCounts count_params(BertModel& model);

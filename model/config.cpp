@@ -55,6 +55,13 @@ bool MoeConfig::is_moe_layer(int64_t layer) const {
   return false;
 }
 
+int64_t MoeConfig::share_owner(int64_t layer) const {
+  for (const auto& group : share_groups)
+    for (int64_t l : group)
+      if (l == layer) return group.front();
+  return layer;
+}
+
 void MoeConfig::validate(int64_t num_hidden_layers) const {
   positive(n_experts, "moe.experts");
   positive(expert_size, "moe.expert_size");
@@ -74,6 +81,21 @@ void MoeConfig::validate(int64_t num_hidden_layers) const {
                    std::to_string(num_hidden_layers) + ")");
     if (i > 0 && layers[i] <= layers[i - 1]) fail("", "moe.layers: expected increasing indices, each once");
   }
+  if (norm != "expert" && norm != "layer") fail("", "moe.norm: unknown \"" + norm + "\" (expected expert or layer)");
+  std::vector<bool> grouped(static_cast<size_t>(num_hidden_layers), false);
+  for (const auto& group : share_groups) {
+    if (group.size() < 2) fail("", "moe.share_groups: a group needs at least two layers");
+    for (size_t i = 0; i < group.size(); ++i) {
+      const int64_t l = group[i];
+      if (!is_moe_layer(l)) fail("", "moe.share_groups: layer " + std::to_string(l) + " is not in moe.layers");
+      if (grouped[static_cast<size_t>(l)]) fail("", "moe.share_groups: layer " + std::to_string(l) + " is in two groups");
+      if (i > 0 && l <= group[i - 1]) fail("", "moe.share_groups: expected increasing layer indices in each group");
+      grouped[static_cast<size_t>(l)] = true;
+    }
+  }
+  if (!share_groups.empty() && norm != "layer")
+    fail("", "moe.share_groups: shared MoE FFNs need moe.norm \"layer\" (each layer keeps its own LayerNorm)");
+  if (share_attention && share_groups.empty()) fail("", "moe.share_attention: needs moe.share_groups");
 }
 
 }  // namespace moekit

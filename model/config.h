@@ -20,9 +20,20 @@ struct MoeConfig {
   std::string router = "hash";    // hash | hash-balance (a hash table) | gate (learned linear)
   int64_t top_k = 1;              // experts per token; 1 for hash routers
   std::vector<int64_t> layers;    // MoE layer indices, increasing; the others stay dense
+  // Where the FFN's LayerNorm sits: "expert" = inside each expert, after its own residual
+  // (MoEBERT); "layer" = one per layer after the mixture, LN(x + sum_e g_e E_e(x)) (Switch, WideNet).
+  std::string norm = "expert";
+  // Go-Wider sharing (DESIGN.md 4.4): the MoE layers of a group run one MoE FFN (experts and
+  // router), owned and named by the group's first layer; every layer keeps its own LayerNorms.
+  // Needs norm "layer". share_attention: the group also shares the attention projections.
+  std::vector<std::vector<int64_t>> share_groups;
+  bool share_attention = false;
 
   bool gated() const { return router == "gate"; }
   bool is_moe_layer(int64_t layer) const;
+  // The layer whose MoE FFN (and attention, when shared) `layer` runs: its group's first layer,
+  // or `layer` itself when it is in no group.
+  int64_t share_owner(int64_t layer) const;
   // Throws Error naming the first bad field ("moe.top_k: ...").
   void validate(int64_t num_hidden_layers) const;
 };

@@ -13,37 +13,46 @@ void DenseFFN::init(const std::string& p, const BertConfig& c) {
   hidden_dropout = c.hidden_dropout_prob;
 }
 
-void ffn_block_forward(const Linear& w1, const Linear& w2, const LayerNorm& norm, Activation act, MatRef x, Mat mask,
-                       Mat& y, FfnCache* cache) {
-  Mat z, a, o;
+void ffn_core_forward(const Linear& w1, const Linear& w2, Activation act, MatRef x, Mat& o, FfnCache* cache) {
+  Mat z, a;
   w1.forward(x, z, cache ? &cache->in : nullptr);
   activation_forward(act, z, a);
   w2.forward(a, o, cache ? &cache->mid : nullptr);
-  if (mask.size() > 0) o.array() *= mask.array();
-  o += x;
-  norm.forward(o, y, cache ? &cache->norm : nullptr);
-  if (cache) {
-    cache->z = std::move(z);
-    cache->hidden_mask = std::move(mask);
+  if (cache) cache->z = std::move(z);
+}
+
+// o = W2 a + b2, a = act(z), z = W1 x + b1:  da = dout W2;  dz = da * act'(z);  dx = dz W1.
+void ffn_core_backward(Linear& w1, Linear& w2, Activation act, MatRef dout, const FfnCache& cache, Mat& dx,
+                       FfnTaps* taps) {
+  Mat da, dz;
+  w2.backward(dout, cache.mid, &da);
+  activation_backward(act, cache.z, da, dz);
+  w1.backward(dz, cache.in, &dx);
+  if (taps) {
+    taps->dz = std::move(dz);
+    taps->da = std::move(da);
   }
 }
 
+void ffn_block_forward(const Linear& w1, const Linear& w2, const LayerNorm& norm, Activation act, MatRef x, Mat mask,
+                       Mat& y, FfnCache* cache) {
+  Mat o;
+  ffn_core_forward(w1, w2, act, x, o, cache);
+  if (mask.size() > 0) o.array() *= mask.array();
+  o += x;
+  norm.forward(o, y, cache ? &cache->norm : nullptr);
+  if (cache) cache->hidden_mask = std::move(mask);
+}
+
 // r = x + M*(W2 a + b2), a = act(z), z = W1 x + b1:
-//   dr = LN'(dy);  da = (dr*M) W2;  dz = da * act'(z);  dx = dz W1 + dr.
+//   dr = LN'(dy);  dx = core backward of (dr*M) + dr.
 void ffn_block_backward(Linear& w1, Linear& w2, LayerNorm& norm, Activation act, MatRef dy, const FfnCache& cache,
                         Mat& dx, FfnTaps* taps) {
   Mat dr;
   norm.backward(dy, cache.norm, dr);
   Mat dout = cache.hidden_mask.size() > 0 ? Mat(dr.cwiseProduct(cache.hidden_mask)) : dr;
-  Mat da, dz;
-  w2.backward(dout, cache.mid, &da);
-  activation_backward(act, cache.z, da, dz);
-  w1.backward(dz, cache.in, &dx);
+  ffn_core_backward(w1, w2, act, dout, cache, dx, taps);
   dx += dr;
-  if (taps) {
-    taps->dz = std::move(dz);
-    taps->da = std::move(da);
-  }
 }
 
 void DenseFFN::forward(MatRef x, Mat& y, Cache* cache, Rng* dropout_rng) const {

@@ -22,6 +22,12 @@ struct FfnTaps {
   Mat dz;  // dL/dz  [n_tok, ffn]
   Mat da;  // dL/d act(z)  [n_tok, ffn]
 };
+// The FFN part alone, o = W2 act(W1 x + b1) + b2 (the experts of a "layer"-norm MoE); fills
+// cache->in, z and mid.
+void ffn_core_forward(const Linear& w1, const Linear& w2, Activation act, MatRef x, Mat& o, FfnCache* cache);
+// Writes dx of the part alone (no residual), accumulates grads, fills taps when given.
+void ffn_core_backward(Linear& w1, Linear& w2, Activation act, MatRef dout, const FfnCache& cache, Mat& dx,
+                       FfnTaps* taps);
 // mask: dropout mask of the FFN output (empty = none).
 void ffn_block_forward(const Linear& w1, const Linear& w2, const LayerNorm& norm, Activation act, MatRef x, Mat mask,
                        Mat& y, FfnCache* cache);

@@ -4,10 +4,12 @@
 
 namespace moekit {
 
-void ExpertFFN::init(const std::string& p, int64_t hidden, int64_t expert_size, Activation activation, float eps) {
+void ExpertFFN::init(const std::string& p, int64_t hidden, int64_t expert_size, Activation activation, float eps,
+                     bool with_norm) {
   intermediate.init(p + "intermediate.dense", hidden, expert_size);
   output.init(p + "output.dense", expert_size, hidden);
-  norm.init(p + "output.LayerNorm", hidden, eps);
+  has_norm = with_norm;
+  if (has_norm) norm.init(p + "output.LayerNorm", hidden, eps);
   neuron_index.assign(static_cast<size_t>(expert_size), -1);
   act = activation;
 }
@@ -19,18 +21,33 @@ void ExpertFFN::ffn_part(MatRef x, Mat& y) const {
   y.noalias() = a * output.weight.value.transpose();
 }
 
+void ExpertFFN::rename(const std::string& p) {
+  intermediate.weight.name = p + "intermediate.dense.weight";
+  intermediate.bias.name = p + "intermediate.dense.bias";
+  output.weight.name = p + "output.dense.weight";
+  output.bias.name = p + "output.dense.bias";
+  norm.weight.name = p + "output.LayerNorm.weight";
+  norm.bias.name = p + "output.LayerNorm.bias";
+}
+
 void ExpertFFN::forward(MatRef x, Mat& y, Cache* cache, const Mat* mask) const {
-  ffn_block_forward(intermediate, output, norm, act, x, mask ? *mask : Mat(), y, cache);
+  if (has_norm)
+    ffn_block_forward(intermediate, output, norm, act, x, mask ? *mask : Mat(), y, cache);
+  else
+    ffn_core_forward(intermediate, output, act, x, y, cache);
 }
 
 void ExpertFFN::backward(MatRef dy, const Cache& cache, Mat& dx) {
-  ffn_block_backward(intermediate, output, norm, act, dy, cache, dx, nullptr);
+  if (has_norm)
+    ffn_block_backward(intermediate, output, norm, act, dy, cache, dx, nullptr);
+  else
+    ffn_core_backward(intermediate, output, act, dy, cache, dx, nullptr);
 }
 
 void ExpertFFN::collect(ParamList& params) {
   intermediate.collect(params);
   output.collect(params);
-  norm.collect(params);
+  if (has_norm) norm.collect(params);
 }
 
 }  // namespace moekit

@@ -26,10 +26,11 @@ int64_t busy_experts(const Routing& r) {
 void MoeFFN::init(const std::string& layer_prefix, const BertConfig& c, uint64_t hash_seed) {
   const MoeConfig& mc = c.moe.value();
   prefix = layer_prefix + "moe.";
+  expert_norm = mc.norm == "expert";
   experts.assign(static_cast<size_t>(mc.n_experts), ExpertFFN{});
   for (size_t e = 0; e < experts.size(); ++e)
     experts[e].init(prefix + "experts." + std::to_string(e) + ".", c.hidden_size, mc.expert_size, c.hidden_act,
-                    c.layer_norm_eps);
+                    c.layer_norm_eps, expert_norm);
   if (mc.gated()) {
     GateRouter gate;
     gate.init(prefix + "router.weight", c.hidden_size, mc.n_experts, mc.top_k);
@@ -40,7 +41,8 @@ void MoeFFN::init(const std::string& layer_prefix, const BertConfig& c, uint64_t
   hidden_dropout = c.hidden_dropout_prob;
 }
 
-MoeFFN MoeFFN::from_dense(const DenseFFN& dense, const std::vector<std::vector<int32_t>>& neurons, Router r) {
+MoeFFN MoeFFN::from_dense(const DenseFFN& dense, const std::vector<std::vector<int32_t>>& neurons, Router r,
+                          bool with_expert_norm) {
   const std::string& w1_name = dense.intermediate.weight.name;
   if (w1_name.size() < kDenseW1.size() || w1_name.compare(w1_name.size() - kDenseW1.size(), kDenseW1.size(), kDenseW1))
     fail("", "MoeFFN::from_dense: \"" + w1_name + "\" is not a dense FFN weight");
@@ -51,6 +53,7 @@ MoeFFN MoeFFN::from_dense(const DenseFFN& dense, const std::vector<std::vector<i
   MoeFFN m;
   m.prefix = w1_name.substr(0, w1_name.size() - kDenseW1.size()) + "moe.";
   m.hidden_dropout = dense.hidden_dropout;
+  m.expert_norm = with_expert_norm;
   const auto size = static_cast<Eigen::Index>(neurons[0].size());
   for (size_t e = 0; e < neurons.size(); ++e) {
     const std::vector<int32_t>& idx = neurons[e];
@@ -64,15 +67,17 @@ MoeFFN MoeFFN::from_dense(const DenseFFN& dense, const std::vector<std::vector<i
       seen[static_cast<size_t>(j)] = true;
     }
     ExpertFFN x;
-    x.init(m.prefix + "experts." + std::to_string(e) + ".", hidden, size, dense.act, dense.norm.eps);
+    x.init(m.prefix + "experts." + std::to_string(e) + ".", hidden, size, dense.act, dense.norm.eps, with_expert_norm);
     for (Eigen::Index i = 0; i < size; ++i) {
       x.intermediate.weight.value.row(i) = w1.row(idx[static_cast<size_t>(i)]);
       x.intermediate.bias.value(0, i) = dense.intermediate.bias.value(0, idx[static_cast<size_t>(i)]);
       x.output.weight.value.col(i) = w2.col(idx[static_cast<size_t>(i)]);
     }
     x.output.bias.value = dense.output.bias.value;
-    x.norm.weight.value = dense.norm.weight.value;
-    x.norm.bias.value = dense.norm.bias.value;
+    if (with_expert_norm) {
+      x.norm.weight.value = dense.norm.weight.value;
+      x.norm.bias.value = dense.norm.bias.value;
+    }
     x.neuron_index = idx;
     m.experts.push_back(std::move(x));
   }
@@ -85,6 +90,12 @@ MoeFFN MoeFFN::from_dense(const DenseFFN& dense, const std::vector<std::vector<i
   }
   m.router = std::move(r);
   return m;
+}
+
+void MoeFFN::rename(const std::string& moe_prefix) {
+  prefix = moe_prefix;
+  for (size_t e = 0; e < experts.size(); ++e) experts[e].rename(prefix + "experts." + std::to_string(e) + ".");
+  if (auto* gate = std::get_if<GateRouter>(&router)) gate->weight.name = prefix + "router.weight";
 }
 
 int64_t MoeFFN::top_k() const {
@@ -104,6 +115,8 @@ void MoeFFN::check(const BertConfig& c) const {
       fail("", where + "neuron_index has " + std::to_string(x.neuron_index.size()) + " entries, expected " +
                    std::to_string(mc.expert_size));
   }
+  if (expert_norm != (mc.norm == "expert"))
+    fail("", where + "LayerNorm placement differs from config moe.norm \"" + mc.norm + "\"");
   if (gated() != mc.gated()) fail("", where + "router kind differs from config moe.router \"" + mc.router + "\"");
   if (top_k() != mc.top_k) fail("", where + "top_k differs from config moe.top_k");
   if (const auto* hash = std::get_if<HashRouter>(&router)) {
@@ -125,7 +138,7 @@ void MoeFFN::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng* dr
   const int64_t n = n_experts(), k = r.top_k;
   // One mask per choice rank, drawn serially: with one expert this is the dense FFN's mask.
   std::vector<Mat> masks;
-  if (dropout_rng && hidden_dropout > 0)
+  if (expert_norm && dropout_rng && hidden_dropout > 0)
     for (int64_t j = 0; j < k; ++j) masks.push_back(dropout_mask(*dropout_rng, x.rows(), x.cols(), hidden_dropout));
   std::vector<Mat> outs(static_cast<size_t>(n));
   if (cache) cache->experts.assign(static_cast<size_t>(n), ExpertFFN::Cache{});

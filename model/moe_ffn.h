@@ -1,7 +1,9 @@
 // Mixture-of-Experts FFN sub-block (DESIGN.md 4.2, 4.3): a router picks top_k experts per token;
 //   y_t = sum over chosen e of g_te * LN_e(x_t + dropout(W2_e act(W1_e x_t + b1_e) + b2_e))
 // with g = 1 (hash), the raw gate probability (gate top-1) or the renormalised ones (top-k > 1).
-// The LayerNorm is inside each expert, as MoEBERT's code has it.
+// The LayerNorm is inside each expert, as MoEBERT's code has it (expert_norm). Without it (config
+// moe.norm "layer", Switch/WideNet) y_t = sum_e g_te E_e(x_t) is the FFN part alone and the
+// encoder layer applies residual, dropout and its own LayerNorm (model/encoder_layer.h).
 // Dispatch: each expert gathers its token rows, runs one GEMM pair, and the results are combined
 // in fixed expert order (OpenMP over experts; each writes only its own buffers), so the cost
 // scales with the tokens per expert and 1 and 2 threads agree.
@@ -39,6 +41,7 @@ struct MoeFFN {
   std::vector<ExpertFFN> experts;
   Router router;
   float hidden_dropout = 0.1f;
+  bool expert_norm = true;  // LayerNorm (and residual, dropout) inside each expert
 
   struct Cache {
     Routing routing;
@@ -52,9 +55,12 @@ struct MoeFFN {
   void init(const std::string& layer_prefix, const BertConfig& config, uint64_t hash_seed);
   // Slices a dense FFN: expert e = W1[idx,:], b1[idx], W2[:,idx] with idx = expert_neurons[e]
   // (all the same size, no repeats within one), copies of b2 and the LayerNorm. Names come from
-  // the dense FFN's; a GateRouter's weight is renamed to "...moe.router.weight".
+  // the dense FFN's; a GateRouter's weight is renamed to "...moe.router.weight". expert_norm
+  // false: the experts get no LayerNorm (the layer keeps the dense one).
   static MoeFFN from_dense(const DenseFFN& dense, const std::vector<std::vector<int32_t>>& expert_neurons,
-                           Router router);
+                           Router router, bool expert_norm = true);
+  // Renames everything to live under `moe_prefix` ("...layer.N.moe."), experts numbered in order.
+  void rename(const std::string& moe_prefix);
 
   int64_t n_experts() const { return static_cast<int64_t>(experts.size()); }
   bool gated() const { return std::holds_alternative<GateRouter>(router); }
