@@ -31,7 +31,8 @@ void run_inspect(const InspectOptions& o) {
   if (c.moe)
     moe = {{"experts", c.moe->n_experts}, {"expert_size", c.moe->expert_size}, {"shared", c.moe->shared},
            {"method", c.moe->method},     {"router", c.moe->router},           {"top_k", c.moe->top_k},
-           {"layers", c.moe->layers}};
+           {"layers", c.moe->layers},         {"norm", c.moe->norm},               {"share_groups", c.moe->share_groups},
+           {"share_attention", c.moe->share_attention}};
   nlohmann::json j = {
       {"path", o.model},
       {"model_type", c.model_type},
@@ -43,7 +44,8 @@ void run_inspect(const InspectOptions& o) {
       {"vocab_size", c.vocab_size},
       {"max_position_embeddings", c.max_position_embeddings},
       {"labels", c.labels},
-      {"parameters", {{"total", total}, {"embeddings", pc.embeddings}, {"attention", pc.attention}, {"ffn", pc.ffn},
+      // total: stored once each (unique); as_unshared: counting a shared block once per layer using it.
+      {"parameters", {{"total", total}, {"as_unshared", total + pc.shared_uses}, {"embeddings", pc.embeddings}, {"attention", pc.attention}, {"ffn", pc.ffn},
                       {"experts", pc.experts}, {"router", pc.router}, {"pooler_classifier", pc.head}}},
       {"moe", moe},
       {"ffn_flops_per_token", ffn_flops},
@@ -67,7 +69,9 @@ void run_inspect(const InspectOptions& o) {
   std::string labels;
   for (const auto& l : c.labels) labels += (labels.empty() ? "" : ", ") + l;
   row("labels", std::to_string(c.num_labels()) + ": " + labels);
-  row("parameters", std::to_string(total));
+  row("parameters", std::to_string(total) + (pc.shared_uses ? " unique (" + std::to_string(total + pc.shared_uses) +
+                                                                   " counting shared blocks once per layer)"
+                                                             : ""));
   row("  embeddings", std::to_string(pc.embeddings));
   row("  attention", std::to_string(pc.attention));
   row("  dense ffn", std::to_string(pc.ffn));
@@ -78,7 +82,17 @@ void run_inspect(const InspectOptions& o) {
     for (int64_t l : c.moe->layers) layers += (layers.empty() ? "" : ",") + std::to_string(l);
     row("moe", std::to_string(c.moe->n_experts) + " experts x " + std::to_string(c.moe->expert_size) + " (" +
                    std::to_string(c.moe->shared) + " shared), " + c.moe->method + ", router " + c.moe->router +
-                   ", top-" + std::to_string(c.moe->top_k) + ", layers " + layers);
+                   ", top-" + std::to_string(c.moe->top_k) + ", layers " + layers +
+                   (c.moe->norm == "layer" ? ", one LayerNorm per layer" : ""));
+    if (!c.moe->share_groups.empty()) {
+      std::string groups;
+      for (const auto& g : c.moe->share_groups) {
+        groups += groups.empty() ? "" : " ";
+        for (size_t i = 0; i < g.size(); ++i) groups += (i ? "+" : "") + std::to_string(g[i]);
+      }
+      row("shared (Go-Wider)", "layers " + groups + ": one MoE FFN" +
+                                   (c.moe->share_attention ? " and one attention" : "") + " per group");
+    }
   }
   row("  pooler+classifier", std::to_string(pc.head));
   row("ffn flops/token", std::to_string(ffn_flops));

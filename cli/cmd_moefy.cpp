@@ -33,11 +33,16 @@ void run_moefy(const compress::MoefyOptions& in) {
   const auto plans = compress::moefy(model, o, imp ? &*imp : nullptr, counts ? &*counts : nullptr);
   io::save_model(o.out, model, loaded.vocab ? &*loaded.vocab : nullptr, loaded.do_lower_case);
   const size_t after = count_values(model.params());
+  const MoeConfig& mc = *model.config.moe;
   const double ffn_per_token = static_cast<double>(o.expert_size * o.top_k) / static_cast<double>(model.config.intermediate_size);
   std::printf("moefied %zu of %lld layers: %d experts x %d neurons (%d shared), method %s, router %s, top-%d\n"
               "parameters %zu -> %zu; FFN compute per token %.0f%% of dense\nmodel       %s\n",
               plans.size(), static_cast<long long>(model.config.num_hidden_layers), o.experts, o.expert_size, o.shared,
               o.method.c_str(), o.router.c_str(), o.top_k, before, after, 100 * ffn_per_token, o.out.c_str());
+  if (!mc.share_groups.empty())
+    std::printf("shared: %zu groups, each one MoE FFN (experts sliced from its layers' FFNs)%s; LayerNorms per layer\n",
+                mc.share_groups.size(),
+                mc.share_attention ? (" and one attention (" + o.share_attention + " of the layers')").c_str() : "");
 }
 
 }  // namespace
