@@ -96,7 +96,7 @@ TEST_CASE("moefy --share-groups pools slices of the group's FFNs into one MoE FF
   }
 }
 
-TEST_CASE("--share-every K groups consecutive MoE layers", "[compress][sharing]") {
+TEST_CASE("moefy --share-every K groups consecutive MoE layers", "[compress][sharing]") {
   auto m = dense_model();
   compress::MoefyOptions o = sharing_options("", "");
   o.share_every = 3;
