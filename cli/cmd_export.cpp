@@ -4,36 +4,71 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "compress/export.h"
+#include "compress/prune.h"
+#include "io/batching.h"
 
 namespace moekit::cli {
 
 namespace {
 
+// Predicted label per example, in example order.
+std::vector<Eigen::Index> predictions(const BertModel& model, const std::vector<io::EncodedExample>& examples,
+                                      size_t batch_size) {
+  std::vector<Eigen::Index> labels(examples.size(), -1);
+  for (const auto& indices : io::length_grouped_batches(examples, batch_size)) {
+    const Batch b = io::make_batch(examples, indices, static_cast<int32_t>(model.config.pad_token_id));
+    const Mat logits = model.forward(b, nullptr, nullptr).logits;
+    for (size_t i = 0; i < indices.size(); ++i) logits.row(static_cast<Eigen::Index>(i)).maxCoeff(&labels[indices[i]]);
+  }
+  return labels;
+}
+
+// Prints each MoE layer's expert load on the data; with --prune removes the experts no token
+// selects and reports how many predictions on the data changed.
+void usage_and_prune(BertModel& model, const io::LoadedModel& loaded, const compress::ExportOptions& o) {
+  const auto examples = load_encoded(o.data, loaded, o.max_seq_len, false);
+  const auto usage = compress::expert_usage(model, examples, o.batch_size);
+  for (size_t l = 0; l < usage.size(); ++l) {
+    if (usage[l].empty()) continue;
+    int unused = 0;
+    int64_t total = 0;
+    for (int64_t n : usage[l]) {
+      unused += n == 0;
+      total += n;
+    }
+    std::printf("layer %zu: %zu experts, %d never selected on %s, load", l, usage[l].size(), unused, o.data.c_str());
+    for (int64_t n : usage[l]) std::printf(" %.2f", total ? static_cast<double>(n) / static_cast<double>(total) : 0.0);
+    std::printf("\n");
+  }
+  if (!o.prune) return;
+  const auto before = predictions(model, examples, o.batch_size);
+  const compress::PrunedExperts pruned = compress::prune_unused_experts(model, usage);
+  if (pruned.layers.empty()) {
+    std::printf("pruned no expert: every expert is selected on %s\n", o.data.c_str());
+    return;
+  }
+  for (const auto& p : pruned.layers) {
+    std::printf("layer %lld: removed expert(s)", static_cast<long long>(p.layer));
+    for (int64_t e : p.removed) std::printf(" %lld", static_cast<long long>(e));
+    std::printf(", %lld left\n", static_cast<long long>(model.layers[static_cast<size_t>(p.layer)].moe->n_experts()));
+  }
+  const auto after = predictions(model, examples, o.batch_size);
+  size_t same = 0;
+  for (size_t i = 0; i < before.size(); ++i) same += before[i] == after[i];
+  std::printf("pruned %lld parameters; predictions on %s unchanged for %zu of %zu examples\n",
+              static_cast<long long>(pruned.parameters), o.data.c_str(), same, before.size());
+}
+
 void run_export(const compress::ExportOptions& o) {
   io::LoadedModel loaded = load_model_verbose(o.model);
   BertModel& model = *loaded.model;
+  if (!o.data.empty() && model.config.moe) usage_and_prune(model, loaded, o);
   const auto summary = compress::export_model(model, loaded.vocab ? &*loaded.vocab : nullptr, loaded.do_lower_case, o);
   const double fp32_bytes = 4.0 * static_cast<double>(count_values(model.params()));
   std::printf("exported %s -> %s (%s, %s): %zu tensors, %.2f MB = %.1f%% of the fp32 weights\n", o.model.c_str(),
               o.out.c_str(), o.format.c_str(), o.dtype.c_str(), summary.tensors, static_cast<double>(summary.bytes) / 1e6,
               100.0 * static_cast<double>(summary.bytes) / fp32_bytes);
   if (o.prune) std::printf("pruned %lld provenance tensors\n", static_cast<long long>(summary.pruned_tensors));
-  if (!o.data.empty() && model.config.moe) {
-    const auto examples = load_encoded(o.data, loaded, o.max_seq_len, false);
-    const auto usage = compress::expert_usage(model, examples, o.batch_size);
-    for (size_t l = 0; l < usage.size(); ++l) {
-      if (usage[l].empty()) continue;
-      int unused = 0;
-      int64_t total = 0;
-      for (int64_t n : usage[l]) {
-        unused += n == 0;
-        total += n;
-      }
-      std::printf("layer %zu: %zu experts, %d never selected on %s, load", l, usage[l].size(), unused, o.data.c_str());
-      for (int64_t n : usage[l]) std::printf(" %.2f", total ? static_cast<double>(n) / static_cast<double>(total) : 0.0);
-      std::printf("\n");
-    }
-  }
 }
 
 }  // namespace
@@ -46,8 +81,9 @@ void register_export(CLI::App& app) {
   cmd->add_option("--format", o->format, "hdf5 or safetensors")->capture_default_str()->check(CLI::IsMember({"hdf5", "safetensors"}));
   cmd->add_option("--dtype", o->dtype, "fp32, fp16, bf16 or int8 (hdf5 only)")->capture_default_str()
       ->check(CLI::IsMember({"fp32", "fp16", "bf16", "int8"}));
-  cmd->add_flag("--prune", o->prune, "drop what inference never uses (expert provenance tensors)");
-  cmd->add_option("--data", o->data, "data to report expert usage on (tokens routed per expert)");
+  cmd->add_flag("--prune", o->prune,
+                "drop what inference never uses: expert provenance tensors, and with --data the experts no token selects");
+  cmd->add_option("--data", o->data, "data to report expert usage on (tokens routed per expert) and to prune by");
   cmd->add_option("--batch-size", o->batch_size, "examples per forward pass for --data")->capture_default_str();
   cmd->add_option("--max-seq-len", o->max_seq_len, "truncation for --data")->capture_default_str();
   cmd->callback([o] { run_export(*o); });

@@ -91,7 +91,7 @@ std::vector<std::string> read_labels(const json& j, const std::filesystem::path&
 }
 
 // "moe": {"method", "experts", "expert_size", "shared", "router", "top_k", "layers", "norm",
-// "share_groups", "share_attention"}; unknown
+// "share_groups", "share_attention", "layer_experts"}; unknown
 // keys are ignored like the rest of config.json; values are checked by MoeConfig::validate.
 MoeConfig read_moe(const json& j, int64_t num_layers, const std::filesystem::path& path) {
   if (!j.is_object()) fail(path, "moe: expected an object, got " + j.dump());
@@ -125,6 +125,13 @@ MoeConfig read_moe(const json& j, int64_t num_layers, const std::filesystem::pat
         group.push_back(v.get<int64_t>());
       }
       m.share_groups.push_back(std::move(group));
+    }
+  }
+  if (auto le = j.find("layer_experts"); le != j.end() && !le->is_null()) {
+    if (!le->is_array()) fail(path, "moe.layer_experts: expected an array of expert counts, got " + le->dump());
+    for (const json& v : *le) {
+      if (!v.is_number_integer()) fail(path, "moe.layer_experts: expected integers, got " + v.dump());
+      m.layer_experts.push_back(v.get<int64_t>());
     }
   }
   if (auto sa = j.find("share_attention"); sa != j.end() && !sa->is_null()) {
@@ -216,6 +223,7 @@ json hf_config_json(const BertConfig& c) {
     j["moe"] = {{"method", m.method}, {"experts", m.n_experts}, {"expert_size", m.expert_size}, {"shared", m.shared},
                 {"router", m.router},  {"top_k", m.top_k},       {"layers", m.layers},
                 {"norm", m.norm}};
+    if (!m.layer_experts.empty()) j["moe"]["layer_experts"] = m.layer_experts;
     if (!m.share_groups.empty()) {
       j["moe"]["share_groups"] = m.share_groups;
       j["moe"]["share_attention"] = m.share_attention;

@@ -69,7 +69,7 @@ void BertModel::set_moe(const MoeConfig& cfg, std::vector<MoeFFN> ffns) {
   for (size_t i = 0; i < ffns.size(); ++i) {
     const std::string want = c.prefix() + "encoder.layer." + std::to_string(cfg.layers[i]) + ".moe.";
     if (ffns[i].prefix != want) fail("", "set_moe: FFN named \"" + ffns[i].prefix + "\" given for \"" + want + "\"");
-    ffns[i].check(c);
+    ffns[i].check(c, cfg.layers[i]);
   }
   for (size_t i = 0; i < ffns.size(); ++i) layers[static_cast<size_t>(cfg.layers[i])].set_moe(std::move(ffns[i]));
   config = c;

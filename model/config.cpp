@@ -62,6 +62,13 @@ int64_t MoeConfig::share_owner(int64_t layer) const {
   return layer;
 }
 
+int64_t MoeConfig::experts_at(int64_t layer) const {
+  if (layer_experts.empty()) return n_experts;
+  for (size_t i = 0; i < layers.size() && i < layer_experts.size(); ++i)
+    if (layers[i] == layer) return layer_experts[i];
+  return n_experts;
+}
+
 void MoeConfig::validate(int64_t num_hidden_layers) const {
   positive(n_experts, "moe.experts");
   positive(expert_size, "moe.expert_size");
@@ -96,6 +103,19 @@ void MoeConfig::validate(int64_t num_hidden_layers) const {
   if (!share_groups.empty() && norm != "layer")
     fail("", "moe.share_groups: shared MoE FFNs need moe.norm \"layer\" (each layer keeps its own LayerNorm)");
   if (share_attention && share_groups.empty()) fail("", "moe.share_attention: needs moe.share_groups");
+  if (!layer_experts.empty()) {
+    if (layer_experts.size() != layers.size())
+      fail("", "moe.layer_experts: " + std::to_string(layer_experts.size()) + " counts for " +
+                   std::to_string(layers.size()) + " MoE layers");
+    for (int64_t n : layer_experts)
+      if (n < top_k || n > n_experts)
+        fail("", "moe.layer_experts: " + std::to_string(n) + " is outside top_k.." + std::to_string(n_experts));
+    for (const auto& group : share_groups)
+      for (int64_t l : group)
+        if (experts_at(l) != experts_at(group.front()))
+          fail("", "moe.layer_experts: layers " + std::to_string(group.front()) + " and " + std::to_string(l) +
+                       " share one MoE FFN but list different expert counts");
+  }
 }
 
 }  // namespace moekit

@@ -28,12 +28,16 @@ struct MoeConfig {
   // Needs norm "layer". share_attention: the group also shares the attention projections.
   std::vector<std::vector<int64_t>> share_groups;
   bool share_attention = false;
+  // Experts per MoE layer, one per entry of `layers`, when they differ (`export --prune` removes
+  // experts the router never selects); empty = n_experts everywhere.
+  std::vector<int64_t> layer_experts;
 
   bool gated() const { return router == "gate"; }
   bool is_moe_layer(int64_t layer) const;
   // The layer whose MoE FFN (and attention, when shared) `layer` runs: its group's first layer,
   // or `layer` itself when it is in no group.
   int64_t share_owner(int64_t layer) const;
+  int64_t experts_at(int64_t layer) const;
   // Throws Error naming the first bad field ("moe.top_k: ...").
   void validate(int64_t num_hidden_layers) const;
 };

@@ -19,7 +19,7 @@ void EncoderLayer::init(const std::string& p, const BertConfig& c, int64_t index
   if (c.moe->norm == "layer") moe_norm.init(p + "output.LayerNorm", c.hidden_size, c.layer_norm_eps);
   if (owner) {
     moe = std::make_shared<MoeFFN>();
-    moe->init(p, c, static_cast<uint64_t>(index));  // hash table seeded by the layer index
+    moe->init(p, c, index);  // hash table seeded by the layer index
   } else {
     moe_owner = false;  // BertModel::link_shared sets `moe`
   }

@@ -23,20 +23,21 @@ int64_t busy_experts(const Routing& r) {
 
 }  // namespace
 
-void MoeFFN::init(const std::string& layer_prefix, const BertConfig& c, uint64_t hash_seed) {
+void MoeFFN::init(const std::string& layer_prefix, const BertConfig& c, int64_t layer) {
   const MoeConfig& mc = c.moe.value();
+  const int64_t n = mc.experts_at(layer);
   prefix = layer_prefix + "moe.";
   expert_norm = mc.norm == "expert";
-  experts.assign(static_cast<size_t>(mc.n_experts), ExpertFFN{});
+  experts.assign(static_cast<size_t>(n), ExpertFFN{});
   for (size_t e = 0; e < experts.size(); ++e)
     experts[e].init(prefix + "experts." + std::to_string(e) + ".", c.hidden_size, mc.expert_size, c.hidden_act,
                     c.layer_norm_eps, expert_norm);
   if (mc.gated()) {
     GateRouter gate;
-    gate.init(prefix + "router.weight", c.hidden_size, mc.n_experts, mc.top_k);
+    gate.init(prefix + "router.weight", c.hidden_size, n, mc.top_k);
     router = std::move(gate);
   } else {
-    router = HashRouter{make_hash_table(c.vocab_size, mc.n_experts, hash_seed)};
+    router = HashRouter{make_hash_table(c.vocab_size, n, static_cast<uint64_t>(layer))};
   }
   hidden_dropout = c.hidden_dropout_prob;
 }
@@ -103,11 +104,11 @@ int64_t MoeFFN::top_k() const {
   return gate ? gate->top_k : 1;
 }
 
-void MoeFFN::check(const BertConfig& c) const {
+void MoeFFN::check(const BertConfig& c, int64_t layer) const {
   const MoeConfig& mc = c.moe.value();
+  const int64_t n = mc.experts_at(layer);
   const std::string where = prefix.substr(0, prefix.size() ? prefix.size() - 1 : 0) + ": ";
-  if (n_experts() != mc.n_experts)
-    fail("", where + std::to_string(n_experts()) + " experts, config says " + std::to_string(mc.n_experts));
+  if (n_experts() != n) fail("", where + std::to_string(n_experts()) + " experts, config says " + std::to_string(n));
   for (const ExpertFFN& x : experts) {
     expect_shape(x.intermediate.weight.value, mc.expert_size, c.hidden_size, x.intermediate.weight.name);
     expect_shape(x.output.weight.value, c.hidden_size, mc.expert_size, x.output.weight.name);
@@ -124,7 +125,7 @@ void MoeFFN::check(const BertConfig& c) const {
       fail("", where + "hash table has " + std::to_string(hash->table.size()) + " entries, vocab_size is " +
                    std::to_string(c.vocab_size));
     for (int32_t e : hash->table)
-      if (e < 0 || e >= mc.n_experts) fail("", where + "hash table sends a token to expert " + std::to_string(e));
+      if (e < 0 || e >= n) fail("", where + "hash table sends a token to expert " + std::to_string(e));
   }
 }
 

@@ -51,8 +51,9 @@ struct MoeFFN {
   };
 
   // A fresh layer from config.moe: zero weights, LayerNorms 1/0, neuron_index -1, hash table
-  // make_hash_table(vocab, n, hash_seed) or a zero gate. layer_prefix "bert.encoder.layer.N.".
-  void init(const std::string& layer_prefix, const BertConfig& config, uint64_t hash_seed);
+  // make_hash_table(vocab, n, layer) or a zero gate; n = config.moe->experts_at(layer).
+  // layer_prefix "bert.encoder.layer.N.".
+  void init(const std::string& layer_prefix, const BertConfig& config, int64_t layer);
   // Slices a dense FFN: expert e = W1[idx,:], b1[idx], W2[:,idx] with idx = expert_neurons[e]
   // (all the same size, no repeats within one), copies of b2 and the LayerNorm. Names come from
   // the dense FFN's; a GateRouter's weight is renamed to "...moe.router.weight". expert_norm
@@ -65,8 +66,8 @@ struct MoeFFN {
   int64_t n_experts() const { return static_cast<int64_t>(experts.size()); }
   bool gated() const { return std::holds_alternative<GateRouter>(router); }
   int64_t top_k() const;
-  // Throws Error when the layer disagrees with config (sizes, router kind, table values).
-  void check(const BertConfig& config) const;
+  // Throws Error when the layer `layer` disagrees with config (sizes, router kind, table values).
+  void check(const BertConfig& config, int64_t layer) const;
 
   Routing route(MatRef x, const Batch& batch, GateRouter::Cache* cache) const;
   void forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng* dropout_rng, MoeStats* stats) const;
