@@ -85,7 +85,7 @@ void register_export(CLI::App& app) {
                 "drop what inference never uses: expert provenance tensors, and with --data the experts no token selects");
   cmd->add_option("--data", o->data, "data to report expert usage on (tokens routed per expert) and to prune by");
   cmd->add_option("--batch-size", o->batch_size, "examples per forward pass for --data")->capture_default_str();
-  cmd->add_option("--max-seq-len", o->max_seq_len, "truncation for --data")->capture_default_str();
+  cmd->add_option("--max-seq-len", o->max_seq_len, "truncation for --data (0 = model limit, at most 512)")->capture_default_str();
   cmd->callback([o] { run_export(*o); });
 }
 

@@ -18,7 +18,7 @@ struct ExportOptions {
   std::string model, out, format = "hdf5", dtype = "int8", data;
   bool prune = false;
   size_t batch_size = 32;
-  int max_seq_len = 128;
+  int max_seq_len = 0;  // 0 = the model's limit (at most 512)
 };
 
 struct ExportSummary {

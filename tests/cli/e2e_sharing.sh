@@ -52,6 +52,10 @@ acc=$(awk '/best dev accuracy/ {print $4}' "$work/distill.txt")
 awk -v a="$acc" 'BEGIN { exit !(a >= 0.9) }' || fail "distilled shared student: dev accuracy '$acc' below 0.9 (chance 0.33)"
 run export --model "$work/moe" --dtype int8 --out "$work/moe-int8.h5" >/dev/null || fail "export"
 run eval --model "$work/moe-int8.h5" --data "$work/dev.tsv" --json >"$work/eval.json" || fail "eval of the int8 export"
+# --prune with data: the shared FFNs' usage is reported and unused experts (if any) removed.
+run export --model "$work/moe" --prune --data "$work/dev.tsv" --out "$work/pruned.h5" >"$work/prune.txt" || fail "export --prune"
+grep -Eq "pruned (no expert|[0-9]+ parameters)" "$work/prune.txt" || fail "export --prune: $(cat "$work/prune.txt")"
+run predict --model "$work/pruned.h5" --data "$work/dev.tsv" --out "$work/pred.jsonl" >/dev/null || fail "predict with the pruned export"
 grep -q '"accuracy"' "$work/eval.json" || fail "eval json: $(cat "$work/eval.json")"
 
 [ "$failures" -eq 0 ] && echo "e2e sharing: all passed" || exit 1
