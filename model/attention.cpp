@@ -50,7 +50,20 @@ void Attention::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng*
     const uint8_t* m = &batch.mask[static_cast<size_t>(b * seq)];
     bool any_key = false;
     for (Eigen::Index j = 0; j < seq; ++j) any_key |= m[j] != 0;
-    for (Eigen::Index i = 0; i < seq; ++i) {
+    Eigen::Index real = 0;  // right padding (make_batch's layout): keys [0, real) are real
+    while (real < seq && m[real]) ++real;
+    bool right_padded = real > 0;
+    for (Eigen::Index j = real; j < seq && right_padded; ++j) right_padded = m[j] == 0;
+    if (right_padded) {
+      // The same softmax, vectorised (Eigen's exp) over the real keys; padded keys get exactly 0.
+      auto s = p.leftCols(real).array();
+      const Eigen::ArrayXf mx = s.rowwise().maxCoeff();
+      s = (s.colwise() - mx).exp();
+      const Eigen::ArrayXf sum = s.rowwise().sum();
+      s.colwise() /= sum;
+      p.rightCols(seq - real).setZero();
+    }
+    for (Eigen::Index i = 0; i < seq && !right_padded; ++i) {
       // HF adds finfo(float32).min to masked scores: their exp is exactly 0 unless no key is real,
       // in which case every score is equally tiny and softmax is uniform.
       float mx = -std::numeric_limits<float>::infinity();
