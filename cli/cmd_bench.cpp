@@ -36,7 +36,8 @@ void run_bench(const BenchCliOptions& o) {
   std::vector<io::LoadedModel> loaded;
   std::vector<BertModel*> models;
   for (const auto& m : o.models) {
-    loaded.push_back(load_model_verbose(m));
+    // --train runs backward and AdamW: float weights. Inference runs what predict and eval run.
+    loaded.push_back(load_model_verbose(m, o.bench.train ? io::LoadFor::training : io::LoadFor::inference));
     models.push_back(loaded.back().model.get());
   }
   const auto rows = distill::run_benchmark(models, o.models, o.bench);

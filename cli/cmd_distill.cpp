@@ -15,7 +15,7 @@ void run_distill(distill::DistillOptions o) {
   o.validate();
   const auto& t = o.train;
   if (!t.resume.empty() && t.resume != t.out) fail(t.resume, "--resume must name the run's own --out directory");
-  io::LoadedModel teacher = load_model_verbose(o.teacher);
+  io::LoadedModel teacher = load_model_verbose(o.teacher, io::LoadFor::inference);  // forward only
   io::LoadedModel student = io::load_model(t.model, t.seed);
   for (const auto& w : student.warnings) print_warning(w);
   const BertConfig& tc = teacher.model->config;

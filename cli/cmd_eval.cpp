@@ -20,7 +20,7 @@ struct EvalOptions {
 };
 
 void run_eval(const EvalOptions& o) {
-  io::LoadedModel loaded = load_model_verbose(o.model);
+  io::LoadedModel loaded = load_model_verbose(o.model, io::LoadFor::inference);
   const auto examples = load_encoded(o.data, loaded, o.max_seq_len, true);
   const auto result = distill::run_inference(*loaded.model, examples, o.batch_size, "eval");
   const auto m = distill::evaluate(result, examples, static_cast<int>(loaded.model->config.num_labels()));

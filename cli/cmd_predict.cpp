@@ -20,7 +20,7 @@ struct PredictOptions {
 };
 
 void run_predict(const PredictOptions& o) {
-  io::LoadedModel loaded = load_model_verbose(o.model);
+  io::LoadedModel loaded = load_model_verbose(o.model, io::LoadFor::inference);
   const auto examples = load_encoded(o.data, loaded, o.max_seq_len, false);
   const auto result = distill::run_inference(*loaded.model, examples, o.batch_size, "predict");
   const auto& labels = loaded.model->config.labels;

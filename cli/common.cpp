@@ -9,8 +9,8 @@ namespace moekit::cli {
 
 void print_warning(const std::string& message) { std::cerr << "moekit: warning: " << message << "\n"; }
 
-io::LoadedModel load_model_verbose(const std::filesystem::path& path) {
-  io::LoadedModel loaded = io::load_model(path);
+io::LoadedModel load_model_verbose(const std::filesystem::path& path, io::LoadFor use) {
+  io::LoadedModel loaded = io::load_model(path, 0, use);
   for (const auto& w : loaded.warnings) print_warning(w);
   return loaded;
 }

@@ -9,8 +9,9 @@
 
 namespace moekit::cli {
 
-// Loads a model directory and prints its warnings to stderr.
-io::LoadedModel load_model_verbose(const std::filesystem::path& path);
+// Loads a model directory (or exported file) and prints its warnings to stderr. Commands that
+// only run the model forward pass LoadFor::inference (int8 exports then run on int8 kernels).
+io::LoadedModel load_model_verbose(const std::filesystem::path& path, io::LoadFor use = io::LoadFor::training);
 
 // The model's tokenizer; Error if the model directory has no vocab.txt.
 io::WordPieceTokenizer make_tokenizer(const io::LoadedModel& loaded);

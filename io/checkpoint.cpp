@@ -1,5 +1,6 @@
 #include "io/checkpoint.h"
 
+#include <algorithm>
 #include <fstream>
 
 #include "io/atomic_file.h"
@@ -17,14 +18,14 @@ namespace fs = std::filesystem;
 namespace {
 
 // A model exported as one file: config, vocabulary and tensors all come from that file.
-LoadedModel load_exported(const fs::path& file, uint64_t head_seed);
+LoadedModel load_exported(const fs::path& file, uint64_t head_seed, LoadFor use);
 
 }  // namespace
 
-LoadedModel load_model(const fs::path& dir, uint64_t head_seed) {
+LoadedModel load_model(const fs::path& dir, uint64_t head_seed, LoadFor use) {
   if (!fs::exists(dir)) fail(dir, "no such model directory");
   if (fs::is_regular_file(dir)) {
-    if (is_exported_model_file(dir)) return load_exported(dir, head_seed);
+    if (is_exported_model_file(dir)) return load_exported(dir, head_seed, use);
     fail(dir, "expected a model directory (config.json + model.safetensors) or a file from `moekit export`");
   }
   if (!fs::is_directory(dir)) fail(dir, "expected a model directory (config.json + model.safetensors)");
@@ -38,7 +39,7 @@ LoadedModel load_model(const fs::path& dir, uint64_t head_seed) {
   }
   const BertConfig config = read_hf_config(config_path);
   SafetensorsFile file = read_safetensors(weights_path);
-  LoadedModel out = bind_model(config, file.tensors, weights_path, head_seed);
+  LoadedModel out = bind_model(config, std::move(file.tensors), weights_path, head_seed);
   out.path = dir;
   out.weights_bytes = fs::file_size(weights_path);
   if (fs::exists(dir / "vocab.txt")) {
@@ -53,8 +54,9 @@ LoadedModel load_model(const fs::path& dir, uint64_t head_seed) {
 
 namespace {
 
-LoadedModel load_exported(const fs::path& file, uint64_t head_seed) {
-  ExportedModel ex = read_exported_model(file);
+LoadedModel load_exported(const fs::path& file, uint64_t head_seed, LoadFor use) {
+  const bool int8_kernels = use == LoadFor::inference && int8_vnni_supported();  // see LoadFor
+  ExportedModel ex = read_exported_model(file, int8_kernels ? Int8Tensors::keep : Int8Tensors::dequantise);
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(ex.config_json);
@@ -70,7 +72,7 @@ LoadedModel load_exported(const fs::path& file, uint64_t head_seed) {
         ex.tensors[ip.name] = int32_tensor(std::vector<int32_t>(ip.values->size(), -1),
                                            {static_cast<int64_t>(ip.values->size())});
   }
-  LoadedModel out = bind_model(config, ex.tensors, file, head_seed);
+  LoadedModel out = bind_model(config, std::move(ex.tensors), file, head_seed, ex.scales);
   out.path = file;
   out.weights_bytes = fs::file_size(file);
   out.dtype_counts = ex.stored_dtypes;
@@ -79,18 +81,64 @@ LoadedModel load_exported(const fs::path& file, uint64_t head_seed) {
   return out;
 }
 
+// Every Linear of the model, for attaching int8 weights by name. Model structure is walked
+// here because io is the only user; a Linear this list misses keeps float weights (slower, still
+// correct). A BertModel::linears() next to params() would keep this in step with the model.
+std::vector<Linear*> linear_layers(BertModel& model) {
+  std::vector<Linear*> out;
+  for (EncoderLayer& layer : model.layers) {
+    Attention& a = layer.attention;
+    out.insert(out.end(), {&a.query, &a.key, &a.value, &a.out});
+    if (layer.moe) {
+      for (ExpertFFN& e : layer.moe->experts) out.insert(out.end(), {&e.intermediate, &e.output});
+    } else {
+      out.insert(out.end(), {&layer.ffn.intermediate, &layer.ffn.output});
+    }
+  }
+  out.insert(out.end(), {&model.pooler, &model.classifier});
+  return out;
+}
+
 }  // namespace
 
-LoadedModel bind_model(const BertConfig& config, const std::map<std::string, Tensor>& tensors,
-                       const fs::path& weights_path, uint64_t head_seed) {
+LoadedModel bind_model(const BertConfig& config, std::map<std::string, Tensor> tensors, const fs::path& weights_path,
+                       uint64_t head_seed, const std::map<std::string, Tensor>& int8_scales) {
   LoadedModel out;
   out.model = std::make_unique<BertModel>(config);
   BertModel& model = *out.model;
+  ParamList params = model.params();
+  if (!int8_scales.empty()) {
+    // int8 Linear weights go straight to the layer; the rest of the I8 tensors become float.
+    std::vector<const Param*> int8_params;
+    int attached = 0;
+    for (Linear* linear : linear_layers(model)) {
+      auto t = tensors.find(linear->weight.name);
+      auto s = int8_scales.find(linear->weight.name);
+      if (t == tensors.end() || s == int8_scales.end() || t->second.dtype != DType::I8 ||
+          t->second.shape != std::vector<int64_t>{linear->out(), linear->in()})
+        continue;  // absent or misshapen: left to bind_params, which reports it with the rest
+      try {
+        linear->set_int8_weight(tensor_to_quantized(t->second, s->second, t->first));
+      } catch (const Error& e) {
+        fail(weights_path, e.what());
+      }
+      int8_params.push_back(&linear->weight);
+      tensors.erase(t);
+      ++attached;
+    }
+    for (auto& [name, t] : tensors)
+      if (t.dtype == DType::I8 && int8_scales.count(name)) t = dequantize_tensor(t, int8_scales.at(name), name, weights_path);
+    params.erase(std::remove_if(params.begin(), params.end(),
+                                [&](const Param* p) {
+                                  return std::find(int8_params.begin(), int8_params.end(), p) != int8_params.end();
+                                }),
+                 params.end());
+    if (attached) out.dtype_counts["I8"] = attached;
+  }
   std::vector<std::string> head = {model.pooler.weight.name, model.pooler.bias.name, model.classifier.weight.name,
                                    model.classifier.bias.name};
-  BindResult bound =
-      bind_params(model.params(), tensors, weights_path, config.prefix(), head, model.index_params());
-  out.dtype_counts = bound.dtype_counts;
+  BindResult bound = bind_params(params, tensors, weights_path, config.prefix(), head, model.index_params());
+  for (const auto& [dtype, n] : bound.dtype_counts) out.dtype_counts[dtype] += n;
   out.warnings = bound.warnings;
   if (!bound.missing_head.empty()) {
     // HF's from_pretrained does the same for a checkpoint without this task's head.
@@ -117,6 +165,11 @@ LoadedModel bind_model(const BertConfig& config, const std::map<std::string, Ten
 }
 
 std::map<std::string, Tensor> model_tensors(BertModel& model) {
+  // An int8 inference layer has no float weights left to write (see LoadFor).
+  for (Linear* linear : linear_layers(model))
+    if (linear->int8_weight)
+      fail("", linear->weight.name + ": the model was loaded for inference with int8 weights; load it for training "
+               "(float weights) to save or export it");
   std::map<std::string, Tensor> tensors;
   for (Param* p : model.params()) tensors[p->name] = mat_to_tensor(p->value, DType::F32, p->vector);
   for (const IndexParam& ip : model.index_params())

@@ -24,23 +24,38 @@ struct LoadedModel {
   std::vector<std::string> warnings;        // for the CLI to print
 };
 
+// What a loaded model is for; only int8 exports load differently.
+//   training:  every tensor as float (int8 dequantised). Anything may use the model: train,
+//              distill, importance, moefy, export, inspect, save.
+//   inference: the int8 weights of Linear layers stay int8 (Linear::int8_weight, no float copy)
+//              and run on int8 kernels; everything else (embeddings, gate routers) is
+//              dequantised. Only forward without a cache works on those layers (predict, eval,
+//              bench, a distillation teacher); training through them, saving or exporting the
+//              model is refused with an Error. Only on CPUs with AVX-512 VNNI: elsewhere the
+//              portable int8 kernel is slower than float, so int8 is dequantised as for training.
+enum class LoadFor { training, inference };
+
 // Reads and validates a model directory, or a single file written by `moekit export`
-// (compact HDF5 or .safetensors with moekit metadata; int8 is dequantised at load). A checkpoint without a classifier (or pooler) gets a
-// new head initialised from `head_seed`, with a warning. config.json "moe" makes the listed
-// layers MoE: every expert tensor, router weight, hash table and neuron_index must be present.
-LoadedModel load_model(const std::filesystem::path& dir, uint64_t head_seed = 0);
+// (compact HDF5 or .safetensors with moekit metadata). A checkpoint without a classifier (or
+// pooler) gets a new head initialised from `head_seed`, with a warning. config.json "moe" makes
+// the listed layers MoE: every expert tensor, router weight, hash table and neuron_index must be
+// present.
+LoadedModel load_model(const std::filesystem::path& dir, uint64_t head_seed = 0, LoadFor use = LoadFor::training);
 
 // Builds a model for `config` and binds `tensors` (all problems in one error naming
-// weights_path). Path, file size, vocabulary and do_lower_case are left for the caller.
-LoadedModel bind_model(const BertConfig& config, const std::map<std::string, Tensor>& tensors,
-                       const std::filesystem::path& weights_path, uint64_t head_seed);
+// weights_path). An I8 tensor with a scale in `int8_scales` becomes its Linear's int8 weight
+// when it has exactly that Linear's name and shape, and is dequantised otherwise (embeddings,
+// gate routers). Path, file size, vocabulary and do_lower_case are left for the caller.
+LoadedModel bind_model(const BertConfig& config, std::map<std::string, Tensor> tensors,
+                       const std::filesystem::path& weights_path, uint64_t head_seed,
+                       const std::map<std::string, Tensor>& int8_scales = {});
 
 // Writes config.json, model.safetensors (F32), vocab.txt and tokenizer_config.json into `dir`,
 // atomically: a temporary sibling directory renamed into place.
 void save_model(const std::filesystem::path& dir, BertModel& model, const Vocab* vocab, bool do_lower_case);
 
 // Parameter name -> F32 tensor (1-D for [1, n] parameters), HF layout; MoE hash tables and
-// neuron_index as I32 [n].
+// neuron_index as I32 [n]. Error when the model holds int8 inference-only weights.
 std::map<std::string, Tensor> model_tensors(BertModel& model);
 
 }  // namespace moekit::io

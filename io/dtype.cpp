@@ -1,5 +1,6 @@
 #include "io/dtype.h"
 
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -153,6 +154,35 @@ std::vector<int32_t> tensor_to_int32(const Tensor& t, const std::string& name) {
     out[size_t(i)] = int32_t(v);
   }
   return out;
+}
+
+QuantizedMatrix tensor_to_quantized(const Tensor& q, const Tensor& scale, const std::string& name) {
+  check(q.dtype == DType::I8 && q.shape.size() == 2, "",
+        name + ": expected an I8 [rows, cols] tensor, got " + dtype_name(q.dtype) + " " + shape_string(q.shape));
+  const auto numel = checked_numel(q.shape);
+  check(numel && uint64_t(*numel) == q.data.size(), "", name + ": byte count does not match " + shape_string(q.shape));
+  check(scale.dtype == DType::F32 && scale.shape.size() == 1 && scale.shape[0] >= 0 &&
+            scale.data.size() == size_t(scale.shape[0]) * 4,
+        "", name + ": expected an F32 [rows] scale, got " + dtype_name(scale.dtype) + " " + shape_string(scale.shape));
+  check(scale.shape[0] == q.shape[0], "",
+        "scale of " + name + " has " + std::to_string(scale.shape[0]) + " entries, expected " + std::to_string(q.shape[0]));
+  QuantizedMatrix qm;
+  qm.rows = Eigen::Index(q.shape[0]);
+  qm.cols = Eigen::Index(q.shape[1]);
+  qm.q.resize(q.data.size());
+  if (!q.data.empty()) std::memcpy(qm.q.data(), q.data.data(), q.data.size());
+  qm.scale.resize(size_t(qm.rows));
+  if (qm.rows) std::memcpy(qm.scale.data(), scale.data.data(), scale.data.size());
+  for (Eigen::Index r = 0; r < qm.rows; ++r) {
+    const float s = qm.scale[size_t(r)];
+    if (!(std::isfinite(s) && s >= 0))
+      fail("", "scale of " + name + ": row " + std::to_string(r) + " has scale " + std::to_string(s) +
+                   " (must be finite and >= 0)");
+  }
+  // if + fail rather than check(): the message is built only on failure, not once per value.
+  for (int8_t v : qm.q)
+    if (v == -128) fail("", name + ": int8 value -128 is outside the symmetric range [-127, 127]");
+  return qm;
 }
 
 }  // namespace moekit::io

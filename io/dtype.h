@@ -1,5 +1,6 @@
 // File-side tensors: a dtype, a shape and raw little-endian bytes (what safetensors and the
-// compact checkpoint store), plus the conversions to and from the model's float Mat.
+// compact checkpoint store), plus the conversions to and from the model's float Mat and int8
+// QuantizedMatrix.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -7,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "model/int8_matmul.h"
 #include "model/tensor.h"
 
 namespace moekit::io {
@@ -40,5 +42,10 @@ Tensor mat_to_tensor(const Mat& m, DType dtype, bool as_vector);
 Tensor int32_tensor(const std::vector<int32_t>& values, std::vector<int64_t> shape);
 // Accepts I32, or I64 whose values all fit in int32 (HF stores index buffers as I64).
 std::vector<int32_t> tensor_to_int32(const Tensor& t, const std::string& name);
+
+// I8 [rows, cols] with its F32 [rows] per-row scale (the compact checkpoint's int8 pair) ->
+// QuantizedMatrix. Checks dtypes, shapes, byte counts, scales (finite, >= 0) and values (no -128,
+// outside the symmetric range); errors name the tensor.
+QuantizedMatrix tensor_to_quantized(const Tensor& q, const Tensor& scale, const std::string& name);
 
 }  // namespace moekit::io

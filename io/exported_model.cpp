@@ -1,7 +1,5 @@
 #include "io/exported_model.h"
 
-#include <cmath>
-#include <cstring>
 #include <sstream>
 
 #include "io/compact.h"
@@ -16,25 +14,15 @@ bool is_exported_model_file(const fs::path& path) {
   return fs::is_regular_file(path) && (path.extension() == ".safetensors" || is_compact_file(path));
 }
 
-namespace {
-
-// w[r, c] = scale[r] * q[r, c]
-Tensor dequantize_rows(const Tensor& q, const Tensor& scale, const std::string& name, const fs::path& path) {
-  if (q.shape.size() != 2 || scale.dtype != DType::F32 || scale.shape.size() != 1 || scale.shape[0] != q.shape[0])
-    fail(path, name + ": int8 tensor needs a float32 scale per row");
-  const int64_t rows = q.shape[0], cols = q.shape[1];
-  Mat m(rows, cols);
-  const auto* qv = reinterpret_cast<const int8_t*>(q.data.data());
-  std::vector<float> s(static_cast<size_t>(rows));
-  std::memcpy(s.data(), scale.data.data(), s.size() * sizeof(float));
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) m(r, c) = s[static_cast<size_t>(r)] * qv[r * cols + c];
-  return mat_to_tensor(m, DType::F32, false);
+Tensor dequantize_tensor(const Tensor& q, const Tensor& scale, const std::string& name, const fs::path& path) {
+  try {
+    return mat_to_tensor(dequantize(tensor_to_quantized(q, scale, name)), DType::F32, false);
+  } catch (const Error& e) {
+    fail(path, e.what());
+  }
 }
 
-}  // namespace
-
-ExportedModel read_exported_model(const fs::path& path) {
+ExportedModel read_exported_model(const fs::path& path, Int8Tensors int8) {
   ExportedModel out;
   if (path.extension() == ".safetensors") {
     SafetensorsFile f = read_safetensors(path);
@@ -65,12 +53,20 @@ ExportedModel read_exported_model(const fs::path& path) {
     if (t.dtype == DType::I8) {
       auto s = cm.scales.find(name);
       if (s == cm.scales.end()) fail(path, name + ": int8 tensor without a scale");
-      out.tensors[name] = dequantize_rows(t, s->second, name, path);
+      if (int8 == Int8Tensors::keep) {
+        out.scales[name] = s->second;
+        out.tensors[name] = std::move(t);
+      } else {
+        out.tensors[name] = dequantize_tensor(t, s->second, name, path);
+      }
     } else {
       out.tensors[name] = std::move(t);
     }
   }
-  for (const auto& [alias, target] : cm.aliases) out.tensors[alias] = out.tensors.at(target);
+  for (const auto& [alias, target] : cm.aliases) {
+    out.tensors[alias] = out.tensors.at(target);
+    if (auto s = out.scales.find(target); s != out.scales.end()) out.scales[alias] = s->second;
+  }
   return out;
 }
 

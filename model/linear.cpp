@@ -1,13 +1,45 @@
 #include "model/linear.h"
 
+#include "model/error.h"
+
 namespace moekit {
+
+namespace {
+
+// Training an int8 layer is refused rather than served by dequantising on demand: the float
+// weights were released at load (that is the memory saving), so there is nothing for the
+// optimizer to update, and a float backward under an int8 forward would train a different
+// function from the one that runs. Every command that trains loads float weights, so only a
+// programming error gets here. (In a model forward the attention's query Linear is the first
+// to see the cache, outside any OpenMP region, so this throws cleanly.)
+[[noreturn]] void refuse_training(const std::string& name) {
+  fail("", name + ": int8 weights are inference-only; load the model for training (dequantised float weights) to "
+                  "train through it");
+}
+
+}  // namespace
 
 void Linear::init(const std::string& name, Eigen::Index in, Eigen::Index out) {
   weight.init(name + ".weight", out, in, true);
   bias.init_vector(name + ".bias", out, false);
+  int8_weight.reset();
+}
+
+void Linear::set_int8_weight(const QuantizedMatrix& q) {
+  const Eigen::Index rows = out(), cols = in();
+  if (q.rows != rows || q.cols != cols)
+    fail("", weight.name + ": expected " + shape_str(rows, cols) + ", got " + shape_str(q.rows, q.cols));
+  int8_weight = pack_int8(q);
+  weight.value = Mat();
+  weight.grad = Mat();
 }
 
 void Linear::forward(MatRef x, Mat& y, Cache* cache) const {
+  if (int8_weight) {
+    if (cache) refuse_training(weight.name);
+    int8_linear(x, *int8_weight, bias.value, y);
+    return;
+  }
   y.noalias() = x * weight.value.transpose();
   y.rowwise() += bias.value.row(0);
   if (cache) cache->x = x;
@@ -15,6 +47,7 @@ void Linear::forward(MatRef x, Mat& y, Cache* cache) const {
 
 // y = x W^T + b  =>  dW += dy^T x,  db += sum_rows(dy),  dx = dy W.
 void Linear::backward(MatRef dy, const Cache& cache, Mat* dx) {
+  if (int8_weight) refuse_training(weight.name);
   weight.grad.noalias() += dy.transpose() * cache.x;
   bias.grad += dy.colwise().sum();
   if (dx) dx->noalias() = dy * weight.value;
