@@ -81,24 +81,6 @@ LoadedModel load_exported(const fs::path& file, uint64_t head_seed, LoadFor use)
   return out;
 }
 
-// Every Linear of the model, for attaching int8 weights by name. Model structure is walked
-// here because io is the only user; a Linear this list misses keeps float weights (slower, still
-// correct). A BertModel::linears() next to params() would keep this in step with the model.
-std::vector<Linear*> linear_layers(BertModel& model) {
-  std::vector<Linear*> out;
-  for (EncoderLayer& layer : model.layers) {
-    Attention& a = layer.attention;
-    out.insert(out.end(), {&a.query, &a.key, &a.value, &a.out});
-    if (layer.moe) {
-      for (ExpertFFN& e : layer.moe->experts) out.insert(out.end(), {&e.intermediate, &e.output});
-    } else {
-      out.insert(out.end(), {&layer.ffn.intermediate, &layer.ffn.output});
-    }
-  }
-  out.insert(out.end(), {&model.pooler, &model.classifier});
-  return out;
-}
-
 }  // namespace
 
 LoadedModel bind_model(const BertConfig& config, std::map<std::string, Tensor> tensors, const fs::path& weights_path,
@@ -111,7 +93,7 @@ LoadedModel bind_model(const BertConfig& config, std::map<std::string, Tensor> t
     // int8 Linear weights go straight to the layer; the rest of the I8 tensors become float.
     std::vector<const Param*> int8_params;
     int attached = 0;
-    for (Linear* linear : linear_layers(model)) {
+    for (Linear* linear : model.linears()) {
       auto t = tensors.find(linear->weight.name);
       auto s = int8_scales.find(linear->weight.name);
       if (t == tensors.end() || s == int8_scales.end() || t->second.dtype != DType::I8 ||
@@ -166,7 +148,7 @@ LoadedModel bind_model(const BertConfig& config, std::map<std::string, Tensor> t
 
 std::map<std::string, Tensor> model_tensors(BertModel& model) {
   // An int8 inference layer has no float weights left to write (see LoadFor).
-  for (Linear* linear : linear_layers(model))
+  for (Linear* linear : model.linears())
     if (linear->int8_weight)
       fail("", linear->weight.name + ": the model was loaded for inference with int8 weights; load it for training "
                "(float weights) to save or export it");

@@ -32,6 +32,20 @@ ParamList BertModel::params() {
   return list;
 }
 
+std::vector<Linear*> BertModel::linears() {
+  std::vector<Linear*> out;
+  for (EncoderLayer& layer : layers) {
+    Attention& a = layer.attention;
+    if (!a.shared) out.insert(out.end(), {&a.query, &a.key, &a.value, &a.out});
+    if (!layer.moe)
+      out.insert(out.end(), {&layer.ffn.intermediate, &layer.ffn.output});
+    else if (layer.moe_owner)
+      for (ExpertFFN& e : layer.moe->experts) out.insert(out.end(), {&e.intermediate, &e.output});
+  }
+  out.insert(out.end(), {&pooler, &classifier});
+  return out;
+}
+
 std::vector<IndexParam> BertModel::index_params() {
   std::vector<IndexParam> list;
   for (auto& layer : layers)

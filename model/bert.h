@@ -62,6 +62,9 @@ struct BertModel {
                 const std::vector<Mat>* dhidden = nullptr, std::vector<DenseFFN::Taps>* ffn_taps = nullptr);
 
   ParamList params();
+  // Every Linear layer once (shared blocks in their owner layer), in params() order: where
+  // inference attaches int8 weights.
+  std::vector<Linear*> linears();
   // Hash tables and neuron_index of the MoE layers (saved as I32), in layer order.
   std::vector<IndexParam> index_params();
 
