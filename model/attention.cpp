@@ -56,11 +56,12 @@ void Attention::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng*
     for (Eigen::Index j = real; j < seq && right_padded; ++j) right_padded = m[j] == 0;
     if (right_padded) {
       // The same softmax, vectorised (Eigen's exp) over the real keys; padded keys get exactly 0.
-      auto s = p.leftCols(real).array();
-      const Eigen::ArrayXf mx = s.rowwise().maxCoeff();
-      s = (s.colwise() - mx).exp();
-      const Eigen::ArrayXf sum = s.rowwise().sum();
-      s.colwise() /= sum;
+      // Row by row: each row segment is contiguous, so Eigen's packet exp applies.
+      for (Eigen::Index i = 0; i < seq; ++i) {
+        auto row = p.row(i).head(real).array();
+        row = (row - row.maxCoeff()).exp();
+        row /= row.sum();
+      }
       p.rightCols(seq - real).setZero();
     }
     for (Eigen::Index i = 0; i < seq && !right_padded; ++i) {
