@@ -7,30 +7,6 @@
 
 namespace moekit::compress {
 
-std::vector<int64_t> parse_layer_list(const std::string& text, int64_t num_layers) {
-  std::vector<int64_t> layers;
-  if (text.empty()) {
-    for (int64_t i = 0; i < num_layers; ++i) layers.push_back(i);
-    return layers;
-  }
-  std::stringstream ss(text);
-  for (std::string item; std::getline(ss, item, ',');) {
-    size_t used = 0;
-    int64_t v = -1;
-    try {
-      v = std::stoll(item, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != item.size() || v < 0 || v >= num_layers)
-      fail("", "--layers: \"" + item + "\" is not a layer index in [0, " + std::to_string(num_layers) + ")");
-    layers.push_back(v);
-  }
-  std::sort(layers.begin(), layers.end());
-  if (std::adjacent_find(layers.begin(), layers.end()) != layers.end()) fail("", "--layers lists a layer twice");
-  return layers;
-}
-
 namespace {
 
 int64_t parse_index(const std::string& text, const std::string& option) {
@@ -44,6 +20,29 @@ int64_t parse_index(const std::string& text, const std::string& option) {
   if (text.empty() || used != text.size() || v < 0) fail("", option + ": \"" + text + "\" is not a layer index");
   return v;
 }
+
+}  // namespace
+
+std::vector<int64_t> parse_layer_list(const std::string& text, int64_t num_layers) {
+  std::vector<int64_t> layers;
+  if (text.empty()) {
+    for (int64_t i = 0; i < num_layers; ++i) layers.push_back(i);
+    return layers;
+  }
+  std::stringstream ss(text);
+  for (std::string item; std::getline(ss, item, ',');) {
+    const int64_t v = parse_index(item, "--layers");
+    if (v >= num_layers)
+      fail("", "--layers: \"" + item + "\" is not a layer index in [0, " + std::to_string(num_layers) + ")");
+    layers.push_back(v);
+  }
+  std::sort(layers.begin(), layers.end());
+  if (std::adjacent_find(layers.begin(), layers.end()) != layers.end()) fail("", "--layers lists a layer twice");
+  return layers;
+}
+
+namespace {
+
 
 bool sharing(const MoefyOptions& o) { return !o.share_groups.empty() || o.share_every > 0; }
 

@@ -9,20 +9,12 @@ trap "rm -rf \"$work\"" EXIT
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
-# The keyword task of e2e_train.sh: the one colour word in each line is the label.
-{ printf '[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nred\ngreen\nblue\n'; for i in $(seq 0 39); do echo "w$i"; done; } >"$work/vocab.txt"
-gen() {
-  awk -v n="$1" -v seed="$2" 'BEGIN {
-    srand(seed); split("red green blue", kw, " "); print "label\ttext";
-    for (e = 0; e < n; e++) {
-      k = kw[int(rand() * 3) + 1]; len = 4 + int(rand() * 10); at = int(rand() * len); line = "";
-      for (t = 0; t < len; t++) line = line (t ? " " : "") (t == at ? k : "w" int(rand() * 40));
-      print k "\t" line;
-    } }'
-}
-gen 800 1 >"$work/train.tsv"
-gen 100 2 >"$work/dev.tsv"
-gen 100 3 >"$work/test.tsv"
+# The keyword task: the one colour word in each line is the label.
+source "$(dirname "$0")/keyword_task.sh"
+keyword_vocab "$work/vocab.txt"
+keyword_data 800 1 >"$work/train.tsv"
+keyword_data 100 2 >"$work/dev.tsv"
+keyword_data 100 3 >"$work/test.tsv"
 # Exported files join eval and bench once the loaders read them (io/exported_model.h is landing).
 exported=""
 "$moekit" export --model "$2/golden/bert_tiny" --out "$work/probe.h5" >/dev/null 2>&1 \

@@ -10,19 +10,11 @@ SECONDS=0
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
-# Vocabulary and a keyword task: the one colour word in each line is the label.
-{ printf '[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nred\ngreen\nblue\n'; for i in $(seq 0 39); do echo "w$i"; done; } >"$work/vocab.txt"
-gen() {
-  awk -v n="$1" -v seed="$2" 'BEGIN {
-    srand(seed); split("red green blue", kw, " "); print "label\ttext";
-    for (e = 0; e < n; e++) {
-      k = kw[int(rand() * 3) + 1]; len = 4 + int(rand() * 10); at = int(rand() * len); line = "";
-      for (t = 0; t < len; t++) line = line (t ? " " : "") (t == at ? k : "w" int(rand() * 40));
-      print k "\t" line;
-    } }'
-}
-gen 800 1 >"$work/train.tsv"
-gen 200 2 >"$work/dev.tsv"
+# The keyword task: the one colour word in each line is the label.
+source "$(dirname "$0")/keyword_task.sh"
+keyword_vocab "$work/vocab.txt"
+keyword_data 800 1 >"$work/train.tsv"
+keyword_data 200 2 >"$work/dev.tsv"
 cat >"$work/config.json" <<JSON
 {"hidden_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 128,
  "max_position_embeddings": 64}

@@ -9,6 +9,7 @@
 #include "io/checkpoint.h"
 #include "tests/support/synthetic_task.h"
 #include "tests/support/temp_dir.h"
+#include "tests/compress/moe_fixture.h"
 #include "tests/support/tiny_model.h"
 
 using namespace moekit;
@@ -22,23 +23,7 @@ fs::path temp(const std::string& name) {
   return dir / name;
 }
 
-std::unique_ptr<BertModel> moe_model() {
-  BertConfig c = tiny_config();
-  c.hidden_size = 32;
-  c.intermediate_size = 64;
-  auto m = std::make_unique<BertModel>(c);
-  randomize(*m, 61, 0.2);
-  compress::MoefyOptions o;
-  o.method = "random";
-  o.experts = 4;
-  o.expert_size = 16;
-  o.shared = 0;
-  compress::moefy(*m, o, nullptr, nullptr);
-  // A random classifier gives near-ties that any rounding flips; a trained one has margins.
-  // Scaling the head gives this random model margins of that kind.
-  m->classifier.weight.value *= 20.0f;
-  return m;
-}
+std::unique_ptr<BertModel> moe_model() { return random_moe_model(); }
 
 Mat logits_of(const BertModel& m, const Batch& b) { return m.forward(b, nullptr, nullptr).logits; }
 

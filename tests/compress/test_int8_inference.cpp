@@ -11,6 +11,7 @@
 #include "io/hf_config.h"
 #include "tests/support/synthetic_task.h"
 #include "tests/support/temp_dir.h"
+#include "tests/compress/moe_fixture.h"
 #include "tests/support/tiny_model.h"
 
 using namespace moekit;
@@ -31,23 +32,7 @@ constexpr float kInt8LogitBudget = 5e-2f;
 constexpr double kInt8LabelAgreement = 0.99;
 
 // Layer 0 dense, layer 1 MoE (4 hash-routed experts): both FFN kinds run on the int8 kernels.
-// As in test_export: the classifier is scaled so the random model has margins a trained one has.
-std::unique_ptr<BertModel> mixed_model() {
-  BertConfig c = tiny_config();
-  c.hidden_size = 32;
-  c.intermediate_size = 64;
-  auto m = std::make_unique<BertModel>(c);
-  randomize(*m, 61, 0.2);
-  compress::MoefyOptions o;
-  o.method = "random";
-  o.experts = 4;
-  o.expert_size = 16;
-  o.shared = 0;
-  o.layers = "1";
-  compress::moefy(*m, o, nullptr, nullptr);
-  m->classifier.weight.value *= 20.0f;
-  return m;
-}
+std::unique_ptr<BertModel> mixed_model() { return random_moe_model("1"); }
 
 fs::path export_int8(BertModel& model, const std::string& name) {
   static const fs::path dir = scratch_dir("int8_inference");

@@ -39,18 +39,7 @@ std::vector<int32_t> iota(int64_t n) {
 // Skips entries whose +-eps perturbation changes any routing choice: top-k selection is a
 // discrete decision, frozen during the check (STYLE.md 2.7, ggml's grad_expect).
 std::function<bool(Eigen::Index)> skip_flips(const MoeFFN& m, const Mat& x, const Batch& b, Mat& t, float eps) {
-  return [&m, &x, &b, &t, eps](Eigen::Index i) {
-    const std::vector<int32_t> base = m.route(x, b, nullptr).choice;
-    float* v = t.data() + i;
-    const float saved = *v;
-    bool flip = false;
-    for (float d : {eps, -eps}) {
-      *v = saved + d;
-      flip = flip || m.route(x, b, nullptr).choice != base;
-    }
-    *v = saved;
-    return flip;
-  };
+  return skip_if_changes(t, eps, [&m, &x, &b] { return m.route(x, b, nullptr).choice; });
 }
 
 }  // namespace

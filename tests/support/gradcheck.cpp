@@ -7,6 +7,21 @@
 
 namespace moekit::test {
 
+std::function<bool(Eigen::Index)> skip_if_changes(Mat& x, float eps, std::function<std::vector<int32_t>()> observe) {
+  return [&x, eps, observe = std::move(observe)](Eigen::Index i) {
+    const std::vector<int32_t> base = observe();
+    float* v = x.data() + i;
+    const float saved = *v;
+    bool changed = false;
+    for (float d : {eps, -eps}) {
+      *v = saved + d;
+      changed = changed || observe() != base;
+    }
+    *v = saved;
+    return changed;
+  };
+}
+
 double weighted_sum(const Mat& r, const Mat& y) {
   REQUIRE(r.rows() == y.rows());
   REQUIRE(r.cols() == y.cols());

@@ -3,6 +3,7 @@
 #pragma once
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "model/rng.h"
 #include "model/tensor.h"
@@ -27,6 +28,10 @@ struct GradTolerance {
 void check_gradient(const std::string& what, Mat& x, const Mat& analytic, const std::function<double()>& loss,
                     const GradTolerance& tol = {}, const std::function<bool(Eigen::Index)>& skip = nullptr);
 
+// A `skip` for check_gradient: the entries of x whose perturbation by +-eps changes what
+// `observe` returns (e.g. the routing choices: a kink where the loss is not differentiable).
+// `observe` must read x; it runs again for every entry checked.
+std::function<bool(Eigen::Index)> skip_if_changes(Mat& x, float eps, std::function<std::vector<int32_t>()> observe);
 // L = sum(R * y) in double.
 double weighted_sum(const Mat& r, const Mat& y);
 
