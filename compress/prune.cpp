@@ -63,7 +63,7 @@ PrunedExperts prune_unused_experts(BertModel& model, const std::vector<std::vect
         if (keep[e]) rows.row(new_index[e]) = gate.weight.value.row(static_cast<Eigen::Index>(e));
       result.parameters += gate.weight.value.size() - rows.size();
       gate.weight.value = std::move(rows);
-      gate.weight.grad = Mat::Zero(gate.weight.value.rows(), gate.weight.value.cols());
+      gate.weight.grad = Mat();  // allocated on first use
     }
     moe.rename(moe.prefix);
     result.layers.push_back(std::move(pruned));

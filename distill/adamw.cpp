@@ -24,7 +24,7 @@ void AdamW::step(float lr) {
     Param& p = *params_[i];
     const float decay = p.decay ? 1.0f - lr * opt_.weight_decay : 1.0f;
     float* w = p.value.data();
-    const float* g = p.grad.data();
+    const float* g = p.grad_buffer().data();  // a parameter no backward reached has zero gradient
     float* m = m_[i].data();
     float* v = v_[i].data();
     const Eigen::Index n = p.value.size();

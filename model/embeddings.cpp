@@ -74,10 +74,11 @@ void Embeddings::backward(const Batch& batch, MatRef dout, const Cache& cache) {
     norm.backward(dout, cache.norm, dsum);
   }
   // Scatter-add into the tables; serial so repeated ids accumulate in a fixed order.
+  Mat &dword = word.grad_buffer(), &dposition = position.grad_buffer(), &dtype = token_type.grad_buffer();
   for (Eigen::Index i = 0; i < dsum.rows(); ++i) {
-    word.grad.row(batch.ids[i]) += dsum.row(i);
-    position.grad.row(cache.position_ids[i]) += dsum.row(i);
-    token_type.grad.row(batch.type_ids[i]) += dsum.row(i);
+    dword.row(batch.ids[i]) += dsum.row(i);
+    dposition.row(cache.position_ids[i]) += dsum.row(i);
+    dtype.row(batch.type_ids[i]) += dsum.row(i);
   }
 }
 

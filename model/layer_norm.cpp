@@ -44,8 +44,8 @@ void LayerNorm::forward(MatRef x, Mat& y, Cache* cache) const {
 // dgamma += sum_rows(dy * xhat);  dbeta += sum_rows(dy)
 void LayerNorm::backward(MatRef dy, const Cache& cache, Mat& dx) {
   const Eigen::Index n = dy.rows(), h = dy.cols();
-  weight.grad += dy.cwiseProduct(cache.xhat).colwise().sum();
-  bias.grad += dy.colwise().sum();
+  weight.grad_buffer() += dy.cwiseProduct(cache.xhat).colwise().sum();
+  bias.grad_buffer() += dy.colwise().sum();
   dx.resize(n, h);
   const auto gamma = weight.value.row(0).array();
 #pragma omp parallel for schedule(static)

@@ -48,8 +48,8 @@ void Linear::forward(MatRef x, Mat& y, Cache* cache) const {
 // y = x W^T + b  =>  dW += dy^T x,  db += sum_rows(dy),  dx = dy W.
 void Linear::backward(MatRef dy, const Cache& cache, Mat* dx) {
   if (int8_weight) refuse_training(weight.name);
-  weight.grad.noalias() += dy.transpose() * cache.x;
-  bias.grad += dy.colwise().sum();
+  weight.grad_buffer().noalias() += dy.transpose() * cache.x;
+  bias.grad_buffer() += dy.colwise().sum();
   if (dx) dx->noalias() = dy * weight.value;
 }
 

@@ -87,7 +87,7 @@ MoeFFN MoeFFN::from_dense(const DenseFFN& dense, const std::vector<std::vector<i
       fail("", "MoeFFN::from_dense: router weight is " + shape_str(gate->weight.value.rows(), gate->weight.value.cols()) +
                    ", expected " + shape_str(m.n_experts(), hidden));
     gate->weight.name = m.prefix + "router.weight";
-    gate->weight.grad = Mat::Zero(gate->weight.value.rows(), gate->weight.value.cols());
+    gate->weight.grad = Mat();  // allocated on first use
   }
   m.router = std::move(r);
   return m;

@@ -3,7 +3,7 @@
 namespace moekit {
 
 void zero_grads(const ParamList& params) {
-  for (Param* p : params) p->grad.setZero();
+  for (Param* p : params) p->grad_buffer().setZero();
 }
 
 size_t count_values(const ParamList& params) {

@@ -166,7 +166,7 @@ void GateRouter::backward(const std::vector<float>& dweight, const Routing& r, c
     const float inner = dp.row(t).dot(p.row(t));
     dlogit.row(t) = p.row(t).cwiseProduct((dp.row(t).array() - inner).matrix());
   }
-  weight.grad.noalias() += dlogit.transpose() * cache.x;
+  weight.grad_buffer().noalias() += dlogit.transpose() * cache.x;
   dx.noalias() = dlogit * weight.value;
 }
 

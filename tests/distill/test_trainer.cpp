@@ -128,8 +128,8 @@ TEST_CASE("Global-norm clipping scales gradients to the limit", "[distill]") {
   Param a, b;
   a.init("a", 1, 2, true);
   b.init("b", 1, 1, true);
-  a.grad << 3, 0;
-  b.grad << 4;
+  a.grad_buffer() << 3, 0;
+  b.grad_buffer() << 4;
   const double norm = clip_grad_norm({&a, &b}, 1.0);
   CHECK(norm == Approx(5.0));
   CHECK(a.grad(0, 0) == Approx(0.6).epsilon(1e-5));
