@@ -14,7 +14,8 @@ void DistillOptions::validate() const {
   auto need = [](bool ok, const std::string& msg) {
     if (!ok) fail("", msg);
   };
-  need(lambda >= 0 && w_task >= 0 && w_hidden >= 0 && w_kd >= 0 && w_balance >= 0, "loss weights must not be negative");
+  need(lambda >= 0 && w_task >= 0 && w_hidden >= 0 && w_kd >= 0 && w_balance >= 0 && w_attention >= 0,
+       "loss weights must not be negative");
   need(kd == "kl" || kd == "symmetric-kl", "--kd must be kl or symmetric-kl, got " + kd);
   need(temperature > 0, "--temperature must be positive");
 }
@@ -74,7 +75,10 @@ ParamList select_groups(const ParamList& params, const std::string& groups) {
 LossFn distillation_loss(const BertModel& teacher, const DistillOptions& o, std::vector<std::pair<int, int>> pairs) {
   const KdKind kind = o.kd == "kl" ? KdKind::kl : KdKind::symmetric_kl;
   return [&teacher, o, kind, pairs](BertModel& student, const Batch& batch, Rng& rng, float scale) {
-    const Outputs t = teacher.forward(batch, nullptr, nullptr, true);  // eval mode, no cache
+    // Eval mode; a cache only when the attention term needs the teacher's attention maps.
+    ForwardCache teacher_cache;
+    const bool attention = o.w_attention > 0;
+    const Outputs t = teacher.forward(batch, attention ? &teacher_cache : nullptr, nullptr, true);
     ForwardCache cache;
     cache.balance_weight = static_cast<float>(o.w_balance) * scale;
     const Outputs s = student.forward(batch, &cache, &rng, true);
@@ -94,10 +98,33 @@ LossFn distillation_loss(const BertModel& teacher, const DistillOptions& o, std:
       else
         dhidden[static_cast<size_t>(si)] += g;
     }
+    std::vector<Mat> dscores;
+    double attn = 0;
+    if (attention) {
+      const int64_t heads = student.config.num_attention_heads;
+      if (teacher.config.num_attention_heads != heads)
+        fail("", "--w-attention needs the same number of heads (student " + std::to_string(heads) + ", teacher " +
+                     std::to_string(teacher.config.num_attention_heads) + ")");
+      dscores.resize(student.layers.size());
+      for (const auto& [si, ti] : pairs) {
+        if (si == 0 || ti == 0) continue;  // the embeddings have no attention
+        const auto ls = static_cast<size_t>(si - 1), lt = static_cast<size_t>(ti - 1);
+        Mat g;
+        attn += attention_kl(cache.layers[ls].attention.probs, teacher_cache.layers[lt].attention.probs, batch.mask,
+                             batch.seq, heads, &g);
+        g *= static_cast<float>(o.lambda * o.w_attention) * scale;
+        if (dscores[ls].size() == 0)
+          dscores[ls] = std::move(g);
+        else
+          dscores[ls] += g;
+      }
+    }
     dlogits *= scale;
-    student.backward(batch, dlogits, cache, &dhidden);
+    student.backward(batch, dlogits, cache, &dhidden, nullptr, attention ? &dscores : nullptr);
     terms.terms = {{"task", task}, {"kd", kd}, {"hidden", hidden}, {"balance", s.balance_loss}};
-    terms.total = o.w_task * task + o.w_balance * s.balance_loss + o.lambda * (o.w_hidden * hidden + o.w_kd * kd);
+    if (attention) terms.terms["attention"] = attn;
+    terms.total = o.w_task * task + o.w_balance * s.balance_loss +
+                  o.lambda * (o.w_hidden * hidden + o.w_kd * kd + o.w_attention * attn);
     terms.expert_tokens = s.expert_tokens;
     return terms;
   };

@@ -1,6 +1,8 @@
 // MoEBERT's distillation objective (DESIGN.md 4.5) as a trainer LossFn:
 //   w_task CE(student, labels) + w_balance load_balance
-//     + lambda ( w_hidden sum_l MSE(h_s[l], h_t[map(l)]) + w_kd KD(student, teacher) )
+//     + lambda ( w_hidden sum_l MSE(h_s[l], h_t[map(l)]) + w_kd KD(student, teacher)
+//                + w_attention sum_l KL(A_t[map(l)] || A_s[l]) )
+// (the attention term, off by default, is MiniLM/TinyBERT-style: see losses.h attention_kl)
 // with h[0] the embedding output, padding masked out of the MSE, the teacher in eval mode.
 #pragma once
 #include <string>
@@ -17,7 +19,7 @@ struct DistillOptions {
   TrainOptions train;  // train.model is the student
   std::string teacher;
   double lambda = 1.0;
-  double w_task = 1.0, w_hidden = 1.0, w_kd = 1.0, w_balance = 0.01;
+  double w_task = 1.0, w_hidden = 1.0, w_kd = 1.0, w_balance = 0.01, w_attention = 0.0;
   std::string kd = "symmetric-kl";
   double temperature = 1.0;
   std::string layer_map;   // "s:t,..." student layer -> teacher layer; empty = identity / uniform
@@ -33,6 +35,8 @@ struct DistillOptions {
     v("w-hidden", w_hidden, "weight of the per-layer hidden-state MSE (inside lambda)", false);
     v("w-kd", w_kd, "weight of the logit KD term (inside lambda)", false);
     v("w-balance", w_balance, "weight of the Switch load-balance loss (gate routers)", false);
+    v("w-attention", w_attention,
+      "weight of the attention-distribution KL per mapped layer (inside lambda; 0 = off; needs equal heads)", false);
     v("kd", kd, "logit distillation: symmetric-kl (MoEBERT) or kl (Hinton)", false);
     v("temperature", temperature, "softmax temperature of the KD term (T^2 factor when != 1)", false);
     v("layer-map", layer_map, "student:teacher layer pairs, e.g. 0:1,1:3 (default identity or uniform)", false);

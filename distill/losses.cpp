@@ -1,5 +1,6 @@
 #include "distill/losses.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "model/error.h"
@@ -65,6 +66,31 @@ double kd_loss(MatRef zs, MatRef zt, KdKind kind, double temperature, Mat* grad)
     }
   }
   return factor * total / static_cast<double>(rows);
+}
+
+double attention_kl(MatRef ps, MatRef pt, const std::vector<uint8_t>& mask, int64_t seq, int64_t heads, Mat* grad) {
+  if (ps.rows() != pt.rows() || ps.cols() != pt.cols())
+    fail("", "attention distillation: student attention " + shape_str(ps.rows(), ps.cols()) + " vs teacher " +
+                 shape_str(pt.rows(), pt.cols()) + " (the models need the same number of heads)");
+  if (seq <= 0 || ps.cols() != seq || static_cast<int64_t>(mask.size()) * heads != ps.rows())
+    fail("", "attention distillation: probabilities do not match the batch");
+  if (grad) grad->setZero(ps.rows(), ps.cols());
+  int64_t rows = 0;
+  for (uint8_t m : mask) rows += m;
+  rows *= heads;
+  if (rows == 0) return 0;
+  double sum = 0;
+  for (Eigen::Index r = 0; r < ps.rows(); ++r) {
+    const int64_t b = r / (heads * seq), i = r % seq;
+    if (!mask[static_cast<size_t>(b * seq + i)]) continue;  // a padded query row
+    for (Eigen::Index j = 0; j < seq; ++j) {
+      const double p = pt(r, j);
+      // max(): a student probability that underflowed to 0 where the teacher's is not.
+      if (p > 0) sum += p * (std::log(p) - std::log(std::max(static_cast<double>(ps(r, j)), 1e-30)));
+    }
+    if (grad) grad->row(r) = (ps.row(r) - pt.row(r)) / static_cast<float>(rows);
+  }
+  return sum / static_cast<double>(rows);
 }
 
 }  // namespace moekit::distill

@@ -21,4 +21,13 @@ enum class KdKind { kl, symmetric_kl };
 // times T^2 when T != 1 (Hinton et al.), so gradients keep their scale.
 double kd_loss(MatRef student_logits, MatRef teacher_logits, KdKind kind, double temperature, Mat* grad);
 
+// Attention distillation (MiniLM's KL of attention distributions; TinyBERT matches the same maps
+// with an MSE): for every sequence b, head and real query row i,
+//   KL(P_t || P_s) = sum_j P_t log(P_t / P_s) over the keys, averaged over those rows.
+// probs as Attention caches them: [batch*heads*seq, seq], block (b, head) at rows
+// (b*heads + head)*seq. grad = dL/d(student scores) = (P_s - P_t) / rows on real query rows, 0 on
+// padded ones (their keys are masked, so P is 0 there for both).
+double attention_kl(MatRef student_probs, MatRef teacher_probs, const std::vector<uint8_t>& mask, int64_t seq,
+                    int64_t heads, Mat* grad);
+
 }  // namespace moekit::distill

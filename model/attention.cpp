@@ -109,7 +109,7 @@ void Attention::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng*
 // Per (sequence, head), with Pd = P * M (dropout mask M) and ctx = Pd V:
 //   dV = Pd^T dctx;  dPd = dctx V^T;  dP = dPd * M;  dS = P * (dP - rowsum(dP * P));
 //   dQ = dS K * scale;  dK = dS^T Q * scale.
-void Attention::backward(MatRef dy, const Batch& batch, const Cache& cache, Mat& dx) {
+void Attention::backward(MatRef dy, const Batch& batch, const Cache& cache, Mat& dx, const Mat* dscores) {
   const Eigen::Index n = dy.rows(), hidden = dy.cols(), seq = batch.seq;
   const Eigen::Index hd = hidden / heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
@@ -141,7 +141,9 @@ void Attention::backward(MatRef dy, const Batch& batch, const Cache& cache, Mat&
       dv.block(b * seq, h * hd, seq, hd).noalias() = p.transpose() * dcb;
     }
     Eigen::VectorXf dot = dp.cwiseProduct(p).rowwise().sum();
-    Mat ds = p.cwiseProduct(dp - dot.replicate(1, seq)) * scale;
+    Mat ds = p.cwiseProduct(dp - dot.replicate(1, seq));
+    if (dscores) ds += dscores->block(blk * seq, 0, seq, seq);
+    ds *= scale;
     dq.block(b * seq, h * hd, seq, hd).noalias() = ds * kb;
     dk.block(b * seq, h * hd, seq, hd).noalias() = ds.transpose() * qb;
   }

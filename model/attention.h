@@ -35,8 +35,10 @@ struct Attention {
   // prefix "...layer.N.attention."; with_projections false: only the LayerNorm (a sharing layer).
   void init(const std::string& prefix, const BertConfig& config, bool with_projections = true);
   void forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng* dropout_rng) const;
-  // Writes dx (gradient w.r.t. the block input, residual path included).
-  void backward(MatRef dy, const Batch& batch, const Cache& cache, Mat& dx);
+  // Writes dx (gradient w.r.t. the block input, residual path included). dscores, when given
+  // ([batch*heads*seq, seq] like Cache::probs), is an extra gradient on the pre-softmax scores
+  // (e.g. from an attention-distillation loss).
+  void backward(MatRef dy, const Batch& batch, const Cache& cache, Mat& dx, const Mat* dscores = nullptr);
   void collect(ParamList& params);  // projections only when not shared, then the LayerNorm
 };
 

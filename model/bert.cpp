@@ -190,7 +190,8 @@ Outputs BertModel::forward(const Batch& batch, ForwardCache* cache, Rng* dropout
 }
 
 void BertModel::backward(const Batch& batch, MatRef dlogits, const ForwardCache& cache,
-                         const std::vector<Mat>* dhidden, std::vector<DenseFFN::Taps>* ffn_taps) {
+                         const std::vector<Mat>* dhidden, std::vector<DenseFFN::Taps>* ffn_taps,
+                         const std::vector<Mat>* dscores) {
   Mat dpooled;
   classifier.backward(dlogits, cache.classifier, &dpooled);
   if (cache.pooled_mask.size() > 0) dpooled.array() *= cache.pooled_mask.array();
@@ -210,7 +211,8 @@ void BertModel::backward(const Batch& batch, MatRef dlogits, const ForwardCache&
   for (size_t i = layers.size(); i-- > 0;) {
     add_hidden(i + 1);
     Mat dx;
-    layers[i].backward(dh, batch, cache.layers[i], dx, ffn_taps ? &(*ffn_taps)[i] : nullptr, cache.balance_weight);
+    const Mat* ds = dscores && i < dscores->size() && (*dscores)[i].size() > 0 ? &(*dscores)[i] : nullptr;
+    layers[i].backward(dh, batch, cache.layers[i], dx, ffn_taps ? &(*ffn_taps)[i] : nullptr, cache.balance_weight, ds);
     dh = std::move(dx);
   }
   add_hidden(0);

@@ -58,8 +58,11 @@ struct BertModel {
   // Accumulates every parameter's grad from dL/dlogits and, optionally, dL/dhidden_states
   // (same layout as Outputs::hidden_states; empty matrices are skipped). ffn_taps, when given,
   // receives each layer's FFN neuron gradients (size = layers).
+  // dscores, when given, holds per layer an extra gradient on its attention scores ([batch*heads*seq,
+  // seq] like the cached probabilities; empty matrices are skipped).
   void backward(const Batch& batch, MatRef dlogits, const ForwardCache& cache,
-                const std::vector<Mat>* dhidden = nullptr, std::vector<DenseFFN::Taps>* ffn_taps = nullptr);
+                const std::vector<Mat>* dhidden = nullptr, std::vector<DenseFFN::Taps>* ffn_taps = nullptr,
+                const std::vector<Mat>* dscores = nullptr);
 
   ParamList params();
   // Every Linear layer once (shared blocks in their owner layer), in params() order: where

@@ -64,7 +64,7 @@ void EncoderLayer::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, R
 
 // Layer norm MoE: r = a + M * mixture(a), y = LN(r):  dr = LN'(dy);  da = dr + mixture'(dr * M).
 void EncoderLayer::backward(MatRef dy, const Batch& batch, const Cache& cache, Mat& dx, DenseFFN::Taps* taps,
-                            float balance_weight) {
+                            float balance_weight, const Mat* dscores) {
   Mat da;
   if (!moe) {
     ffn.backward(dy, cache.ffn, da, taps);
@@ -77,7 +77,7 @@ void EncoderLayer::backward(MatRef dy, const Batch& batch, const Cache& cache, M
     moe->backward(dmix, batch, cache.moe, da, balance_weight);
     da += dr;
   }
-  attention.backward(da, batch, cache.attention, dx);
+  attention.backward(da, batch, cache.attention, dx, dscores);
 }
 
 void EncoderLayer::collect(ParamList& params) {

@@ -46,8 +46,9 @@ struct EncoderLayer {
   // stats (MoE layers only) receives the routing statistics.
   void forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng* dropout_rng, MoeStats* stats = nullptr) const;
   // taps: dense layers only. balance_weight: MoE layers only (see MoeFFN::backward).
+  // dscores: extra gradient on the attention scores (see Attention::backward).
   void backward(MatRef dy, const Batch& batch, const Cache& cache, Mat& dx, DenseFFN::Taps* taps,
-                float balance_weight = 0);
+                float balance_weight = 0, const Mat* dscores = nullptr);
   // This layer's parameters: shared blocks only in their owner layer.
   void collect(ParamList& params);
 };

@@ -48,7 +48,7 @@ TEST_CASE("KD losses: gradients match finite differences for KL and symmetric KL
   }
 }
 
-TEST_CASE("A student equal to its teacher has zero KD and hidden loss and zero gradient", "[distill]") {
+TEST_CASE("A student equal to its teacher has zero KD, hidden and attention loss and zero gradient", "[distill]") {
   BertConfig c = tiny_config();
   c.hidden_dropout_prob = 0;  // the student runs in train mode: without dropout it equals the teacher
   c.attention_probs_dropout_prob = 0;
@@ -58,6 +58,7 @@ TEST_CASE("A student equal to its teacher has zero KD and hidden loss and zero g
   DistillOptions o;
   o.w_task = 0;
   o.w_balance = 0;
+  o.w_attention = 1.0;
   Batch b = tiny_batch(c, {7, 4, 6}, 52);
   LossFn loss = distillation_loss(teacher, o, hidden_pairs("", 2, 2));
   zero_grads(student.params());
@@ -66,6 +67,7 @@ TEST_CASE("A student equal to its teacher has zero KD and hidden loss and zero g
   CHECK(t.total == Approx(0).margin(1e-10));
   CHECK(t.terms.at("kd") == Approx(0).margin(1e-10));
   CHECK(t.terms.at("hidden") == Approx(0).margin(1e-10));
+  CHECK(t.terms.at("attention") == Approx(0).margin(1e-10));
   for (Param* p : student.params()) {
     INFO(p->name);
     CHECK(p->grad.cwiseAbs().maxCoeff() <= 1e-6f);
@@ -73,6 +75,8 @@ TEST_CASE("A student equal to its teacher has zero KD and hidden loss and zero g
 }
 
 TEST_CASE("The whole distillation loss gradient matches finite differences", "[distill][grad]") {
+ for (double w_attention : {0.0, 1.5}) {
+  INFO("w_attention " << w_attention);
   BertConfig c = tiny_config();
   BertModel teacher(c), student(c);
   randomize(teacher, 53, 0.3);
@@ -80,6 +84,7 @@ TEST_CASE("The whole distillation loss gradient matches finite differences", "[d
   DistillOptions o;
   o.lambda = 2.0;
   o.temperature = 2.0;
+  o.w_attention = w_attention;
   Batch b = tiny_batch(c, {7, 4, 6}, 55);
   LossFn loss = distillation_loss(teacher, o, hidden_pairs("", 2, 2));
   const Rng drop(9);
@@ -99,6 +104,37 @@ TEST_CASE("The whole distillation loss gradient matches finite differences", "[d
   tol.nmax = 12;
   tol.abs = 5e-4;
   for (Param* p : student.params()) check_gradient(p->name, p->value, p->grad, value, tol);
+ }
+}
+
+TEST_CASE("Attention KL: zero for equal maps, its gradient is P_s - P_t over real query rows", "[distill][grad]") {
+  // Two sequences (lengths 3 and 2 of 3), 2 heads: probabilities from random scores, padded keys 0.
+  const int64_t seq = 3, heads = 2;
+  const std::vector<uint8_t> mask = {1, 1, 1, 1, 1, 0};
+  Rng rng(4);
+  const Mat zs = random_mat(rng, 2 * heads * seq, seq), zt = random_mat(rng, 2 * heads * seq, seq);
+  auto softmax = [&](const Mat& z) {
+    Mat p = Mat::Zero(z.rows(), z.cols());
+    for (Eigen::Index r = 0; r < z.rows(); ++r) {
+      const int64_t b = r / (heads * seq), real = b == 0 ? 3 : 2;
+      const Eigen::ArrayXf e = z.row(r).head(real).array().exp();
+      p.row(r).head(real) = (e / e.sum()).matrix().transpose();
+    }
+    return p;
+  };
+  Mat z = zs;
+  const Mat pt = softmax(zt);
+  Mat grad;
+  attention_kl(softmax(z), pt, mask, seq, heads, &grad);
+  CHECK(grad.row(2 * seq + 2).isZero());  // sequence 1, head 0, the padded query row
+  auto value = [&] { return attention_kl(softmax(z), pt, mask, seq, heads, nullptr); };
+  // Only real keys have a gradient (padded ones are not in the softmax).
+  check_gradient("scores", z, grad, value, {}, [&](Eigen::Index i) {
+    const Eigen::Index r = i / seq, j = i % seq;
+    return r >= heads * seq && j == 2;
+  });
+  CHECK(attention_kl(pt, pt, mask, seq, heads, nullptr) == Approx(0).margin(1e-12));
+  REQUIRE_THROWS_WITH(attention_kl(pt, pt.topRows(6), mask, seq, heads, nullptr), Catch::Contains("same number of heads"));
 }
 
 TEST_CASE("Frozen parameter groups do not change during distillation", "[distill]") {
