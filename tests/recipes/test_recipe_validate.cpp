@@ -147,6 +147,13 @@ TEST_CASE("shipped recipes pass the dry run", "[recipes]") {
   CHECK(demo.output.find("moekit export --model=" + (dir / "demo/moe").string() + " --dtype=int8") !=
         std::string::npos);
 
+  auto widenet = run_moekit("run " + quote(root / "recipes/widenet-share.yaml") + " --dry-run --set workdir=" +
+                            quote(dir / "widenet"));
+  INFO(widenet.output);
+  CHECK(widenet.status == 0);
+  CHECK(widenet.output.find("--share-groups=0-1,2-3 --share-attention=mean --router=gate --top-k=2") !=
+        std::string::npos);
+
   // MoEBERT's setting on a user's own checkpoint: here the tiny golden BERT and a small TSV.
   moekit::test::write_text(dir / "glue.tsv",
                            "label\ttext\nneg\tso boring.\npos\tThe Movie was GREAT!\nneu\tit was a film\n");
