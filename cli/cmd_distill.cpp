@@ -29,6 +29,7 @@ void run_distill(distill::DistillOptions o) {
   const auto pairs = distill::hidden_pairs(o.layer_map, static_cast<int>(sc.num_hidden_layers),
                                            static_cast<int>(tc.num_hidden_layers));
   const ParamList trainable = distill::select_groups(student.model->params(), o.train_only);
+  o.train.max_seq_len = resolve_max_len(sc, t.max_seq_len, kTrainMaxLen);  // recorded for --resume
   distill::TrainData data;
   data.train = load_encoded(t.train, student, t.max_seq_len, true);
   data.dev = load_encoded(t.dev, student, t.max_seq_len, true);

@@ -13,12 +13,12 @@ struct ImportanceOptions {
   std::string model, data, out;
   int64_t batches = 0;
   size_t batch_size = 32;
-  int max_seq_len = 128;
+  int max_seq_len = 0;
 };
 
 void run_importance(const ImportanceOptions& o) {
   io::LoadedModel loaded = load_model_verbose(o.model);
-  const auto examples = load_encoded(o.data, loaded, o.max_seq_len, true);
+  const auto examples = load_encoded(o.data, loaded, o.max_seq_len, true, kTrainMaxLen);
   const auto imp = compress::score_importance(*loaded.model, examples, o.batch_size, o.batches, true);
   compress::write_importance(o.out, imp, o.model, o.data);
   std::printf("importance of %lld FFN neurons x %zu layers from %lld examples -> %s\n",
@@ -36,7 +36,7 @@ void register_importance(CLI::App& app) {
   cmd->add_option("--out", o->out, "output HDF5 file (importance.h5)")->required();
   cmd->add_option("--batches", o->batches, "use only the first N batches (0 = all data)")->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("--batch-size", o->batch_size, "examples per batch")->capture_default_str()->check(CLI::Range(1, 1 << 16));
-  cmd->add_option("--max-seq-len", o->max_seq_len, "truncate examples to this many tokens")->capture_default_str();
+  cmd->add_option("--max-seq-len", o->max_seq_len, "truncate examples to this many tokens (0 = the model's limit, at most 128)")->capture_default_str();
   cmd->callback([o] { run_importance(*o); });
 }
 

@@ -18,6 +18,7 @@ void run_train(distill::TrainOptions o) {
     fail(o.resume, "--resume must name the run's own --out directory (" + o.out + ")");
   io::LoadedModel loaded = io::load_model(o.model, o.seed);
   for (const auto& w : loaded.warnings) print_warning(w);
+  o.max_seq_len = resolve_max_len(loaded.model->config, o.max_seq_len, kTrainMaxLen);  // recorded for --resume
   distill::TrainData data;
   data.train = load_encoded(o.train, loaded, o.max_seq_len, true);
   data.dev = load_encoded(o.dev, loaded, o.max_seq_len, true);

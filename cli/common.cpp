@@ -20,9 +20,9 @@ io::WordPieceTokenizer make_tokenizer(const io::LoadedModel& loaded) {
   return io::WordPieceTokenizer(*loaded.vocab, loaded.do_lower_case);
 }
 
-int resolve_max_len(const BertConfig& config, int max_len) {
+int resolve_max_len(const BertConfig& config, int max_len, int cap) {
   const int64_t limit = config.max_seq_len();
-  if (max_len == 0) return static_cast<int>(std::min<int64_t>(limit, 512));
+  if (max_len == 0) return static_cast<int>(std::min<int64_t>(limit, cap));
   if (max_len < 3) fail("", "--max-seq-len must be at least 3, got " + std::to_string(max_len));
   if (max_len > limit)
     fail("", "--max-seq-len " + std::to_string(max_len) + " exceeds the model's position table (" +
@@ -31,9 +31,9 @@ int resolve_max_len(const BertConfig& config, int max_len) {
 }
 
 std::vector<io::EncodedExample> load_encoded(const std::filesystem::path& data, const io::LoadedModel& loaded,
-                                             int max_len, bool require_labels) {
+                                             int max_len, bool require_labels, int cap) {
   const auto examples = io::read_dataset(data, loaded.model->config.labels, require_labels);
-  return io::encode_examples(make_tokenizer(loaded), examples, resolve_max_len(loaded.model->config, max_len));
+  return io::encode_examples(make_tokenizer(loaded), examples, resolve_max_len(loaded.model->config, max_len, cap));
 }
 
 }  // namespace moekit::cli

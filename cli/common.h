@@ -16,12 +16,15 @@ io::LoadedModel load_model_verbose(const std::filesystem::path& path, io::LoadFo
 // The model's tokenizer; Error if the model directory has no vocab.txt.
 io::WordPieceTokenizer make_tokenizer(const io::LoadedModel& loaded);
 
-// max_len 0 = the model's limit. Errors if max_len exceeds what the position table allows.
-int resolve_max_len(const BertConfig& config, int max_len);
+// max_len 0 = the model's limit, at most `cap`. Errors if max_len exceeds what the position table
+// allows.
+int resolve_max_len(const BertConfig& config, int max_len, int cap = 512);
+// The cap of training commands' default length: 128 tokens, as BERT fine-tuning usually uses.
+constexpr int kTrainMaxLen = 128;
 
 // Reads, tokenises and returns a dataset for `loaded`'s labels.
 std::vector<io::EncodedExample> load_encoded(const std::filesystem::path& data, const io::LoadedModel& loaded,
-                                             int max_len, bool require_labels);
+                                             int max_len, bool require_labels, int cap = 512);
 
 void print_warning(const std::string& message);
 

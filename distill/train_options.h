@@ -19,7 +19,7 @@ struct TrainOptions {
   int64_t warmup_steps = 0;  // > 0 overrides warmup_ratio
   double max_grad_norm = 1.0;
   uint64_t seed = 42;
-  int max_seq_len = 128;
+  int max_seq_len = 0;  // 0 = the model's limit, at most 128 (resolved by the command)
   int64_t eval_every = 0;  // 0 = once per epoch
   int64_t save_every = 0;  // 0 = at every evaluation
   int64_t log_every = 20;
@@ -53,7 +53,7 @@ struct TrainOptions {
     v("warmup-steps", warmup_steps, "warm-up steps (overrides --warmup-ratio when > 0)", false);
     v("max-grad-norm", max_grad_norm, "global gradient-norm clipping (0 = off)", false);
     v("seed", seed, "seed for shuffling and dropout", false);
-    v("max-seq-len", max_seq_len, "truncate examples to this many tokens", false);
+    v("max-seq-len", max_seq_len, "truncate examples to this many tokens (0 = the model's limit, at most 128)", false);
     v("eval-every", eval_every, "evaluate on --dev every N steps (0 = once per epoch)", false);
     v("save-every", save_every, "write a resumable checkpoint every N steps (0 = at each evaluation)", false);
     v("log-every", log_every, "append a metrics.jsonl line every N steps", false);
