@@ -71,6 +71,8 @@ void BertModel::link_shared() {
 }
 
 void BertModel::set_moe(const MoeConfig& cfg, std::vector<MoeFFN> ffns) {
+  if (!cfg.share_groups.empty())
+    fail("", "set_moe: one MoE FFN per layer; sharing groups are built by moefy (compress/moefy.h)");
   BertConfig c = config;
   c.moe = cfg;
   c.validate();

@@ -193,6 +193,8 @@ TEST_CASE("Sharing needs per-layer LayerNorms and well-formed groups", "[model][
   }, "moe.share_attention: needs moe.share_groups");
   BertConfig ok = layer_norm_moe_config("hash", 1, true, true);
   CHECK_NOTHROW(ok.validate());
+  BertModel dense(tiny_config());  // set_moe attaches one FFN per layer; it does not build groups
+  REQUIRE_THROWS_WITH(dense.set_moe(*ok.moe, {}), Catch::Contains("sharing groups are built by moefy"));
   CHECK(ok.moe->share_owner(1) == 0);
   CHECK(ok.moe->share_owner(2) == 2);
 }
