@@ -23,6 +23,7 @@ struct Decision {
   bool run = false;
   std::string reason;
   bool resume = false;
+  bool other_build = false;  // up to date, but made by another moekit binary
 };
 
 fs::path stamp_path(const Plan& plan, size_t i) {
@@ -114,8 +115,12 @@ class Runner {
       auto& entry = summary_["steps"][i];
       entry["reason"] = d.reason;
       if (!d.run) {
-        out_ << head << "skipped, " << d.reason << "\n" << std::flush;
-        log_ << head << "skipped, " << d.reason << "\n";
+        // Stamps do not rerun a step when only moekit changed (a rebuild would redo everything);
+        // they say so, and --from redoes it.
+        const std::string note =
+            d.other_build ? " (made by another moekit build; --from " + s.name + " redoes it)" : "";
+        out_ << head << "skipped, " << d.reason << note << "\n" << std::flush;
+        log_ << head << "skipped, " << d.reason << note << "\n";
         entry["status"] = d.reason == "up to date" ? "skipped" : "not run";
         if (d.reason == "up to date") entry["metrics"] = step_metrics(s);
         write_summary();
@@ -170,7 +175,7 @@ class Runner {
       fresh["outputs"] = outputs;
       io::write_text_atomic(stamp_path(plan_, i), fresh.dump(2) + "\n");
     }
-    return {false, "up to date", false};
+    return {false, "up to date", false, stamp.value("moekit", std::string()) != build_id()};
   }
 
   void run_step(size_t i, const Decision& d, const std::string& head) {
@@ -241,6 +246,7 @@ class Runner {
     const json metrics = step_metrics(s);
     io::write_text_atomic(stamp_path(plan_, i), json{{"status", "done"},
                                                      {"identity", identity(s)},
+                                                     {"moekit", build_id()},
                                                      {"inputs", fingerprint(s.inputs)},
                                                      {"outputs", fingerprint(s.outputs)},
                                                      {"seconds", secs},
@@ -270,6 +276,19 @@ class Runner {
   std::ostream& out_;
   std::ofstream log_;
   std::vector<bool> ran_;
+  std::string build_id_;
+
+  // Content hash of the moekit binary that runs the steps, recorded in each stamp.
+  const std::string& build_id() {
+    if (build_id_.empty()) {
+      try {
+        build_id_ = std::to_string(hash_file(o_.exe));
+      } catch (const std::exception&) {
+        build_id_ = "unknown";
+      }
+    }
+    return build_id_;
+  }
   json summary_;
 };
 

@@ -93,6 +93,18 @@ TEST_CASE("recipe re-run skips finished steps and redoes what changed", "[recipe
   fs::remove(t.work / "report.html");
   r = t.run("--set teacher.lr=0.01");
   CHECK(t.statuses() == Statuses{"skipped", "skipped", "skipped", "done"});
+  CHECK(r.output.find("another moekit build") == std::string::npos);
+
+  // A step made by another moekit binary is kept, and the run says so.
+  const fs::path stamp = t.work / ".stamps/02-teacher.json";
+  nlohmann::json j = moekit::test::read_json(stamp);
+  REQUIRE(j.contains("moekit"));
+  j["moekit"] = "another build";
+  moekit::test::write_text(stamp, j.dump());
+  r = t.run("--set teacher.lr=0.01");
+  CHECK(t.statuses() == Statuses{"skipped", "skipped", "skipped", "skipped"});
+  CHECK(r.output.find("teacher (train): skipped, up to date (made by another moekit build; --from teacher redoes it)") !=
+        std::string::npos);
 }
 
 TEST_CASE("recipe resumes an interrupted training step from its checkpoint", "[recipes]") {
