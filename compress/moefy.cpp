@@ -1,48 +1,12 @@
 #include "compress/moefy.h"
 
 #include <algorithm>
-#include <sstream>
 
 #include "model/error.h"
 
 namespace moekit::compress {
 
 namespace {
-
-int64_t parse_index(const std::string& text, const std::string& option) {
-  size_t used = 0;
-  int64_t v = -1;
-  try {
-    v = std::stoll(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (text.empty() || used != text.size() || v < 0) fail("", option + ": \"" + text + "\" is not a layer index");
-  return v;
-}
-
-}  // namespace
-
-std::vector<int64_t> parse_layer_list(const std::string& text, int64_t num_layers) {
-  std::vector<int64_t> layers;
-  if (text.empty()) {
-    for (int64_t i = 0; i < num_layers; ++i) layers.push_back(i);
-    return layers;
-  }
-  std::stringstream ss(text);
-  for (std::string item; std::getline(ss, item, ',');) {
-    const int64_t v = parse_index(item, "--layers");
-    if (v >= num_layers)
-      fail("", "--layers: \"" + item + "\" is not a layer index in [0, " + std::to_string(num_layers) + ")");
-    layers.push_back(v);
-  }
-  std::sort(layers.begin(), layers.end());
-  if (std::adjacent_find(layers.begin(), layers.end()) != layers.end()) fail("", "--layers lists a layer twice");
-  return layers;
-}
-
-namespace {
-
 
 bool sharing(const MoefyOptions& o) { return !o.share_groups.empty() || o.share_every > 0; }
 
@@ -75,44 +39,6 @@ void average_attention(BertModel& model, const std::vector<int64_t>& group) {
 
 }  // namespace
 
-std::vector<std::vector<int64_t>> parse_share_groups(const MoefyOptions& o, const std::vector<int64_t>& layers) {
-  std::vector<std::vector<int64_t>> groups;
-  if (!o.share_groups.empty() && o.share_every > 0) fail("", "give --share-groups or --share-every, not both");
-  if (o.share_every < 0) fail("", "--share-every must be positive, got " + std::to_string(o.share_every));
-  if (o.share_every == 1) fail("", "--share-every 1 shares nothing (use 2 or more)");
-  if (o.share_every > 1) {
-    for (size_t i = 0; i < layers.size(); i += static_cast<size_t>(o.share_every)) {
-      std::vector<int64_t> g(layers.begin() + static_cast<std::ptrdiff_t>(i),
-                             layers.begin() + static_cast<std::ptrdiff_t>(std::min(layers.size(), i + static_cast<size_t>(o.share_every))));
-      if (g.size() > 1) groups.push_back(std::move(g));
-    }
-    return groups;
-  }
-  std::stringstream ss(o.share_groups);
-  for (std::string item; std::getline(ss, item, ',');) {
-    std::vector<int64_t> g;
-    if (const size_t dash = item.find('-'); dash != std::string::npos) {
-      const int64_t a = parse_index(item.substr(0, dash), "--share-groups");
-      const int64_t b = parse_index(item.substr(dash + 1), "--share-groups");
-      if (b <= a) fail("", "--share-groups: \"" + item + "\" is not an increasing range");
-      for (int64_t l = a; l <= b; ++l) g.push_back(l);
-    } else {
-      std::stringstream parts(item);
-      for (std::string one; std::getline(parts, one, '+');) g.push_back(parse_index(one, "--share-groups"));
-    }
-    std::sort(g.begin(), g.end());
-    if (g.size() < 2) fail("", "--share-groups: \"" + item + "\" has one layer; a group needs two or more");
-    for (int64_t l : g)
-      if (!std::binary_search(layers.begin(), layers.end(), l))
-        fail("", "--share-groups: layer " + std::to_string(l) + " is not one of the layers converted (--layers)");
-    groups.push_back(std::move(g));
-  }
-  std::vector<int64_t> all;
-  for (const auto& g : groups) all.insert(all.end(), g.begin(), g.end());
-  std::sort(all.begin(), all.end());
-  if (std::adjacent_find(all.begin(), all.end()) != all.end()) fail("", "--share-groups: a layer is in two groups");
-  return groups;
-}
 
 MoefyOptions resolve_moefy_options(const MoefyOptions& in, const BertConfig& c) {
   MoefyOptions o = in;
@@ -136,7 +62,7 @@ MoefyOptions resolve_moefy_options(const MoefyOptions& in, const BertConfig& c) 
   if (!o.share_attention.empty() && o.share_attention != "mean" && o.share_attention != "first")
     fail("", "--share-attention must be mean or first, got " + o.share_attention);
   if (!o.share_attention.empty() && !sharing(o)) fail("", "--share-attention needs --share-groups or --share-every");
-  const auto groups = parse_share_groups(o, parse_layer_list(o.layers, c.num_hidden_layers));
+  const auto groups = parse_share_groups(o.share_groups, o.share_every, parse_layer_list(o.layers, c.num_hidden_layers));
   if (sharing(o) && groups.empty()) fail("", "--share-every " + std::to_string(o.share_every) + " forms no group of two layers");
   size_t largest = 1;
   for (const auto& g : groups) largest = std::max(largest, g.size());
@@ -153,7 +79,7 @@ std::vector<SplitPlan> moefy(BertModel& model, const MoefyOptions& o, const Impo
                              const std::vector<int64_t>* token_counts) {
   const BertConfig& c = model.config;
   const std::vector<int64_t> layers = parse_layer_list(o.layers, c.num_hidden_layers);
-  const auto groups = parse_share_groups(o, layers);
+  const auto groups = parse_share_groups(o.share_groups, o.share_every, layers);
   const std::string router = router_of(o);
   const bool layer_norm = o.norm == "layer" || (o.norm.empty() && !groups.empty());
   if (o.method == "importance") {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "compress/importance.h"
+#include "compress/layer_spec.h"
 #include "compress/split_plan.h"
 #include "model/bert.h"
 
@@ -38,7 +39,9 @@ struct MoefyOptions {
     v("expert-size", expert_size, "neurons per expert (D); 0 = intermediate_size / 4", false);
     v("shared", shared, "neurons shared by every expert (S, method importance); -1 = intermediate_size / 6", false);
     v("method", method, "split: importance (MoEBERT), cluster (balanced k-means), random", false);
-    v("router", router, "hash (seeded table), hash-balance (from --data token counts), gate (learned)", false);
+    v("router", router,
+      "hash (seeded table), hash-balance (from --data token counts), gate (learned); default hash, gate when sharing",
+      false);
     v("top-k", top_k, "experts per token (gate router)", false);
     v("importance", importance, "importance.h5 from `moekit importance` (method importance)", false);
     v("data", data, "training data: token counts for --router hash-balance", false);
@@ -55,10 +58,6 @@ struct MoefyOptions {
 
 // Resolved sizes and layer list for `config` (defaults filled in); throws Error on bad values.
 MoefyOptions resolve_moefy_options(const MoefyOptions& options, const BertConfig& config);
-std::vector<int64_t> parse_layer_list(const std::string& text, int64_t num_layers);
-// The sharing groups of --share-groups or --share-every over the MoE layers `layers`; each
-// group has two or more layers. Throws Error naming the option on bad text.
-std::vector<std::vector<int64_t>> parse_share_groups(const MoefyOptions& options, const std::vector<int64_t>& layers);
 
 // Converts the chosen dense layers in place. `importance` is needed for method importance;
 // `token_counts` (per vocabulary id) for router hash-balance. Returns the plan of each layer.

@@ -101,13 +101,13 @@ TEST_CASE("moefy --share-every K groups consecutive MoE layers", "[compress][sha
   compress::MoefyOptions o = sharing_options("", "");
   o.share_every = 3;
   o.experts = 3;
-  const auto groups = compress::parse_share_groups(o, {0, 1, 2, 3});
+  const auto groups = compress::parse_share_groups(o.share_groups, o.share_every, {0, 1, 2, 3});
   CHECK(groups == std::vector<std::vector<int64_t>>{{0, 1, 2}});  // the leftover layer 3 stays unshared
   o.share_every = 2;
-  CHECK(compress::parse_share_groups(o, {0, 1, 3}) == std::vector<std::vector<int64_t>>{{0, 1}});
+  CHECK(compress::parse_share_groups(o.share_groups, o.share_every, {0, 1, 3}) == std::vector<std::vector<int64_t>>{{0, 1}});
   o.share_every = 0;
   o.share_groups = "0+2,1+3";
-  CHECK(compress::parse_share_groups(o, {0, 1, 2, 3}) == std::vector<std::vector<int64_t>>{{0, 2}, {1, 3}});
+  CHECK(compress::parse_share_groups(o.share_groups, o.share_every, {0, 1, 2, 3}) == std::vector<std::vector<int64_t>>{{0, 2}, {1, 3}});
   o.share_groups.clear();
   o.share_every = 3;
   compress::moefy(*m, compress::resolve_moefy_options(o, m->config), nullptr, nullptr);
