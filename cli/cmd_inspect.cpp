@@ -32,7 +32,7 @@ void run_inspect(const InspectOptions& o) {
     moe = {{"experts", c.moe->n_experts}, {"expert_size", c.moe->expert_size}, {"shared", c.moe->shared},
            {"method", c.moe->method},     {"router", c.moe->router},           {"top_k", c.moe->top_k},
            {"layers", c.moe->layers},         {"norm", c.moe->norm},               {"share_groups", c.moe->share_groups},
-           {"share_attention", c.moe->share_attention}};
+           {"share_attention", c.moe->share_attention}, {"layer_experts", c.moe->layer_experts}};
   nlohmann::json j = {
       {"path", o.model},
       {"model_type", c.model_type},
@@ -84,6 +84,11 @@ void run_inspect(const InspectOptions& o) {
                    std::to_string(c.moe->shared) + " shared), " + c.moe->method + ", router " + c.moe->router +
                    ", top-" + std::to_string(c.moe->top_k) + ", layers " + layers +
                    (c.moe->norm == "layer" ? ", one LayerNorm per layer" : ""));
+    if (!c.moe->layer_experts.empty()) {  // after export --prune
+      std::string counts;
+      for (int64_t n : c.moe->layer_experts) counts += (counts.empty() ? "" : ",") + std::to_string(n);
+      row("experts per layer", counts + " (unused experts pruned)");
+    }
     if (!c.moe->share_groups.empty()) {
       std::string groups;
       for (const auto& g : c.moe->share_groups) {
