@@ -40,18 +40,10 @@ fs::path temp_sibling(const fs::path& path) {
   return path.parent_path() / name;
 }
 
-void write_file_atomic(const fs::path& path, const std::function<void(std::ostream&)>& writer) {
+void write_path_atomic(const fs::path& path, const std::function<void(const fs::path& tmp)>& write) {
   const fs::path tmp = temp_sibling(path);
   try {
-    {
-      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-      if (!out) fail(path, "cannot create temporary file " + tmp.string() + ": " + errno_text());
-      writer(out);
-      out.flush();
-      if (!out) fail(path, "write failed (disk full?)");
-      out.close();
-      if (out.fail()) fail(path, "write failed while closing the temporary file");
-    }
+    write(tmp);
     if (!fsync_path(tmp, false)) fail(path, "fsync failed: " + errno_text());
     std::error_code ec;
     fs::rename(tmp, path, ec);
@@ -62,6 +54,18 @@ void write_file_atomic(const fs::path& path, const std::function<void(std::ostre
     throw;
   }
   fsync_path(parent_or_dot(path), true);  // makes the rename durable; best effort
+}
+
+void write_file_atomic(const fs::path& path, const std::function<void(std::ostream&)>& writer) {
+  write_path_atomic(path, [&](const fs::path& tmp) {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) fail(path, "cannot create temporary file " + tmp.string() + ": " + errno_text());
+    writer(out);
+    out.flush();
+    if (!out) fail(path, "write failed (disk full?)");
+    out.close();
+    if (out.fail()) fail(path, "write failed while closing the temporary file");
+  });
 }
 
 void write_text_atomic(const fs::path& path, const std::string& text) {

@@ -15,8 +15,10 @@ namespace fs = std::filesystem;
 // ".<name>.tmp.<pid>.<counter>". Nothing is created.
 fs::path temp_sibling(const fs::path& path);
 
-// Calls writer on a binary stream to a temp sibling, then fsyncs and renames it onto `path`.
-// If the writer throws or the stream fails, the temp file is removed and `path` is untouched.
+// Calls write(tmp) to create a temp sibling by name (e.g. an HDF5 file), then fsyncs and renames
+// it onto `path`. If write throws, the temp file is removed and `path` is untouched.
+void write_path_atomic(const fs::path& path, const std::function<void(const fs::path& tmp)>& write);
+// write_path_atomic with a binary stream to the temp file; a failed stream is an error too.
 void write_file_atomic(const fs::path& path, const std::function<void(std::ostream&)>& writer);
 void write_text_atomic(const fs::path& path, const std::string& text);
 

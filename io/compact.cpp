@@ -1,8 +1,5 @@
 #include "io/compact.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -148,14 +145,6 @@ void write_h5(const fs::path& tmp, const CompactModel& m, const fs::path& path) 
   file.close(path, "the file");  // flushes: a full disk shows up here
 }
 
-bool fsync_file(const fs::path& p, int flags) {
-  const int fd = ::open(p.c_str(), flags);
-  if (fd < 0) return false;
-  const bool ok = ::fsync(fd) == 0;
-  ::close(fd);
-  return ok;
-}
-
 Tensor read_scale(hid_t scales, const std::string& name, int64_t rows, const fs::path& path) {
   const std::string object = "scale of " + name;
   const h5::Dataset ds = h5::open_dataset(scales, name, path);
@@ -223,20 +212,7 @@ const char* compact_dtype_name(DType dtype) {
 
 void write_compact(const fs::path& path, const CompactModel& model) {
   validate(model, path);
-  const fs::path tmp = temp_sibling(path);
-  try {
-    write_h5(tmp, model, path);
-    check(fsync_file(tmp, O_RDONLY), path, std::string("fsync failed: ") + std::strerror(errno));
-    std::error_code ec;
-    fs::rename(tmp, path, ec);
-    if (ec) fail(path, "cannot rename temporary file into place: " + ec.message());
-  } catch (...) {
-    std::error_code ignored;
-    fs::remove(tmp, ignored);
-    throw;
-  }
-  const fs::path dir = path.parent_path().empty() ? fs::path(".") : path.parent_path();
-  fsync_file(dir, O_RDONLY | O_DIRECTORY);  // makes the rename durable; best effort
+  write_path_atomic(path, [&](const fs::path& tmp) { write_h5(tmp, model, path); });
 }
 
 CompactModel read_compact(const fs::path& path) {

@@ -9,6 +9,7 @@
 #include "compress/quantize.h"
 #include "io/compact.h"
 #include "model/error.h"
+#include "tests/support/temp_dir.h"
 
 using namespace moekit;
 using namespace moekit::compress;
@@ -113,7 +114,7 @@ TEST_CASE("int8 tensors convert both ways and are validated", "[quantize]") {
 }
 
 TEST_CASE("int8 weights survive a compact checkpoint and dequantise identically", "[quantize][compact]") {
-  const fs::path p = fs::temp_directory_path() / ("moekit_test_quantize_" + std::to_string(::getpid()) + ".h5");
+  const fs::path p = moekit::test::scratch_dir("quantize") / "q.h5";
   const Mat w = test_weights(16, 40, 4);
   const QuantizedMatrix qm = quantize_int8_rows(w);
   io::CompactModel m;

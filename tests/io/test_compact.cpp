@@ -15,6 +15,7 @@
 #include "io/half.h"
 #include "io/hdf5.h"
 #include "model/error.h"
+#include "tests/support/temp_dir.h"
 
 using namespace moekit;
 using namespace moekit::io;
@@ -23,17 +24,7 @@ using Catch::Contains;
 namespace {
 
 struct TempDir {
-  fs::path dir;
-  TempDir() {
-    static int counter = 0;
-    dir = fs::temp_directory_path() /
-          ("moekit_test_compact_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::create_directories(dir);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
+  fs::path dir = test::unique_scratch_dir("compact");
 };
 
 Mat random_mat(Eigen::Index r, Eigen::Index c, unsigned seed) {

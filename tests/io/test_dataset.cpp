@@ -7,6 +7,7 @@
 
 #include "io/dataset.h"
 #include "model/error.h"
+#include "tests/support/temp_dir.h"
 
 using moekit::Error;
 using moekit::io::collect_labels;
@@ -19,16 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct DataDir {
-  fs::path path;
-  DataDir() {
-    std::random_device rd;
-    path = fs::temp_directory_path() / ("moekit_test_ds_" + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~DataDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
+  fs::path path = moekit::test::unique_scratch_dir("dataset");
   fs::path write(const std::string& name, const std::string& bytes) const {
     std::ofstream(path / name, std::ios::binary) << bytes;
     return path / name;

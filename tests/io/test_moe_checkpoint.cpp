@@ -10,6 +10,7 @@
 #include "io/hf_config.h"
 #include "io/safetensors.h"
 #include "model/error.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/tiny_model.h"
 
 using namespace moekit;
@@ -18,11 +19,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path fresh_dir(const std::string& name) {
-  fs::path d = fs::temp_directory_path() / ("moekit_test_moe_" + name + "_" + std::to_string(::getpid()));
-  fs::remove_all(d);
-  return d;
-}
+fs::path fresh_dir(const std::string& name) { return scratch_dir("moe_ckpt_" + name); }
 
 // A tiny model whose layers `layers` are MoE, sliced from its dense FFNs (4 experts of 8 of 32).
 std::unique_ptr<BertModel> moe_model(const std::string& router, int64_t top_k, std::vector<int64_t> layers) {

@@ -8,6 +8,7 @@
 
 #include "io/wordpiece.h"
 #include "model/error.h"
+#include "tests/support/temp_dir.h"
 
 using moekit::Error;
 using moekit::io::Vocab;
@@ -20,16 +21,7 @@ namespace {
 namespace fs = std::filesystem;
 
 struct ScratchDir {
-  fs::path path;
-  ScratchDir() {
-    std::random_device rd;
-    path = fs::temp_directory_path() / ("moekit_test_wp_" + std::to_string(rd()));
-    fs::create_directories(path);
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
+  fs::path path = moekit::test::unique_scratch_dir("wordpiece");
 };
 
 void write_file(const fs::path& p, const std::string& bytes) {

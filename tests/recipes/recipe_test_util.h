@@ -9,6 +9,8 @@
 #include <sstream>
 #include <string>
 
+#include "tests/support/temp_dir.h"
+
 namespace moekit::test {
 
 struct CommandResult {
@@ -41,21 +43,11 @@ inline nlohmann::json read_json(const std::filesystem::path& path) {
   return nlohmann::json::parse(in);
 }
 
-// A fresh, empty directory under the system temp dir, removed again by the destructor. Per
-// process: ctest -j runs test cases of one binary side by side.
+// A fresh, empty directory under the test process's scratch root (tests/support/temp_dir.h),
+// which is removed at exit.
 struct TempDir {
   std::filesystem::path path;
-  explicit TempDir(const std::string& name)
-      : path(std::filesystem::temp_directory_path() / (name + "_" + std::to_string(getpid()))) {
-    std::filesystem::remove_all(path);
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
+  explicit TempDir(const std::string& name) : path(scratch_dir(name)) {}
 };
 
 }  // namespace moekit::test

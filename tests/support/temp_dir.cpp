@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <atomic>
+
 namespace moekit::test {
 
 namespace fs = std::filesystem;
@@ -22,6 +24,11 @@ fs::path scratch_dir(const std::string& name) {
   fs::remove_all(d);
   fs::create_directories(d);
   return d;
+}
+
+fs::path unique_scratch_dir(const std::string& prefix) {
+  static std::atomic<unsigned> counter{0};
+  return scratch_dir(prefix + "_" + std::to_string(counter.fetch_add(1)));
 }
 
 }  // namespace moekit::test

@@ -8,5 +8,7 @@ namespace moekit::test {
 
 // A fresh, empty directory named `name` under the process's scratch root.
 std::filesystem::path scratch_dir(const std::string& name);
+// scratch_dir(prefix + "_" + a per-process counter): a new directory on every call.
+std::filesystem::path unique_scratch_dir(const std::string& prefix);
 
 }  // namespace moekit::test
