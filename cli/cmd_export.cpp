@@ -5,29 +5,18 @@
 #include "cli/common.h"
 #include "compress/export.h"
 #include "compress/prune.h"
-#include "io/batching.h"
+#include "distill/evaluate.h"
 
 namespace moekit::cli {
 
 namespace {
 
-// Predicted label per example, in example order.
-std::vector<Eigen::Index> predictions(const BertModel& model, const std::vector<io::EncodedExample>& examples,
-                                      size_t batch_size) {
-  std::vector<Eigen::Index> labels(examples.size(), -1);
-  for (const auto& indices : io::length_grouped_batches(examples, batch_size)) {
-    const Batch b = io::make_batch(examples, indices, static_cast<int32_t>(model.config.pad_token_id));
-    const Mat logits = model.forward(b, nullptr, nullptr).logits;
-    for (size_t i = 0; i < indices.size(); ++i) logits.row(static_cast<Eigen::Index>(i)).maxCoeff(&labels[indices[i]]);
-  }
-  return labels;
-}
-
 // Prints each MoE layer's expert load on the data; with --prune removes the experts no token
 // selects and reports how many predictions on the data changed.
 void usage_and_prune(BertModel& model, const io::LoadedModel& loaded, const compress::ExportOptions& o) {
   const auto examples = load_encoded(o.data, loaded, o.max_seq_len, false);
-  const auto usage = compress::expert_usage(model, examples, o.batch_size);
+  const distill::InferenceResult before = distill::run_inference(model, examples, o.batch_size);
+  const auto& usage = before.expert_tokens;
   for (size_t l = 0; l < usage.size(); ++l) {
     if (usage[l].empty()) continue;
     int unused = 0;
@@ -41,7 +30,6 @@ void usage_and_prune(BertModel& model, const io::LoadedModel& loaded, const comp
     std::printf("\n");
   }
   if (!o.prune) return;
-  const auto before = predictions(model, examples, o.batch_size);
   const compress::PrunedExperts pruned = compress::prune_unused_experts(model, usage);
   if (pruned.layers.empty()) {
     std::printf("pruned no expert: every expert is selected on %s\n", o.data.c_str());
@@ -52,11 +40,11 @@ void usage_and_prune(BertModel& model, const io::LoadedModel& loaded, const comp
     for (int64_t e : p.removed) std::printf(" %lld", static_cast<long long>(e));
     std::printf(", %lld left\n", static_cast<long long>(model.layers[static_cast<size_t>(p.layer)].moe->n_experts()));
   }
-  const auto after = predictions(model, examples, o.batch_size);
+  const auto after = distill::run_inference(model, examples, o.batch_size).predicted;
   size_t same = 0;
-  for (size_t i = 0; i < before.size(); ++i) same += before[i] == after[i];
+  for (size_t i = 0; i < after.size(); ++i) same += before.predicted[i] == after[i];
   std::printf("pruned %lld parameters; predictions on %s unchanged for %zu of %zu examples\n",
-              static_cast<long long>(pruned.parameters), o.data.c_str(), same, before.size());
+              static_cast<long long>(pruned.parameters), o.data.c_str(), same, after.size());
 }
 
 void run_export(const compress::ExportOptions& o) {

@@ -13,20 +13,6 @@ namespace moekit::compress {
 
 namespace fs = std::filesystem;
 
-std::vector<std::vector<int64_t>> expert_usage(const BertModel& model, const std::vector<io::EncodedExample>& examples,
-                                               size_t batch_size) {
-  std::vector<std::vector<int64_t>> usage(model.layers.size());
-  for (const auto& indices : io::length_grouped_batches(examples, batch_size)) {
-    Batch b = io::make_batch(examples, indices, static_cast<int32_t>(model.config.pad_token_id));
-    const Outputs out = model.forward(b, nullptr, nullptr);
-    for (size_t l = 0; l < out.expert_tokens.size(); ++l) {
-      if (usage[l].size() < out.expert_tokens[l].size()) usage[l].resize(out.expert_tokens[l].size(), 0);
-      for (size_t e = 0; e < out.expert_tokens[l].size(); ++e) usage[l][e] += out.expert_tokens[l][e];
-    }
-  }
-  return usage;
-}
-
 namespace {
 
 bool is_matrix(const io::Tensor& t) { return t.shape.size() == 2 && io::is_float(t.dtype); }

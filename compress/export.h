@@ -8,7 +8,6 @@
 #include <string>
 #include <vector>
 
-#include "io/batching.h"
 #include "io/vocab.h"
 #include "model/bert.h"
 
@@ -26,10 +25,6 @@ struct ExportSummary {
   size_t tensors = 0;
   int64_t pruned_tensors = 0;  // provenance tensors (neuron_index) dropped by --prune
 };
-
-// Tokens routed to each expert of each MoE layer over `examples` ([layer][expert]; {} for dense).
-std::vector<std::vector<int64_t>> expert_usage(const BertModel& model, const std::vector<io::EncodedExample>& examples,
-                                               size_t batch_size);
 
 ExportSummary export_model(BertModel& model, const io::Vocab* vocab, bool do_lower_case, const ExportOptions& options);
 

@@ -23,7 +23,7 @@ struct PrunedExperts {
   int64_t parameters = 0;      // parameter values removed
 };
 
-// usage: [layer][expert] real tokens routed on the data (expert_usage). A shared MoE FFN counts
+// usage: [layer][expert] real tokens routed on the data (distill::run_inference's expert_tokens). A shared MoE FFN counts
 // the tokens of every layer that runs it. Each MoE FFN keeps at least top_k experts (the most
 // used). Experts are renumbered in order; config.moe.layer_experts records the new counts.
 PrunedExperts prune_unused_experts(BertModel& model, const std::vector<std::vector<int64_t>>& usage);

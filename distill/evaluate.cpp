@@ -26,6 +26,12 @@ InferenceResult run_inference(const BertModel& model, const std::vector<io::Enco
       r.predicted[indices[k]] = static_cast<int>(arg);
     }
     r.tokens += b.real_tokens();
+    if (r.expert_tokens.size() < out.expert_tokens.size()) r.expert_tokens.resize(out.expert_tokens.size());
+    for (size_t l = 0; l < out.expert_tokens.size(); ++l) {
+      auto& sum = r.expert_tokens[l];
+      if (sum.size() < out.expert_tokens[l].size()) sum.resize(out.expert_tokens[l].size(), 0);
+      for (size_t e = 0; e < out.expert_tokens[l].size(); ++e) sum[e] += out.expert_tokens[l][e];
+    }
     done += static_cast<int64_t>(indices.size());
     if (!progress_label.empty()) progress.update(done);
   }

@@ -14,6 +14,9 @@ struct InferenceResult {
   std::vector<int> predicted;
   double seconds = 0;       // wall time of the forward passes
   int64_t tokens = 0;       // real (non-padding) tokens processed
+  // MoE models: [layer][expert] real tokens routed to each expert over all examples ({} for dense
+  // layers); a top-k token counts once in each of its k experts.
+  std::vector<std::vector<int64_t>> expert_tokens;
 };
 
 // progress_label empty = no progress line.
