@@ -28,4 +28,16 @@ inline std::unique_ptr<BertModel> random_moe_model(const std::string& moe_layers
   return m;
 }
 
+// Rows of a and b whose largest logit is in the same column.
+inline int agreeing_labels(const Mat& a, const Mat& b) {
+  int agree = 0;
+  for (Eigen::Index r = 0; r < a.rows(); ++r) {
+    Eigen::Index ia, ib;
+    a.row(r).maxCoeff(&ia);
+    b.row(r).maxCoeff(&ib);
+    agree += ia == ib;
+  }
+  return agree;
+}
+
 }  // namespace moekit::test

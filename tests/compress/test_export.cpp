@@ -61,13 +61,7 @@ TEST_CASE("Exported models load back: fp32 exact, fp16 close, int8 same labels",
     } else if (c.dtype == "fp16") {
       CHECK((got - ref).cwiseAbs().maxCoeff() <= 1e-2f * scale);
     } else {
-      int agree = 0;
-      for (Eigen::Index r = 0; r < ref.rows(); ++r) {
-        Eigen::Index a, g;
-        ref.row(r).maxCoeff(&a);
-        got.row(r).maxCoeff(&g);
-        agree += a == g;
-      }
+      const int agree = agreeing_labels(ref, got);
       INFO("labels agreeing: " << agree << " of " << ref.rows());
       CHECK(agree >= 0.99 * static_cast<double>(ref.rows()));
       if (c.dtype == "bf16") CHECK((got - ref).cwiseAbs().maxCoeff() <= 5e-2f * scale);

@@ -93,13 +93,7 @@ TEST_CASE("An int8 export on int8 kernels agrees with its dequantised float mode
   INFO("largest logit " << scale << ", largest difference " << err);
   CHECK(err > 0);  // the int8 kernels really ran (activation rounding always shows)
   CHECK(err <= kInt8LogitBudget * scale);
-  int agree = 0;
-  for (Eigen::Index r = 0; r < ref.rows(); ++r) {
-    Eigen::Index a, g;
-    ref.row(r).maxCoeff(&a);
-    got.row(r).maxCoeff(&g);
-    agree += a == g;
-  }
+  const int agree = agreeing_labels(ref, got);
   INFO("labels agreeing: " << agree << " of " << ref.rows());
   CHECK(agree >= kInt8LabelAgreement * static_cast<double>(ref.rows()));
 }
