@@ -102,7 +102,9 @@ ParamCounts count_params(BertModel& m) {
   for (auto& layer : m.layers) {
     n.attention += count([&](ParamList& l) { layer.attention.collect(l); });
     if (Attention* shared = layer.attention.shared)
-      n.shared_uses += count([&](ParamList& l) { shared->collect(l); }) - count([&](ParamList& l) { shared->norm.collect(l); });
+      n.shared_uses += count([&](ParamList& l) {
+        for (Linear* proj : {&shared->query, &shared->key, &shared->value, &shared->out}) proj->collect(l);
+      });
     if (!layer.moe) {
       n.ffn += count([&](ParamList& l) { layer.ffn.collect(l); });
       continue;
