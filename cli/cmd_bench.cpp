@@ -17,6 +17,7 @@ namespace {
 struct BenchCliOptions {
   std::vector<std::string> models;
   distill::BenchOptions bench;
+  std::string precision;  // empty: each model's own (fp32, or bf16 for a bf16 export)
   bool json = false;
 };
 
@@ -35,9 +36,10 @@ uint64_t model_bytes(const std::string& path) {
 void run_bench(const BenchCliOptions& o) {
   std::vector<io::LoadedModel> loaded;
   std::vector<BertModel*> models;
+  const std::optional<Precision> precision = parse_precision_option(o.precision);
   for (const auto& m : o.models) {
     // --train runs backward and AdamW: float weights. Inference runs what predict and eval run.
-    loaded.push_back(load_model_verbose(m, o.bench.train ? io::LoadFor::training : io::LoadFor::inference));
+    loaded.push_back(load_model_verbose(m, o.bench.train ? io::LoadFor::training : io::LoadFor::inference, precision));
     models.push_back(loaded.back().model.get());
   }
   const auto rows = distill::run_benchmark(models, o.models, o.bench);
@@ -49,27 +51,39 @@ void run_bench(const BenchCliOptions& o) {
                  {"batch_size", o.bench.batch_size},
                  {"seq_len", o.bench.seq_len},
                  {"threads", threads},
+                 {"precision", precision_name(loaded[i].precision)},
+                 {"int8_linears", loaded[i].dtype_counts.count("I8") && !o.bench.train},
                  {"tokens_per_second", rows[i].tokens_per_second},
                  {"tokens_per_second_min", rows[i].tokens_per_second_min},
                  {"tokens_per_second_max", rows[i].tokens_per_second_max},
                  {"latency_ms", rows[i].latency_ms},
+                 {"gflops", rows[i].gflops},
                  {"file_bytes", model_bytes(rows[i].name)},
                  {"ratio_to_first", rows[i].tokens_per_second / rows[0].tokens_per_second}});
   }
   const uint64_t peak = distill::peak_rss_bytes();
+  // What oneDNN chose: the CPU's ISA class and the kernels that ran (e.g. "gemm:jit", "brg:avx512_core_amx").
+  const nlohmann::json engine = {{"isa", matmul_isa().name},
+                                 {"bf16_native", matmul_isa().bf16_native},
+                                 {"int8_vnni", matmul_isa().int8_vnni},
+                                 {"kernels", matmul_impls()}};
   if (o.json) {
-    std::cout << nlohmann::json{{"rows", j}, {"peak_rss_bytes", peak}}.dump(2) << "\n";
+    std::cout << nlohmann::json{{"rows", j}, {"peak_rss_bytes", peak}, {"matmul", engine}}.dump(2) << "\n";
     return;
   }
-  std::printf("| model | mode | batch x seq | threads | tokens/s (median) | min-max | ms/batch | file MB | vs first |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|\n");
+  std::printf("| model | mode | precision | batch x seq | threads | tokens/s (median) | min-max | ms/batch | GFLOP/s | file MB | vs first |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const auto& r : j)
-    std::printf("| %s | %s | %d x %d | %d | %.0f | %.0f-%.0f | %.1f | %.2f | %.2fx |\n",
-                r["model"].get<std::string>().c_str(), r["mode"].get<std::string>().c_str(), o.bench.batch_size,
+    std::printf("| %s | %s | %s | %d x %d | %d | %.0f | %.0f-%.0f | %.1f | %.1f | %.2f | %.2fx |\n",
+                r["model"].get<std::string>().c_str(), r["mode"].get<std::string>().c_str(),
+                r["int8_linears"].get<bool>() ? "int8" : r["precision"].get<std::string>().c_str(), o.bench.batch_size,
                 o.bench.seq_len, threads, r["tokens_per_second"].get<double>(), r["tokens_per_second_min"].get<double>(),
-                r["tokens_per_second_max"].get<double>(), r["latency_ms"].get<double>(),
+                r["tokens_per_second_max"].get<double>(), r["latency_ms"].get<double>(), r["gflops"].get<double>(),
                 static_cast<double>(r["file_bytes"].get<uint64_t>()) / 1e6, r["ratio_to_first"].get<double>());
   std::printf("peak memory (whole process): %.1f MB\n", static_cast<double>(peak) / 1e6);
+  std::printf("matmul: oneDNN on %s (bf16 %s, int8 %s); kernels: %s\n", matmul_isa().name.c_str(),
+              matmul_isa().bf16_native ? "native" : "emulated in fp32", matmul_isa().int8_vnni ? "VNNI" : "7-bit activations",
+              matmul_impls().c_str());
 }
 
 }  // namespace
@@ -83,6 +97,7 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--warmup", o->bench.warmup, "untimed runs per model")->capture_default_str()->check(CLI::Range(0, 1000));
   cmd->add_option("--reps", o->bench.reps, "timed runs per model (median reported)")->capture_default_str()->check(CLI::Range(1, 10000));
   cmd->add_flag("--train", o->bench.train, "time a training step (forward + backward + AdamW) instead of inference");
+  add_precision_option(cmd, o->precision);
   cmd->add_flag("--json", o->json, "print JSON");
   cmd->callback([o] { run_bench(*o); });
 }

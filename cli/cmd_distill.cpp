@@ -15,7 +15,9 @@ void run_distill(distill::DistillOptions o) {
   o.validate();
   const auto& t = o.train;
   if (!t.resume.empty() && t.resume != t.out) fail(t.resume, "--resume must name the run's own --out directory");
-  io::LoadedModel teacher = load_model_verbose(o.teacher, io::LoadFor::inference);  // forward only
+  // Forward only; under --precision bf16 the teacher's products run bf16 too.
+  io::LoadedModel teacher = load_model_verbose(
+      o.teacher, io::LoadFor::inference, t.precision == "bf16" ? std::optional(Precision::bf16) : std::nullopt);
   io::LoadedModel student = io::load_model(t.model, t.seed);
   for (const auto& w : student.warnings) print_warning(w);
   const BertConfig& tc = teacher.model->config;

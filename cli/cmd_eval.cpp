@@ -16,11 +16,12 @@ struct EvalOptions {
   std::string model, data;
   size_t batch_size = 32;
   int max_seq_len = 0;
+  std::string precision;
   bool json = false;
 };
 
 void run_eval(const EvalOptions& o) {
-  io::LoadedModel loaded = load_model_verbose(o.model, io::LoadFor::inference);
+  io::LoadedModel loaded = load_model_verbose(o.model, io::LoadFor::inference, parse_precision_option(o.precision));
   const auto examples = load_encoded(o.data, loaded, o.max_seq_len, true);
   const auto result = distill::run_inference(*loaded.model, examples, o.batch_size, "eval");
   const auto m = distill::evaluate(result, examples, static_cast<int>(loaded.model->config.num_labels()));
@@ -51,6 +52,7 @@ void register_eval(CLI::App& app) {
   cmd->add_option("--data", opts->data, "labelled TSV or JSONL file")->required();
   cmd->add_option("--batch-size", opts->batch_size, "examples per forward pass")
       ->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  add_precision_option(cmd, opts->precision);
   cmd->add_option("--max-seq-len", opts->max_seq_len, "truncate to this many tokens (0 = model limit, at most 512)")
       ->capture_default_str();
   cmd->add_flag("--json", opts->json, "print JSON instead of a table");

@@ -17,10 +17,11 @@ struct PredictOptions {
   std::string model, data, out;
   size_t batch_size = 32;
   int max_seq_len = 0;
+  std::string precision;
 };
 
 void run_predict(const PredictOptions& o) {
-  io::LoadedModel loaded = load_model_verbose(o.model, io::LoadFor::inference);
+  io::LoadedModel loaded = load_model_verbose(o.model, io::LoadFor::inference, parse_precision_option(o.precision));
   const auto examples = load_encoded(o.data, loaded, o.max_seq_len, false);
   const auto result = distill::run_inference(*loaded.model, examples, o.batch_size, "predict");
   const auto& labels = loaded.model->config.labels;
@@ -53,6 +54,7 @@ void register_predict(CLI::App& app) {
   cmd->add_option("--out", opts->out, "output JSONL file (default: stdout)");
   cmd->add_option("--batch-size", opts->batch_size, "examples per forward pass")
       ->capture_default_str()->check(CLI::Range(1, 1 << 20));
+  add_precision_option(cmd, opts->precision);
   cmd->add_option("--max-seq-len", opts->max_seq_len, "truncate to this many tokens (0 = model limit, at most 512)")
       ->capture_default_str();
   cmd->callback([opts] { run_predict(*opts); });

@@ -2,6 +2,8 @@
 
 #include <iostream>
 
+#include <CLI/CLI.hpp>
+
 #include "io/dataset.h"
 #include "model/error.h"
 
@@ -9,10 +11,23 @@ namespace moekit::cli {
 
 void print_warning(const std::string& message) { std::cerr << "moekit: warning: " << message << "\n"; }
 
-io::LoadedModel load_model_verbose(const std::filesystem::path& path, io::LoadFor use) {
-  io::LoadedModel loaded = io::load_model(path, 0, use);
+io::LoadedModel load_model_verbose(const std::filesystem::path& path, io::LoadFor use,
+                                   std::optional<Precision> precision) {
+  io::LoadedModel loaded = io::load_model(path, 0, use, precision);
   for (const auto& w : loaded.warnings) print_warning(w);
   return loaded;
+}
+
+void add_precision_option(CLI::App* cmd, std::string& value) {
+  cmd->add_option("--precision", value,
+                  "matrix products in fp32 or bf16 (bf16 operands, fp32 accumulation; LayerNorm, softmax and "
+                  "residuals stay fp32); default: fp32, or bf16 for a bf16 export")
+      ->check(CLI::IsMember({"fp32", "bf16"}));
+}
+
+std::optional<Precision> parse_precision_option(const std::string& value) {
+  if (value.empty()) return std::nullopt;
+  return parse_precision(value);
 }
 
 io::WordPieceTokenizer make_tokenizer(const io::LoadedModel& loaded) {

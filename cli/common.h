@@ -7,11 +7,19 @@
 #include "io/batching.h"
 #include "io/checkpoint.h"
 
+namespace CLI {
+class App;
+}
+
 namespace moekit::cli {
 
 // Loads a model directory (or exported file) and prints its warnings to stderr. Commands that
 // only run the model forward pass LoadFor::inference (int8 exports then run on int8 kernels).
-io::LoadedModel load_model_verbose(const std::filesystem::path& path, io::LoadFor use = io::LoadFor::training);
+io::LoadedModel load_model_verbose(const std::filesystem::path& path, io::LoadFor use = io::LoadFor::training,
+                                   std::optional<Precision> precision = std::nullopt);
+// --precision fp32|bf16 (bench, eval, predict, train, distill); empty = the model's own.
+void add_precision_option(CLI::App* cmd, std::string& value);
+std::optional<Precision> parse_precision_option(const std::string& value);
 
 // The model's tokenizer; Error if the model directory has no vocab.txt.
 io::WordPieceTokenizer make_tokenizer(const io::LoadedModel& loaded);

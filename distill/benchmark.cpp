@@ -36,6 +36,22 @@ double median(std::vector<double> v) {
 
 }  // namespace
 
+double forward_flops_per_token(const BertConfig& c, int64_t seq) {
+  const double h = static_cast<double>(c.hidden_size);
+  double flops = 0;
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    flops += 4 * 2 * h * h + 2 * 2 * static_cast<double>(seq) * h;  // q, k, v, out; QK^T and PV
+    const bool moe = c.moe && std::find(c.moe->layers.begin(), c.moe->layers.end(), l) != c.moe->layers.end();
+    if (!moe) {
+      flops += 2 * 2 * h * static_cast<double>(c.intermediate_size);
+    } else {
+      flops += static_cast<double>(c.moe->top_k) * 2 * 2 * h * static_cast<double>(c.moe->expert_size);
+      if (c.moe->gated()) flops += 2 * h * static_cast<double>(c.moe->experts_at(l));
+    }
+  }
+  return flops;
+}
+
 uint64_t peak_rss_bytes() {
   rusage u{};
   getrusage(RUSAGE_SELF, &u);
@@ -92,6 +108,7 @@ std::vector<BenchRow> run_benchmark(const std::vector<BertModel*>& models, const
     row.tokens_per_second = tokens / med;
     row.tokens_per_second_min = tokens / *std::max_element(seconds[i].begin(), seconds[i].end());
     row.tokens_per_second_max = tokens / *std::min_element(seconds[i].begin(), seconds[i].end());
+    row.gflops = row.tokens_per_second * forward_flops_per_token(models[i]->config, o.seq_len) * (o.train ? 3 : 1) * 1e-9;
     rows.push_back(row);
   }
   return rows;

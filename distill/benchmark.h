@@ -23,7 +23,13 @@ struct BenchRow {
   double tokens_per_second = 0;  // median over reps
   double tokens_per_second_min = 0, tokens_per_second_max = 0;
   double latency_ms = 0;         // median time per batch
+  double gflops = 0;             // matrix-product GFLOP/s at the median (forward_flops_per_token)
 };
+
+// Multiply-add FLOPs (2 per multiply-add) of the matrix products of one forward, per token, at
+// `seq` tokens per sequence: attention projections and scores, the FFN or the experts a token
+// runs (top_k of them) and a gate router. A training step counts 3x (forward, two backward products).
+double forward_flops_per_token(const BertConfig& config, int64_t seq);
 
 // Every model must accept seq_len positions. Throws Error if a model produces non-finite logits.
 std::vector<BenchRow> run_benchmark(const std::vector<BertModel*>& models, const std::vector<std::string>& names,

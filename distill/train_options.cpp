@@ -27,6 +27,7 @@ void TrainOptions::validate() const {
   need(warmup_ratio >= 0 && warmup_ratio <= 1, "--warmup-ratio must be in [0, 1]");
   need(warmup_steps >= 0, "--warmup-steps must not be negative");
   need(max_grad_norm >= 0, "--max-grad-norm must not be negative");
+  need(precision == "fp32" || precision == "bf16", "--precision must be fp32 or bf16, got " + precision);
   need(max_seq_len == 0 || max_seq_len >= 3, "--max-seq-len must be at least 3 (or 0 for the model's limit)");
   need(eval_every >= 0 && save_every >= 0 && log_every > 0, "--eval-every/--save-every must be >= 0, --log-every > 0");
   need(metric == "accuracy" || metric == "macro_f1", "--metric must be accuracy or macro_f1, got " + metric);

@@ -25,6 +25,7 @@ struct TrainOptions {
   int64_t log_every = 20;
   std::string metric = "accuracy";
   int eval_batch_size = 64;
+  std::string precision = "fp32";  // of the matrix products (model/matmul.h); weights, AdamW state stay fp32
 
   // v(key, member, help, required)
   template <class V>
@@ -59,6 +60,10 @@ struct TrainOptions {
     v("log-every", log_every, "append a metrics.jsonl line every N steps", false);
     v("metric", metric, "dev metric that picks the best checkpoint: accuracy or macro_f1", false);
     v("eval-batch-size", eval_batch_size, "examples per forward pass in evaluation", false);
+    v("precision", precision,
+      "matrix products in fp32 or bf16 (bf16 operands, fp32 accumulation; fp32 master weights, AdamW state and "
+      "checkpoints, as PyTorch autocast)",
+      false);
   }
 
   // Throws Error naming the bad option, before any work.

@@ -41,7 +41,7 @@ namespace {
 nlohmann::json run_identity(const TrainOptions& o, int64_t total_steps) {
   return {{"batch_size", o.batch_size}, {"grad_accum", o.grad_accum}, {"lr", o.lr},
           {"seed", o.seed},             {"total_steps", total_steps}, {"max_seq_len", o.max_seq_len},
-          {"weight_decay", o.weight_decay}};
+          {"weight_decay", o.weight_decay}, {"precision", o.precision}};
 }
 
 // metrics.jsonl keeps only lines up to `step` (a resumed run rewrites what follows).
@@ -88,6 +88,7 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
                   const TrainOptions& o, const LossFn& loss, const ParamList& trainable_in) {
   if (data.train.empty()) fail(o.train, "no training examples");
   if (data.dev.empty()) fail(o.dev, "no dev examples");
+  model.set_precision(parse_precision(o.precision));
   const ParamList all = model.params();
   const ParamList trainable = trainable_in.empty() ? all : trainable_in;
   const size_t batches_per_epoch = (data.train.size() + o.batch_size - 1) / static_cast<size_t>(o.batch_size);
@@ -110,6 +111,7 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
     if (!ckpt) fail(o.resume, "no complete checkpoint to resume from (nothing under checkpoints/)");
     const nlohmann::json wanted = state.options;
     state = load_checkpoint(*ckpt, trainable, adam);
+    if (!state.options.contains("precision")) state.options["precision"] = "fp32";  // checkpoints before --precision
     if (state.options != wanted)
       fail(*ckpt, "was written with other options (" + state.options.dump() + "), not " + wanted.dump());
     truncate_metrics(metrics_path, state.step);

@@ -19,15 +19,30 @@ namespace {
 
 // A model exported as one file: config, vocabulary and tensors all come from that file.
 LoadedModel load_exported(const fs::path& file, uint64_t head_seed, LoadFor use);
+LoadedModel load_directory(const fs::path& dir, uint64_t head_seed);
 
 }  // namespace
 
-LoadedModel load_model(const fs::path& dir, uint64_t head_seed, LoadFor use) {
+LoadedModel load_model(const fs::path& dir, uint64_t head_seed, LoadFor use, std::optional<Precision> precision) {
   if (!fs::exists(dir)) fail(dir, "no such model directory");
+  LoadedModel out;
   if (fs::is_regular_file(dir)) {
-    if (is_exported_model_file(dir)) return load_exported(dir, head_seed, use);
-    fail(dir, "expected a model directory (config.json + model.safetensors) or a file from `moekit export`");
+    if (!is_exported_model_file(dir))
+      fail(dir, "expected a model directory (config.json + model.safetensors) or a file from `moekit export`");
+    out = load_exported(dir, head_seed, use);
+  } else {
+    out = load_directory(dir, head_seed);
   }
+  const bool stored_bf16 = out.dtype_counts.count("BF16") && !out.dtype_counts.count("F32");
+  out.precision = precision.value_or(use == LoadFor::inference && stored_bf16 ? Precision::bf16 : Precision::fp32);
+  out.model->set_precision(out.precision);
+  if (use == LoadFor::inference) out.model->pack_for_inference();
+  return out;
+}
+
+namespace {
+
+LoadedModel load_directory(const fs::path& dir, uint64_t head_seed) {
   if (!fs::is_directory(dir)) fail(dir, "expected a model directory (config.json + model.safetensors)");
   const fs::path config_path = dir / "config.json";
   const fs::path weights_path = dir / "model.safetensors";
@@ -52,10 +67,8 @@ LoadedModel load_model(const fs::path& dir, uint64_t head_seed, LoadFor use) {
   return out;
 }
 
-namespace {
-
 LoadedModel load_exported(const fs::path& file, uint64_t head_seed, LoadFor use) {
-  const bool int8_kernels = use == LoadFor::inference && int8_vnni_supported();  // see LoadFor
+  const bool int8_kernels = use == LoadFor::inference;  // see LoadFor
   ExportedModel ex = read_exported_model(file, int8_kernels ? Int8Tensors::keep : Int8Tensors::dequantise);
   nlohmann::json j;
   try {

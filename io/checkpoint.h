@@ -22,17 +22,18 @@ struct LoadedModel {
   uint64_t weights_bytes = 0;               // size of model.safetensors
   std::map<std::string, int> dtype_counts;  // stored dtype -> tensors
   std::vector<std::string> warnings;        // for the CLI to print
+  Precision precision = Precision::fp32;    // what the float Linear layers compute in
 };
 
 // What a loaded model is for; only int8 exports load differently.
 //   training:  every tensor as float (int8 dequantised). Anything may use the model: train,
 //              distill, importance, moefy, export, inspect, save.
 //   inference: the int8 weights of Linear layers stay int8 (Linear::int8_weight, no float copy)
-//              and run on int8 kernels; everything else (embeddings, gate routers) is
-//              dequantised. Only forward without a cache works on those layers (predict, eval,
-//              bench, a distillation teacher); training through them, saving or exporting the
-//              model is refused with an Error. Only on CPUs with AVX-512 VNNI: elsewhere the
-//              portable int8 kernel is slower than float, so int8 is dequantised as for training.
+//              and run on oneDNN's int8 kernels on every CPU; everything else (embeddings, gate
+//              routers) is dequantised. Float Linear layers are packed once for oneDNN
+//              (BertModel::pack_for_inference) at the load's precision. Only forward without a
+//              cache works on int8 layers (predict, eval, bench, a distillation teacher);
+//              training through them, saving or exporting the model is refused with an Error.
 enum class LoadFor { training, inference };
 
 // Reads and validates a model directory, or a single file written by `moekit export`
@@ -40,7 +41,10 @@ enum class LoadFor { training, inference };
 // pooler) gets a new head initialised from `head_seed`, with a warning. config.json "moe" makes
 // the listed layers MoE: every expert tensor, router weight, hash table and neuron_index must be
 // present.
-LoadedModel load_model(const std::filesystem::path& dir, uint64_t head_seed = 0, LoadFor use = LoadFor::training);
+// precision: of the float products; by default fp32, except bf16 for a model whose weights were
+// stored as bf16 (`export --dtype bf16`) and loaded for inference.
+LoadedModel load_model(const std::filesystem::path& dir, uint64_t head_seed = 0, LoadFor use = LoadFor::training,
+                       std::optional<Precision> precision = std::nullopt);
 
 // Builds a model for `config` and binds `tensors` (all problems in one error naming
 // weights_path). An I8 tensor with a scale in `int8_scales` becomes its Linear's int8 weight

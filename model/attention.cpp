@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "model/dropout.h"
+#include "model/matmul.h"
 
 namespace moekit {
 
@@ -27,6 +28,7 @@ void Attention::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng*
   const Eigen::Index hd = hidden / heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const Attention& w = shared ? *shared : *this;  // the projections
+  const Precision prec = w.query.precision;      // the score and context products follow the Linears
   Mat q, k, v;
   w.query.forward(x, q, cache ? &cache->in : nullptr);
   w.key.forward(x, k, nullptr);
@@ -46,7 +48,7 @@ void Attention::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng*
     const auto kb = k.block(b * seq, h * hd, seq, hd);
     const auto vb = v.block(b * seq, h * hd, seq, hd);
     auto p = probs.block(blk * seq, 0, seq, seq);
-    p.noalias() = (qb * kb.transpose()) * scale;
+    matmul(qb, false, kb, true, p, false, prec);  // raw scores Q K^T; the scale goes into the softmax
     const uint8_t* m = &batch.mask[static_cast<size_t>(b * seq)];
     bool any_key = false;
     for (Eigen::Index j = 0; j < seq; ++j) any_key |= m[j] != 0;
@@ -59,7 +61,7 @@ void Attention::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng*
       // Row by row: each row segment is contiguous, so Eigen's packet exp applies.
       for (Eigen::Index i = 0; i < seq; ++i) {
         auto row = p.row(i).head(real).array();
-        row = (row - row.maxCoeff()).exp();
+        row = ((row - row.maxCoeff()) * scale).exp();
         row /= row.sum();
       }
       p.rightCols(seq - real).setZero();
@@ -72,7 +74,7 @@ void Attention::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng*
         if (m[j] || !any_key) mx = std::max(mx, p(i, j));
       float sum = 0;
       for (Eigen::Index j = 0; j < seq; ++j) {
-        const float e = (m[j] || !any_key) ? std::exp(p(i, j) - mx) : 0.0f;
+        const float e = (m[j] || !any_key) ? std::exp((p(i, j) - mx) * scale) : 0.0f;
         p(i, j) = e;
         sum += e;
       }
@@ -80,10 +82,10 @@ void Attention::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng*
     }
     auto cb = ctx.block(b * seq, h * hd, seq, hd);
     if (train) {
-      Mat pd = p.cwiseProduct(pmask.block(blk * seq, 0, seq, seq));
-      cb.noalias() = pd * vb;
+      const Mat pd = p.cwiseProduct(pmask.block(blk * seq, 0, seq, seq));
+      matmul(pd, false, vb, false, cb, false, prec);
     } else {
-      cb.noalias() = p * vb;
+      matmul(p, false, vb, false, cb, false, prec);
     }
   }
 
@@ -115,6 +117,7 @@ void Attention::backward(MatRef dy, const Batch& batch, const Cache& cache, Mat&
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
 
   Attention& w = shared ? *shared : *this;  // the projections
+  const Precision prec = w.query.precision;
   Mat dres;  // gradient at (x + dropout(dense(ctx))), also the residual's share of dx
   norm.backward(dy, cache.norm, dres);
   Mat dout = cache.hidden_mask.size() > 0 ? Mat(dres.cwiseProduct(cache.hidden_mask)) : dres;
@@ -132,20 +135,21 @@ void Attention::backward(MatRef dy, const Batch& batch, const Cache& cache, Mat&
     const auto kb = cache.k.block(b * seq, h * hd, seq, hd);
     const auto vb = cache.v.block(b * seq, h * hd, seq, hd);
     const auto dcb = dctx.block(b * seq, h * hd, seq, hd);
-    Mat dp = dcb * vb.transpose();
+    Mat dp(seq, seq);
+    matmul(dcb, false, vb, true, dp, false, prec);
     if (train) {
       const auto m = cache.probs_mask.block(blk * seq, 0, seq, seq);
-      dv.block(b * seq, h * hd, seq, hd).noalias() = p.cwiseProduct(m).transpose() * dcb;
+      matmul(p.cwiseProduct(m), true, dcb, false, dv.block(b * seq, h * hd, seq, hd), false, prec);
       dp.array() *= m.array();
     } else {
-      dv.block(b * seq, h * hd, seq, hd).noalias() = p.transpose() * dcb;
+      matmul(p, true, dcb, false, dv.block(b * seq, h * hd, seq, hd), false, prec);
     }
     Eigen::VectorXf dot = dp.cwiseProduct(p).rowwise().sum();
     Mat ds = p.cwiseProduct(dp - dot.replicate(1, seq));
     if (dscores) ds += dscores->block(blk * seq, 0, seq, seq);
     ds *= scale;
-    dq.block(b * seq, h * hd, seq, hd).noalias() = ds * kb;
-    dk.block(b * seq, h * hd, seq, hd).noalias() = ds.transpose() * qb;
+    matmul(ds, false, kb, false, dq.block(b * seq, h * hd, seq, hd), false, prec);
+    matmul(ds, true, qb, false, dk.block(b * seq, h * hd, seq, hd), false, prec);
   }
 
   Mat tmp;

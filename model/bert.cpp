@@ -46,6 +46,14 @@ std::vector<Linear*> BertModel::linears() {
   return out;
 }
 
+void BertModel::set_precision(Precision p) {
+  for (Linear* l : linears()) l->set_precision(p);
+}
+
+void BertModel::pack_for_inference() {
+  for (Linear* l : linears()) l->pack_for_inference();
+}
+
 std::vector<IndexParam> BertModel::index_params() {
   std::vector<IndexParam> list;
   for (auto& layer : layers)

@@ -68,6 +68,12 @@ struct BertModel {
   // Every Linear layer once (shared blocks in their owner layer), in params() order: where
   // inference attaches int8 weights.
   std::vector<Linear*> linears();
+  // Runs every float Linear's products at `p` (forward and backward; LayerNorm, softmax and
+  // residual sums stay fp32, gate routers stay fp32). Drops inference packs.
+  void set_precision(Precision p);
+  // Packs every float Linear for inference at its precision (io::LoadFor::inference does this):
+  // only for models that will not be trained afterwards.
+  void pack_for_inference();
   // Hash tables and neuron_index of the MoE layers (saved as I32), in layer order.
   std::vector<IndexParam> index_params();
 

@@ -1,6 +1,7 @@
 #include "model/expert.h"
 
 #include "model/activation.h"
+#include "model/matmul.h"
 
 namespace moekit {
 
@@ -18,7 +19,7 @@ void ExpertFFN::ffn_part(MatRef x, Mat& y) const {
   Mat z, a;
   intermediate.forward(x, z, nullptr);
   activation_forward(act, z, a);
-  y.noalias() = a * output.weight.value.transpose();
+  matmul_nt(a, output.weight.value, y);
 }
 
 void ExpertFFN::rename(const std::string& p) {

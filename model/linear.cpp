@@ -23,6 +23,7 @@ void Linear::init(const std::string& name, Eigen::Index in, Eigen::Index out) {
   weight.init(name + ".weight", out, in, true);
   bias.init_vector(name + ".bias", out, false);
   int8_weight.reset();
+  packed.reset();
 }
 
 void Linear::set_int8_weight(const QuantizedMatrix& q) {
@@ -32,6 +33,17 @@ void Linear::set_int8_weight(const QuantizedMatrix& q) {
   int8_weight = pack_int8(q);
   weight.value = Mat();
   weight.grad = Mat();
+  packed.reset();
+}
+
+void Linear::set_precision(Precision p) {
+  if (p != precision) packed.reset();
+  precision = p;
+}
+
+void Linear::pack_for_inference() {
+  if (int8_weight) return;
+  packed = std::make_shared<const PackedWeight>(weight.value, RowVec(bias.value.row(0)), precision);
 }
 
 void Linear::forward(MatRef x, Mat& y, Cache* cache) const {
@@ -40,7 +52,11 @@ void Linear::forward(MatRef x, Mat& y, Cache* cache) const {
     int8_linear(x, *int8_weight, bias.value, y);
     return;
   }
-  y.noalias() = x * weight.value.transpose();
+  if (!cache && packed) {
+    packed->multiply(x, y);  // bias included
+    return;
+  }
+  matmul_nt(x, weight.value, y, precision);
   y.rowwise() += bias.value.row(0);
   if (cache) cache->x = x;
 }
@@ -48,9 +64,10 @@ void Linear::forward(MatRef x, Mat& y, Cache* cache) const {
 // y = x W^T + b  =>  dW += dy^T x,  db += sum_rows(dy),  dx = dy W.
 void Linear::backward(MatRef dy, const Cache& cache, Mat* dx) {
   if (int8_weight) refuse_training(weight.name);
-  weight.grad_buffer().noalias() += dy.transpose() * cache.x;
+  packed.reset();  // the weights are about to be trained
+  matmul_tn_acc(dy, cache.x, weight.grad_buffer(), precision);
   bias.grad_buffer() += dy.colwise().sum();
-  if (dx) dx->noalias() = dy * weight.value;
+  if (dx) matmul_nn(dy, weight.value, *dx, precision);
 }
 
 void Linear::collect(ParamList& params) {

@@ -1,9 +1,12 @@
 // Fully connected layer with Hugging Face weight orientation: y = x * W^T + b, W is [out, in].
+// Every product goes through model/matmul.h (oneDNN).
 #pragma once
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "model/int8_matmul.h"
+#include "model/matmul.h"
 #include "model/param.h"
 
 namespace moekit {
@@ -14,6 +17,12 @@ struct Linear {
   // The weights as int8 for inference (an int8 export loaded with io::LoadFor::inference): forward
   // runs the int8 kernel (model/int8_matmul.h). Such a layer is inference-only; see forward.
   std::optional<PackedInt8Matrix> int8_weight;
+  // Precision of the float products, forward and backward (the fp32 weights stay the master copy).
+  Precision precision = Precision::fp32;
+  // The float weight and bias packed once for inference at `precision` (pack_for_inference); used
+  // by forward without a cache. Shared by copies of the layer; dropped by backward and by
+  // set_precision, so it never outlives the weights it was made from in a training loop.
+  std::shared_ptr<const PackedWeight> packed;
 
   struct Cache {
     Mat x;  // [n_tok, in]
@@ -26,6 +35,10 @@ struct Linear {
   // Replaces the float weight by `q` ([out, in], else Error naming the weight); weight.value and
   // weight.grad are released, so an int8 layer costs 1 byte per weight instead of 8.
   void set_int8_weight(const QuantizedMatrix& q);
+  void set_precision(Precision p);
+  // Packs the current float weights for inference at `precision` (no-op for an int8 layer). The
+  // weights must not change afterwards unless backward (which drops the pack) runs first.
+  void pack_for_inference();
 
   // x: [n_tok, in] -> y: [n_tok, out]. cache == nullptr at inference. An int8 layer refuses a
   // cache (Error): it has no float weights to train.

@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "model/error.h"
+#include "model/matmul.h"
 #include "model/rng.h"
 
 namespace moekit {
@@ -81,7 +82,8 @@ void GateRouter::init(const std::string& name, int64_t hidden, int64_t n_experts
 }
 
 Mat GateRouter::probabilities(MatRef x) const {
-  Mat p = x * weight.value.transpose();
+  Mat p;
+  matmul_nt(x, weight.value, p);  // fp32 at every precision: routing decisions stay put
   for (Eigen::Index t = 0; t < p.rows(); ++t) {
     p.row(t).array() -= p.row(t).maxCoeff();
     p.row(t) = p.row(t).array().exp().matrix();
@@ -166,8 +168,8 @@ void GateRouter::backward(const std::vector<float>& dweight, const Routing& r, c
     const float inner = dp.row(t).dot(p.row(t));
     dlogit.row(t) = p.row(t).cwiseProduct((dp.row(t).array() - inner).matrix());
   }
-  weight.grad_buffer().noalias() += dlogit.transpose() * cache.x;
-  dx.noalias() = dlogit * weight.value;
+  matmul_tn_acc(dlogit, cache.x, weight.grad_buffer());
+  matmul_nn(dlogit, weight.value, dx);
 }
 
 }  // namespace moekit

@@ -45,15 +45,8 @@ fs::path export_int8(BertModel& model, const std::string& name) {
   return o.out;
 }
 
-// The model on int8 kernels. load_model(inference) gives it on CPUs with AVX-512 VNNI; elsewhere
-// it dequantises (the portable kernel is slower than float), so the model is bound by hand, the
-// way load_model does it, to test the int8 path on any machine.
-io::LoadedModel load_int8(const fs::path& file) {
-  if (int8_vnni_supported()) return io::load_model(file, 0, io::LoadFor::inference);
-  io::ExportedModel ex = io::read_exported_model(file, io::Int8Tensors::keep);
-  const BertConfig config = io::parse_hf_config(nlohmann::json::parse(ex.config_json), file);
-  return io::bind_model(config, std::move(ex.tensors), file, 0, ex.scales);
-}
+// The model on int8 kernels, as predict, eval and bench load it (on every CPU).
+io::LoadedModel load_int8(const fs::path& file) { return io::load_model(file, 0, io::LoadFor::inference); }
 
 int count_int8_linears(const BertModel& m) {
   int n = (m.pooler.int8_weight ? 1 : 0) + (m.classifier.int8_weight ? 1 : 0);
@@ -111,11 +104,11 @@ TEST_CASE("A model loaded for inference with int8 weights refuses training and s
   CHECK(io::model_tensors(*fp.model).size() == io::model_tensors(*model).size());
 }
 
-TEST_CASE("load_model keeps int8 weights for inference exactly when the CPU has VNNI", "[int8][export]") {
+TEST_CASE("load_model keeps int8 weights for inference on every CPU", "[int8][export]") {
   auto model = mixed_model();
   const fs::path file = export_int8(*model, "policy.h5");
   io::LoadedModel q = io::load_model(file, 0, io::LoadFor::inference);
-  CHECK(count_int8_linears(*q.model) == (int8_vnni_supported() ? 20 : 0));
+  CHECK(count_int8_linears(*q.model) == 20);
   // A float file is the same for both uses.
   static const fs::path dir = scratch_dir("int8_policy");
   compress::ExportOptions o;

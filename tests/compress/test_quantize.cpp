@@ -135,8 +135,13 @@ TEST_CASE("int8_linear is the exact int32 product of the quantised operands", "[
     Mat x = test_weights(5, in, 6);
     x.row(2).setZero();
     RowVec bias = RowVec::LinSpaced(7, -1, 1);
-    const QuantizedMatrix qw = quantize_int8_rows(w), qx = quantize_int8_rows(x);
-    const Mat wd = dequantize(qw), xd = dequantize(qx);
+    const QuantizedMatrix qw = quantize_int8_rows(w);
+    const QuantizedActivations qx = quantize_activations(x);  // what int8_linear does to x
+    const Mat wd = dequantize(qw);
+    Mat xd(x.rows(), x.cols());
+    for (Eigen::Index i = 0; i < x.rows(); ++i)
+      for (Eigen::Index k = 0; k < in; ++k)
+        xd(i, k) = qx.scale[size_t(i)] * float(qx.u[size_t(i * in + k)] - qx.zero[size_t(i)]);
     for (const bool with_bias : {false, true}) {
       Mat y;
       int8_linear(x, qw, with_bias ? bias : RowVec(), y);
@@ -147,13 +152,15 @@ TEST_CASE("int8_linear is the exact int32 product of the quantised operands", "[
           for (Eigen::Index k = 0; k < in; ++k) {
             exact += double(xd(i, k)) * wd(j, k);
             mag += std::abs(double(xd(i, k)) * wd(j, k));
-            // Quantisation error of x w versus x^ w^: |x| |w - w^| + |x - x^| |w^|.
+            // Quantisation error of x w versus x^ w^: |x| |w - w^| + |x - x^| |w^|; an activation
+            // code is off by at most one step (half a step, or a step at a clamped range end).
             bound += std::abs(x(i, k)) * int8_bound(qw.scale[size_t(j)], row_amax(w, j)) +
-                     std::abs(wd(j, k)) * int8_bound(qx.scale[size_t(i)], row_amax(x, i));
+                     std::abs(wd(j, k)) * 2 * int8_bound(qx.scale[size_t(i)], row_amax(x, i));
           }
           // Against the dequantised operands only float rounding remains (the dot is exact in
           // int32; scales multiply in double; one rounding to float, one for the bias add).
-          REQUIRE(std::abs(y(i, j) - exact) <= 1e-6 * mag + 1e-30);
+          // (The integer dot subtracts the zero point times the weight row's sum: exact too.)
+          REQUIRE(std::abs(y(i, j) - exact) <= 1e-6 * mag + 1e-12);
           double reference = with_bias ? bias(j) : 0.0;
           for (Eigen::Index k = 0; k < in; ++k) reference += double(x(i, k)) * w(j, k);
           REQUIRE(std::abs(y(i, j) - reference) <= bound + 1e-6 * mag + 1e-30);

@@ -52,14 +52,17 @@ TEST_CASE("An int8 Linear's forward is int8_linear: the exact int32 product, sca
   int8_linear(x, p.qw, p.q.bias.value.row(0), direct);  // = compress::int8_linear (re-exported there)
   CHECK(y == direct);
 
-  // y(i, j) = sx_i sw_j acc(i, j) + b_j with acc the exact integer product of the operands
-  // quantize_int8_rows gives. Only float rounding separates y from that (the scale product in
-  // double, one rounding to float, one for the bias): 2^-22 of the magnitude covers it.
-  const QuantizedMatrix qx = quantize_int8_rows(x);
+  // y(i, j) = sx_i sw_j (acc(i, j) - zp_i rowsum_j) + b_j with acc the exact integer product of
+  // the codes quantize_activations gives. Only float rounding separates y from that (the scale
+  // product in double, one rounding to float, one for the bias): 2^-22 of the magnitude covers it.
+  const QuantizedActivations qx = quantize_activations(x);
   const Int32Mat acc = int8_matmul(qx, *p.q.int8_weight);
   for (Eigen::Index i = 0; i < x.rows(); ++i)
     for (Eigen::Index j = 0; j < 70; ++j) {
-      const double product = double(qx.scale[size_t(i)]) * p.qw.scale[size_t(j)] * acc(i, j);
+      int32_t row_sum = 0;
+      for (Eigen::Index k = 0; k < 130; ++k) row_sum += p.qw.q[size_t(j * 130 + k)];
+      const double product =
+          double(qx.scale[size_t(i)]) * p.qw.scale[size_t(j)] * (acc(i, j) - qx.zero[size_t(i)] * row_sum);
       const double expected = product + p.q.bias.value(0, j);
       REQUIRE(std::abs(y(i, j) - expected) <= std::ldexp(std::abs(product) + std::abs(expected), -22));
     }
@@ -73,16 +76,19 @@ TEST_CASE("An int8 Linear stays within the quantisation bound of its float twin"
   Mat yf, yq;
   p.f.forward(x, yf, nullptr);
   p.q.forward(x, yq, nullptr);
-  const QuantizedMatrix qx = quantize_int8_rows(x);
-  const Mat xd = dequantize(qx), wd = dequantize(p.qw);
+  const QuantizedActivations qx = quantize_activations(x);
+  const Mat wd = dequantize(p.qw);
   for (Eigen::Index i = 0; i < x.rows(); ++i)
     for (Eigen::Index j = 0; j < 24; ++j) {
-      // |x w - x^ w^| <= sum_k |x_k| |w_k - w^_k| + |x_k - x^_k| |w^_k|, each step error at most
-      // half a step (sw/2, sx/2) plus float rounding (2^-22 of the row's largest entry).
+      // |x w - x^ w^| <= sum_k |x_k| |w_k - w^_k| + |x_k - x^_k| |w^_k|: the weight error at most
+      // half a step (sw/2), the activation error at most one step sx (half a step, or a step where
+      // the zero point's rounding clamps a range end), each plus float rounding (2^-22 of the
+      // row's largest entry).
       double bound = 0;
+      const double range = qx.scale[size_t(i)] * int8_max_activation();
       for (Eigen::Index k = 0; k < 64; ++k)
         bound += std::abs(x(i, k)) * (p.qw.scale[size_t(j)] / 2 + std::ldexp(p.qw.scale[size_t(j)] * 127, -22)) +
-                 std::abs(wd(j, k)) * (qx.scale[size_t(i)] / 2 + std::ldexp(qx.scale[size_t(i)] * 127, -22));
+                 std::abs(wd(j, k)) * (qx.scale[size_t(i)] + std::ldexp(range, -22));
       // + 1e-5: float rounding of the two O(1) results themselves (64-term sums, 2^-24 each).
       REQUIRE(std::abs(double(yq(i, j)) - yf(i, j)) <= bound + 1e-5);
     }

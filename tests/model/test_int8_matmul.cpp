@@ -1,6 +1,7 @@
-// The int8 kernels (model/int8_matmul.h): the AVX-512 VNNI and portable kernels produce the same
-// int32 sums, equal to a plain loop; outputs do not depend on the kernel or the thread count.
-// Integer sums are exact, so every comparison here is ==.
+// The int8 kernel (model/int8_matmul.h on oneDNN's u8 x s8 -> s32 matmul): its int32 sums equal a
+// plain loop exactly over the whole code range this CPU allows (int8_max_activation()), outputs do
+// not depend on the thread count, and activations quantise as the header says. Integer sums are
+// exact, so those comparisons are ==.
 #include <omp.h>
 
 #include <catch2/catch.hpp>
@@ -25,12 +26,25 @@ QuantizedMatrix random_int8(Eigen::Index rows, Eigen::Index cols, unsigned seed)
   return m;
 }
 
-Int32Mat plain_product(const QuantizedMatrix& x, const QuantizedMatrix& w) {
+// Activation codes over 0..int8_max_activation(), both ends included.
+QuantizedActivations random_codes(Eigen::Index rows, Eigen::Index cols, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> v(0, int8_max_activation());
+  QuantizedActivations a;
+  a.rows = rows;
+  a.cols = cols;
+  for (Eigen::Index i = 0; i < rows * cols; ++i) a.u.push_back(static_cast<uint8_t>(v(rng)));
+  a.scale.assign(size_t(rows), 1.0f);
+  a.zero.assign(size_t(rows), 0);
+  return a;
+}
+
+Int32Mat plain_product(const QuantizedActivations& x, const QuantizedMatrix& w) {
   Int32Mat acc(x.rows, w.rows);
   for (Eigen::Index i = 0; i < x.rows; ++i)
     for (Eigen::Index j = 0; j < w.rows; ++j) {
       int32_t s = 0;
-      for (Eigen::Index k = 0; k < x.cols; ++k) s += int32_t(x.q[size_t(i * x.cols + k)]) * w.q[size_t(j * w.cols + k)];
+      for (Eigen::Index k = 0; k < x.cols; ++k) s += int32_t(x.u[size_t(i * x.cols + k)]) * w.q[size_t(j * w.cols + k)];
       acc(i, j) = s;
     }
   return acc;
@@ -39,40 +53,61 @@ Int32Mat plain_product(const QuantizedMatrix& x, const QuantizedMatrix& w) {
 struct Shape {
   Eigen::Index n, in, out;
 };
-// Rows off the 4-row block and the 64-row chunk, inputs off the 4-byte group, outputs off the
-// 16-lane vector and the 64-row panel, and this project's real shapes.
+// Odd sizes off every vector width and block, and this project's real shapes.
 const Shape kShapes[] = {{1, 1, 1}, {5, 3, 7}, {67, 130, 65}, {130, 64, 64}, {64, 256, 256}, {9, 1024, 256}};
 
 }  // namespace
 
-TEST_CASE("int8 kernels: portable and VNNI sums equal a plain loop exactly", "[int8]") {
+TEST_CASE("int8 kernel: sums equal a plain loop exactly", "[int8]") {
+  INFO("oneDNN ISA " << matmul_isa().name << ", activation codes 0.." << int8_max_activation());
   for (const Shape& s : kShapes) {
-    INFO("n " << s.n << ", in " << s.in << ", out " << s.out);
-    const QuantizedMatrix x = random_int8(s.n, s.in, 1), w = random_int8(s.out, s.in, 2);
-    const PackedInt8Matrix packed = pack_int8(w);
-    const Int32Mat expected = plain_product(x, w);
-    CHECK(int8_matmul(x, packed, Int8Kernel::portable) == expected);
-    if (int8_vnni_supported()) CHECK(int8_matmul(x, packed, Int8Kernel::vnni) == expected);
+    INFO("n " << s.n << " in " << s.in << " out " << s.out);
+    const QuantizedActivations x = random_codes(s.n, s.in, 1);
+    const QuantizedMatrix w = random_int8(s.out, s.in, 2);
+    CHECK(int8_matmul(x, pack_int8(w)) == plain_product(x, w));
   }
-  if (!int8_vnni_supported()) WARN("this CPU has no AVX-512 VNNI: only the portable kernel was checked");
 }
 
-TEST_CASE("int8 kernels: the extreme sums fit int32 and stay exact", "[int8]") {
-  // x = -127 everywhere (u8 1 after the +128 offset) and x = 127 (u8 255) against w = +-127: the
-  // largest magnitudes the offset trick and the row sums produce.
-  const Eigen::Index in = 1000;
-  QuantizedMatrix x = random_int8(2, in, 3), w = random_int8(3, in, 4);
-  std::fill(x.q.begin(), x.q.begin() + in, int8_t{-127});
-  std::fill(x.q.begin() + in, x.q.end(), int8_t{127});
+TEST_CASE("int8 kernel: the extreme sums fit int32 and stay exact", "[int8]") {
+  // The largest code against +-127 weights over the longest rows the project uses: the case
+  // where a 16-bit intermediate would saturate.
+  const Eigen::Index in = 4096;
+  QuantizedActivations x = random_codes(2, in, 3);
+  std::fill(x.u.begin(), x.u.end(), static_cast<uint8_t>(int8_max_activation()));
+  QuantizedMatrix w = random_int8(3, in, 4);
   std::fill(w.q.begin(), w.q.begin() + in, int8_t{127});
   std::fill(w.q.begin() + in, w.q.begin() + 2 * in, int8_t{-127});
-  const Int32Mat expected = plain_product(x, w);
-  CHECK(expected(1, 0) == 127 * 127 * in);
-  CHECK(int8_matmul(x, pack_int8(w), Int8Kernel::portable) == expected);
-  if (int8_vnni_supported()) CHECK(int8_matmul(x, pack_int8(w), Int8Kernel::vnni) == expected);
+  CHECK(int8_matmul(x, pack_int8(w)) == plain_product(x, w));
+  x.u[0] = static_cast<uint8_t>(int8_max_activation() + 1);
+  if (int8_max_activation() < 255) REQUIRE_THROWS_WITH(int8_matmul(x, pack_int8(w)), Catch::Contains("exact range"));
 }
 
-TEST_CASE("int8_linear gives the same floats on both kernels and any thread count", "[int8][threads]") {
+TEST_CASE("int8 activations: asymmetric per-row codes within half a step", "[int8]") {
+  std::mt19937 rng(7);
+  std::normal_distribution<float> g;
+  Mat x(9, 50);
+  for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = g(rng);
+  x.row(1) = x.row(1).cwiseAbs();        // all >= 0: zero point 0
+  x.row(2) = -x.row(2).cwiseAbs();       // all <= 0: zero point at the top code
+  x.row(3).setZero();                    // scale 0
+  x.row(4) = x.row(4).array() * 0.17f - 0.17f;  // GELU-like offset
+  for (int max_code : {127, 255}) {
+    const QuantizedActivations a = quantize_activations(x, max_code);
+    CHECK(a.zero[1] == 0);
+    CHECK(a.zero[2] == max_code);
+    CHECK(a.scale[3] == 0.0f);
+    for (Eigen::Index i = 0; i < x.rows(); ++i)
+      for (Eigen::Index k = 0; k < x.cols(); ++k) {
+        const int u = a.u[size_t(i * x.cols() + k)];
+        REQUIRE(u <= max_code);
+        const float back = a.scale[size_t(i)] * float(u - a.zero[size_t(i)]);
+        // Half a step, plus the zero point's own rounding at the range ends (clamped codes).
+        REQUIRE(std::abs(back - x(i, k)) <= a.scale[size_t(i)] * 1.0001f + 1e-7f);
+      }
+  }
+}
+
+TEST_CASE("int8_linear gives the same floats at any thread count", "[int8][threads]") {
   std::mt19937 rng(5);
   std::normal_distribution<float> g;
   Mat x(131, 96);
@@ -84,17 +119,10 @@ TEST_CASE("int8_linear gives the same floats on both kernels and any thread coun
   const int threads = omp_get_max_threads();
   Mat ref, y;
   omp_set_num_threads(1);
-  int8_linear(x, packed, bias, ref, Int8Kernel::portable);
+  int8_linear(x, packed, bias, ref);
   omp_set_num_threads(2);
-  int8_linear(x, packed, bias, y, Int8Kernel::portable);
+  int8_linear(x, packed, bias, y);
   CHECK(y == ref);
-  if (int8_vnni_supported()) {
-    int8_linear(x, packed, bias, y, Int8Kernel::vnni);
-    CHECK(y == ref);
-    omp_set_num_threads(1);
-    int8_linear(x, packed, bias, y, Int8Kernel::vnni);
-    CHECK(y == ref);
-  }
   omp_set_num_threads(threads);
 }
 
@@ -115,11 +143,9 @@ TEST_CASE("int8_linear: a non-finite input row gives NaN outputs in that row onl
   }
 }
 
-TEST_CASE("int8 kernels refuse mismatched shapes and an unavailable kernel", "[int8]") {
+TEST_CASE("int8 kernel refuses mismatched shapes", "[int8]") {
   const PackedInt8Matrix packed = pack_int8(quantize_int8_rows(Mat::Ones(3, 4)));
   Mat y;
   REQUIRE_THROWS_WITH(int8_linear(Mat::Ones(2, 5), packed, Mat(), y), Catch::Contains("input has 5 columns, weight expects 4"));
   REQUIRE_THROWS_WITH(int8_linear(Mat::Ones(2, 4), packed, Mat::Ones(1, 2), y), Catch::Contains("bias has 2 entries, expected 3"));
-  if (!int8_vnni_supported())
-    REQUIRE_THROWS_WITH(int8_linear(Mat::Ones(2, 4), packed, Mat(), y, Int8Kernel::vnni), Catch::Contains("VNNI"));
 }

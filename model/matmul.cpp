@@ -1,0 +1,414 @@
+#include "model/matmul.h"
+
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <tuple>
+#include <vector>
+
+#include <dnnl.hpp>
+
+#include "model/error.h"
+
+namespace moekit {
+
+namespace {
+
+using dnnl::memory;
+using dt = memory::data_type;
+using dims = memory::dims;
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+// CPU streams are cheap; one per thread, so products may run from several threads at once.
+dnnl::stream& cpu_stream() {
+  thread_local dnnl::stream stream(cpu_engine());
+  return stream;
+}
+
+// oneDNN reports its failures as dnnl::error; the library's callers expect moekit::Error.
+[[noreturn]] void rethrow(const dnnl::error& e, const std::string& what) {
+  fail("", "oneDNN " + what + ": " + e.what());
+}
+
+std::mutex impl_mutex;
+std::map<std::string, std::string> impl_by_kind;  // "fp32" -> "gemm:jit"
+
+void note_impl(const std::string& kind, const dnnl::matmul::primitive_desc& pd) {
+  std::lock_guard<std::mutex> lock(impl_mutex);
+  impl_by_kind[kind] = pd.impl_info_str();
+}
+
+uint16_t to_bf16_bits(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);  // quiet NaN
+  u += 0x7fffu + ((u >> 16) & 1u);
+  return static_cast<uint16_t>(u >> 16);
+}
+
+// Copies a strided row-major block [rows, cols] (row stride ld) contiguously, converted: to
+// bf16 bits, or to floats rounded to bf16 (the emulation on CPUs without bf16 matmuls).
+void convert_bf16(const float* src, Eigen::Index rows, Eigen::Index cols, Eigen::Index ld, uint16_t* dst) {
+#pragma omp parallel for schedule(static) if (rows * cols > 65536)
+  for (Eigen::Index r = 0; r < rows; ++r)
+    for (Eigen::Index c = 0; c < cols; ++c) dst[r * cols + c] = to_bf16_bits(src[r * ld + c]);
+}
+void convert_bf16(const float* src, Eigen::Index rows, Eigen::Index cols, Eigen::Index ld, float* dst) {
+#pragma omp parallel for schedule(static) if (rows * cols > 65536)
+  for (Eigen::Index r = 0; r < rows; ++r)
+    for (Eigen::Index c = 0; c < cols; ++c) {
+      const uint32_t u = static_cast<uint32_t>(to_bf16_bits(src[r * ld + c])) << 16;
+      std::memcpy(&dst[r * cols + c], &u, 4);
+    }
+}
+
+// Scratch buffers kept per thread and grown, never shrunk: no allocation per product once warm.
+template <typename T>
+T* scratch(int slot, size_t n) {
+  thread_local std::vector<T> buffers[3];
+  std::vector<T>& b = buffers[slot];
+  if (b.size() < n) b.resize(n);
+  return b.data();
+}
+
+// One operand as oneDNN sees it: data, type, dims and strides.
+struct Operand {
+  const void* data;
+  dt type;
+  dims shape, strides;
+  memory::desc desc() const { return memory::desc(shape, type, strides); }
+};
+
+using Key = std::tuple<dims, dims, int, dims, dims, int, dims, int, bool>;
+
+// Primitives by their full description; oneDNN builds (and JIT-compiles) each one once.
+dnnl::matmul cached_primitive(const Operand& src, const Operand& wei, const memory::desc& dst, bool accumulate,
+                              const std::string& kind) {
+  static std::mutex mutex;
+  static std::map<Key, dnnl::matmul> cache;
+  const Key key{src.shape, src.strides, static_cast<int>(src.type), wei.shape, wei.strides,
+                static_cast<int>(wei.type), dst.dims(), static_cast<int>(dst.data_type()), accumulate};
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = cache.find(key);
+  if (it != cache.end()) return it->second;
+  dnnl::primitive_attr attr;
+  if (accumulate) {
+    dnnl::post_ops ops;
+    ops.append_sum(1.0f);
+    attr.set_post_ops(ops);
+  }
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src.desc(), wei.desc(), dst), attr, cpu_engine());
+  note_impl(kind, pd);
+  if (cache.size() >= 512) cache.clear();  // shapes vary with batches: bound the cache
+  return cache.emplace(key, dnnl::matmul(pd)).first->second;
+}
+
+// dst [M,N] (row stride ldd) = (or +=) src [M,K] * wei [K,N], operands as described.
+void run_product(const Operand& src, const Operand& wei, float* dst, Eigen::Index ldd, bool accumulate,
+                 const std::string& kind) {
+  const memory::dim m = src.shape[0], n = wei.shape[1];
+  try {
+    const memory::desc dst_desc({m, n}, dt::f32, dims{ldd, 1});
+    dnnl::matmul prim = cached_primitive(src, wei, dst_desc, accumulate, kind);
+    dnnl::engine& eng = cpu_engine();
+    memory s(src.desc(), eng, const_cast<void*>(src.data));
+    memory w(wei.desc(), eng, const_cast<void*>(wei.data));
+    memory d(dst_desc, eng, dst);
+    prim.execute(cpu_stream(), {{DNNL_ARG_SRC, s}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, d}});
+    cpu_stream().wait();
+  } catch (const dnnl::error& e) {
+    rethrow(e, "matmul " + kind);
+  }
+}
+
+// A row-major Eigen operand [rows, cols] as oneDNN dims {rows, cols} (transposed: {cols, rows}).
+Operand float_operand(MatRef m, bool transposed) {
+  const memory::dim r = m.rows(), c = m.cols(), ld = m.outerStride();
+  if (transposed) return {m.data(), dt::f32, {c, r}, {1, ld}};
+  return {m.data(), dt::f32, {r, c}, {ld, 1}};
+}
+
+// The operand rounded to bf16 into scratch `slot`: bf16 bits where oneDNN has bf16 matmuls, else
+// floats holding bf16 values (see the header).
+Operand bf16_operand(MatRef m, bool transposed, int slot) {
+  const memory::dim r = m.rows(), c = m.cols();
+  const size_t n = static_cast<size_t>(r * c);
+  Operand op{nullptr, dt::f32, transposed ? dims{c, r} : dims{r, c}, transposed ? dims{1, c} : dims{c, 1}};
+  if (matmul_isa().bf16_native) {
+    uint16_t* buf = scratch<uint16_t>(slot, n);
+    convert_bf16(m.data(), r, c, m.outerStride(), buf);
+    op.data = buf;
+    op.type = dt::bf16;
+  } else {
+    float* buf = scratch<float>(slot, n);
+    convert_bf16(m.data(), r, c, m.outerStride(), buf);
+    op.data = buf;
+  }
+  return op;
+}
+
+void product(MatRef a, bool a_t, MatRef b, bool b_t, float* dst, Eigen::Index ldd, bool accumulate, Precision p,
+             const std::string& what) {
+  if (p == Precision::bf16)
+    run_product(bf16_operand(a, a_t, 0), bf16_operand(b, b_t, 1), dst, ldd, accumulate, "bf16 " + what);
+  else
+    run_product(float_operand(a, a_t), float_operand(b, b_t), dst, ldd, accumulate, "fp32 " + what);
+}
+
+void expect_inner(Eigen::Index a, Eigen::Index b, const char* what) {
+  if (a != b) fail("", std::string(what) + ": inner dimensions differ (" + std::to_string(a) + " vs " + std::to_string(b) + ")");
+}
+
+}  // namespace
+
+const char* precision_name(Precision p) { return p == Precision::bf16 ? "bf16" : "fp32"; }
+
+Precision parse_precision(const std::string& s, const std::string& what) {
+  if (s == "fp32") return Precision::fp32;
+  if (s == "bf16") return Precision::bf16;
+  fail("", what + ": unknown precision \"" + s + "\" (expected fp32 or bf16)");
+}
+
+const MatmulIsa& matmul_isa() {
+  static const MatmulIsa isa = [] {
+    MatmulIsa out;
+    using dnnl::cpu_isa;
+    switch (dnnl::get_effective_cpu_isa()) {
+      case cpu_isa::sse41: out.name = "sse41"; break;
+      case cpu_isa::avx: out.name = "avx"; break;
+      case cpu_isa::avx2: out.name = "avx2"; break;
+      case cpu_isa::avx2_vnni: out.name = "avx2_vnni", out.int8_vnni = true; break;
+      case cpu_isa::avx512_core: out.name = "avx512_core"; break;
+      case cpu_isa::avx512_core_vnni: out.name = "avx512_core_vnni", out.int8_vnni = true; break;
+      case cpu_isa::avx512_core_bf16:
+        out.name = "avx512_core_bf16", out.int8_vnni = true, out.bf16_native = true;
+        break;
+      case cpu_isa::avx512_core_amx:
+        out.name = "avx512_core_amx", out.int8_vnni = true, out.bf16_native = true;
+        break;
+      default: out.name = "other"; break;
+    }
+    return out;
+  }();
+  return isa;
+}
+
+std::string matmul_impls() {
+  std::lock_guard<std::mutex> lock(impl_mutex);
+  std::string out;
+  for (const auto& [kind, impl] : impl_by_kind) out += (out.empty() ? "" : ", ") + kind + " " + impl;
+  return out;
+}
+
+int int8_max_activation() { return matmul_isa().int8_vnni ? 255 : 127; }
+
+void round_to_bf16(float* data, size_t n) {
+  convert_bf16(data, 1, static_cast<Eigen::Index>(n), static_cast<Eigen::Index>(n), data);
+}
+
+void matmul(MatRef a, bool ta, MatRef b, bool tb, Eigen::Ref<Mat> c, bool accumulate, Precision p) {
+  const Eigen::Index m = ta ? a.cols() : a.rows(), k = ta ? a.rows() : a.cols();
+  const Eigen::Index kb = tb ? b.cols() : b.rows(), n = tb ? b.rows() : b.cols();
+  expect_inner(k, kb, "matmul");
+  if (c.rows() != m || c.cols() != n)
+    fail("", "matmul: output is " + shape_str(c.rows(), c.cols()) + ", the product is " + shape_str(m, n));
+  if (c.size() == 0) return;
+  if (k == 0) {
+    if (!accumulate) c.setZero();
+    return;
+  }
+  product(a, ta, b, tb, c.data(), c.outerStride(), accumulate, p, "matmul");
+}
+
+void matmul_nt(MatRef x, MatRef w, Mat& y, Precision p) {
+  expect_inner(x.cols(), w.cols(), "matmul_nt");
+  y.resize(x.rows(), w.rows());
+  if (y.size() == 0) return;
+  if (x.cols() == 0) {
+    y.setZero();
+    return;
+  }
+  product(x, false, w, true, y.data(), y.cols(), false, p, "x*w^T");
+}
+
+void matmul_nn(MatRef x, MatRef w, Mat& y, Precision p) {
+  expect_inner(x.cols(), w.rows(), "matmul_nn");
+  y.resize(x.rows(), w.cols());
+  if (y.size() == 0) return;
+  if (x.cols() == 0) {
+    y.setZero();
+    return;
+  }
+  product(x, false, w, false, y.data(), y.cols(), false, p, "x*w");
+}
+
+void matmul_tn_acc(MatRef a, MatRef b, Mat& g, Precision p) {
+  expect_inner(a.rows(), b.rows(), "matmul_tn_acc");
+  expect_shape(g, a.cols(), b.cols(), "matmul_tn_acc output");
+  if (g.size() == 0 || a.rows() == 0) return;
+  product(a, true, b, false, g.data(), g.cols(), true, p, "a^T*b");
+}
+
+// ---- pre-packed weights ----
+
+struct PackedWeight::Impl {
+  dt src_type = dt::f32, dst_type = dt::f32;
+  bool emulated_bf16 = false;  // bf16 values held as floats (no bf16 matmul on this CPU)
+  memory weights;              // in the layout oneDNN chose for a typical row count
+  memory bias;                 // f32 {1, N}, or empty
+  std::string kind;
+  struct Entry {
+    dnnl::matmul prim;
+    memory weights;  // `weights`, or a re-laid-out copy when this row count wanted another layout
+  };
+  mutable std::mutex mutex;
+  mutable std::map<memory::dim, Entry> by_rows;
+
+  dnnl::matmul::primitive_desc make_pd(memory::dim m, memory::dim k, memory::dim n, const memory::desc& wei) const {
+    const memory::desc src({m, k}, src_type, dims{k, 1});
+    const memory::desc dst({m, n}, dst_type, dims{n, 1});
+    if (bias)
+      return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wei, bias.get_desc(), dst), cpu_engine());
+    return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wei, dst), cpu_engine());
+  }
+
+  // Packs `plain` ({K,N} view of the [N,K] weight) into the layout preferred at a typical size.
+  void pack(const memory& plain, memory::dim k, memory::dim n) {
+    constexpr memory::dim kTypicalRows = 256;
+    const memory::desc any({k, n}, plain.get_desc().data_type(), memory::format_tag::any);
+    const memory::desc chosen = make_pd(kTypicalRows, k, n, any).weights_desc();
+    weights = memory(chosen, cpu_engine());
+    dnnl::reorder(plain, weights).execute(cpu_stream(), const_cast<memory&>(plain), weights);
+    cpu_stream().wait();
+  }
+
+  const Entry& entry(memory::dim m, memory::dim k, memory::dim n) const {
+    std::lock_guard<std::mutex> lock(mutex);
+    auto it = by_rows.find(m);
+    if (it != by_rows.end()) return it->second;
+    if (by_rows.size() >= 64) by_rows.clear();  // row counts vary with batches: bound the cache
+    Entry e;
+    try {
+      dnnl::matmul::primitive_desc pd = make_pd(m, k, n, weights.get_desc());
+      e = {dnnl::matmul(pd), weights};
+      note_impl(kind, pd);
+    } catch (const dnnl::error&) {
+      // No kernel takes the packed layout at this row count: re-lay it out once for this size.
+      const memory::desc any({k, n}, weights.get_desc().data_type(), memory::format_tag::any);
+      dnnl::matmul::primitive_desc pd = make_pd(m, k, n, any);
+      memory w(pd.weights_desc(), cpu_engine());
+      dnnl::reorder(weights, w).execute(cpu_stream(), const_cast<memory&>(weights), w);
+      cpu_stream().wait();
+      e = {dnnl::matmul(pd), w};
+      note_impl(kind, pd);
+    }
+    return by_rows.emplace(m, std::move(e)).first->second;
+  }
+
+  void run(const void* src, memory::dim m, memory::dim k, memory::dim n, void* dst) const {
+    const Entry& e = entry(m, k, n);
+    const memory::desc src_desc({m, k}, src_type, dims{k, 1});
+    const memory::desc dst_desc({m, n}, dst_type, dims{n, 1});
+    memory s(src_desc, cpu_engine(), const_cast<void*>(src));
+    memory d(dst_desc, cpu_engine(), dst);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, s}, {DNNL_ARG_WEIGHTS, e.weights}, {DNNL_ARG_DST, d}};
+    if (bias) args.insert({DNNL_ARG_BIAS, bias});
+    e.prim.execute(cpu_stream(), args);
+    cpu_stream().wait();
+  }
+};
+
+PackedWeight::PackedWeight(const Mat& w, const RowVec& b, Precision p)
+    : kind_(p == Precision::bf16 ? Kind::bf16 : Kind::fp32), rows_(w.rows()), cols_(w.cols()), impl_(new Impl) {
+  const memory::dim n = rows_, k = cols_;
+  if (b.size() != 0 && b.size() != n)
+    fail("", "PackedWeight: bias has " + std::to_string(b.size()) + " entries, expected " + std::to_string(n));
+  Impl& im = *impl_;
+  im.kind = std::string(precision_name(p)) + " packed";
+  try {
+    if (b.size() != 0) {
+      im.bias = memory(memory::desc({1, n}, dt::f32, dims{n, 1}), cpu_engine());
+      std::memcpy(im.bias.get_data_handle(), b.data(), sizeof(float) * static_cast<size_t>(n));
+    }
+    if (n == 0 || k == 0) return;
+    const dims wt_strides{1, k};  // [N,K] row-major seen as {K,N}
+    if (p == Precision::fp32) {
+      im.pack(memory(memory::desc({k, n}, dt::f32, wt_strides), cpu_engine(), const_cast<float*>(w.data())), k, n);
+    } else if (matmul_isa().bf16_native) {
+      std::vector<uint16_t> bits(static_cast<size_t>(n * k));
+      convert_bf16(w.data(), n, k, k, bits.data());
+      im.src_type = dt::bf16;
+      im.pack(memory(memory::desc({k, n}, dt::bf16, wt_strides), cpu_engine(), bits.data()), k, n);
+    } else {
+      Mat rounded(n, k);
+      convert_bf16(w.data(), n, k, k, rounded.data());
+      im.emulated_bf16 = true;
+      im.pack(memory(memory::desc({k, n}, dt::f32, wt_strides), cpu_engine(), rounded.data()), k, n);
+    }
+  } catch (const dnnl::error& e) {
+    rethrow(e, "packing a " + std::string(precision_name(p)) + " weight " + shape_str(n, k));
+  }
+}
+
+PackedWeight::PackedWeight(const int8_t* q, Eigen::Index n, Eigen::Index k)
+    : kind_(Kind::int8), rows_(n), cols_(k), impl_(new Impl) {
+  Impl& im = *impl_;
+  im.kind = "int8 packed";
+  im.src_type = dt::u8;
+  im.dst_type = dt::s32;
+  if (n == 0 || k == 0) return;
+  try {
+    im.pack(memory(memory::desc({k, n}, dt::s8, dims{1, k}), cpu_engine(), const_cast<int8_t*>(q)), k, n);
+  } catch (const dnnl::error& e) {
+    rethrow(e, "packing an int8 weight " + shape_str(n, k));
+  }
+}
+
+PackedWeight::~PackedWeight() = default;
+
+void PackedWeight::multiply(MatRef x, Mat& y) const {
+  if (kind_ == Kind::int8) fail("", "PackedWeight::multiply: an int8 weight takes quantised input (multiply_int8)");
+  if (x.cols() != cols_)
+    fail("", "PackedWeight: input has " + std::to_string(x.cols()) + " columns, weight expects " + std::to_string(cols_));
+  const Impl& im = *impl_;
+  y.resize(x.rows(), rows_);
+  if (y.size() == 0) return;
+  if (cols_ == 0) {
+    y.setZero();
+    if (im.bias) y.rowwise() += Eigen::Map<const RowVec>(static_cast<const float*>(im.bias.get_data_handle()), rows_);
+    return;
+  }
+  try {
+    const void* src = x.data();
+    if (kind_ == Kind::bf16) {
+      src = bf16_operand(x, false, 0).data;
+    } else if (x.outerStride() != cols_) {
+      float* buf = scratch<float>(0, static_cast<size_t>(x.size()));
+      Eigen::Map<Mat>(buf, x.rows(), x.cols()) = x;
+      src = buf;
+    }
+    im.run(src, x.rows(), cols_, rows_, y.data());
+  } catch (const dnnl::error& e) {
+    rethrow(e, "matmul " + im.kind);
+  }
+}
+
+void PackedWeight::multiply_int8(const uint8_t* xq, Eigen::Index m, int32_t* acc) const {
+  if (kind_ != Kind::int8) fail("", "PackedWeight::multiply_int8: not an int8 weight");
+  if (m == 0 || rows_ == 0) return;
+  if (cols_ == 0) {
+    std::fill(acc, acc + m * rows_, 0);
+    return;
+  }
+  try {
+    impl_->run(xq, m, cols_, rows_, acc);
+  } catch (const dnnl::error& e) {
+    rethrow(e, "matmul int8");
+  }
+}
+
+}  // namespace moekit

@@ -1,0 +1,175 @@
+// The matmul interface (model/matmul.h) on oneDNN: fp32 products against a double-precision loop,
+// bf16 products against the fp32 product of the bf16-rounded operands (the contract: bf16
+// operands, fp32 accumulation), pre-packed weights against the plain product at every row count,
+// and a bf16 Linear's forward and backward against fp32 within bf16's documented tolerance.
+#include <omp.h>
+
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "model/linear.h"
+#include "model/matmul.h"
+#include "tests/support/gradcheck.h"
+
+using namespace moekit;
+using test::random_mat;
+
+namespace {
+
+MatD to_double(MatRef m) { return m.cast<double>(); }
+
+// Max |a - b| over max(1, max |b|): float products of K terms stay within K * 2^-24 relative.
+double rel_diff(const Mat& a, const MatD& b) {
+  const double scale = std::max(1.0, b.cwiseAbs().maxCoeff());
+  return (a.cast<double>() - b).cwiseAbs().maxCoeff() / scale;
+}
+
+Mat bf16_rounded(Mat m) {
+  round_to_bf16(m.data(), static_cast<size_t>(m.size()));
+  return m;
+}
+
+struct Shape {
+  Eigen::Index m, k, n;
+};
+// Odd sizes (no vector width divides them), a single row, and the model's real shapes.
+const Shape kShapes[] = {{1, 1, 1}, {1, 64, 32}, {7, 13, 5}, {67, 130, 65}, {256, 256, 1024}, {300, 1024, 256}};
+
+}  // namespace
+
+TEST_CASE("fp32 products equal a double-precision product to float round-off", "[matmul]") {
+  INFO("oneDNN ISA " << matmul_isa().name);
+  Rng rng(1);
+  for (const Shape& s : kShapes) {
+    INFO("m " << s.m << " k " << s.k << " n " << s.n);
+    const Mat x = random_mat(rng, s.m, s.k), w = random_mat(rng, s.n, s.k), w2 = random_mat(rng, s.k, s.n);
+    Mat y;
+    matmul_nt(x, w, y);
+    CHECK(rel_diff(y, to_double(x) * to_double(w).transpose()) < 1e-5);
+    matmul_nn(x, w2, y);
+    CHECK(rel_diff(y, to_double(x) * to_double(w2)) < 1e-5);
+    const Mat a = random_mat(rng, s.m, s.n);
+    Mat g = random_mat(rng, s.n, s.k);
+    const MatD expected = to_double(g) + to_double(a).transpose() * to_double(x);
+    matmul_tn_acc(a, x, g);  // accumulates
+    CHECK(rel_diff(g, expected) < 1e-5);
+  }
+}
+
+TEST_CASE("Products read strided blocks and empty inner dimensions", "[matmul]") {
+  Rng rng(2);
+  const Mat big = random_mat(rng, 40, 50), w = random_mat(rng, 9, 20);
+  const auto block = big.block(3, 5, 30, 20);  // row stride 50, not 20
+  Mat y;
+  matmul_nt(block, w, y);
+  CHECK(rel_diff(y, to_double(Mat(block)) * to_double(w).transpose()) < 1e-5);
+  matmul_nt(Mat(4, 0), Mat(3, 0), y);
+  CHECK((y.rows() == 4 && y.cols() == 3 && y.isZero()));
+  REQUIRE_THROWS_WITH(matmul_nt(Mat(4, 5), Mat(3, 6), y), Catch::Contains("inner dimensions differ"));
+}
+
+TEST_CASE("bf16 products are fp32 products of bf16-rounded operands", "[matmul][bf16]") {
+  INFO("oneDNN ISA " << matmul_isa().name << ", bf16 " << (matmul_isa().bf16_native ? "native" : "emulated"));
+  Rng rng(3);
+  for (const Shape& s : kShapes) {
+    INFO("m " << s.m << " k " << s.k << " n " << s.n);
+    const Mat x = random_mat(rng, s.m, s.k), w = random_mat(rng, s.n, s.k);
+    Mat y;
+    matmul_nt(x, w, y, Precision::bf16);
+    // Products of bf16 values are exact in fp32: only the summation order separates the two.
+    CHECK(rel_diff(y, to_double(bf16_rounded(x)) * to_double(bf16_rounded(w)).transpose()) < 1e-5);
+    // Against the unrounded operands: each factor is off by at most 2^-9 relative, so entries stay
+    // within 2^-8 * sum_k |x_k w_k|; with random signs far less (3e-2 of the largest entry here).
+    const MatD exact = to_double(x) * to_double(w).transpose();
+    const MatD bound = to_double(x).cwiseAbs() * to_double(w).cwiseAbs().transpose() * std::ldexp(1.0, -8);
+    CHECK(((y.cast<double>() - exact).cwiseAbs().array() <= bound.array() + 1e-6).all());
+    CHECK(rel_diff(y, exact) > 0);  // bf16 really ran (a rounding error exists) ...
+    if (s.k >= 64) CHECK(rel_diff(y, exact) < 3e-2);  // ... and stays small
+  }
+}
+
+TEST_CASE("Packed weights give the plain product with the bias, at every row count", "[matmul]") {
+  Rng rng(4);
+  const Mat w = random_mat(rng, 96, 80);
+  const RowVec b = random_mat(rng, 1, 96);
+  for (Precision p : {Precision::fp32, Precision::bf16}) {
+    const PackedWeight packed(w, b, p);
+    for (Eigen::Index m : {1, 2, 7, 64, 255, 256, 1000}) {
+      INFO(precision_name(p) << ", " << m << " rows");
+      const Mat x = random_mat(rng, m, 80);
+      Mat y, ref;
+      packed.multiply(x, y);
+      matmul_nt(x, w, ref, p);
+      ref.rowwise() += b;
+      CHECK(rel_diff(y, to_double(ref)) < 1e-5);
+    }
+  }
+  const PackedWeight no_bias(w, RowVec(), Precision::fp32);
+  Mat y;
+  no_bias.multiply(Mat::Zero(3, 80), y);
+  CHECK(y.isZero());
+  REQUIRE_THROWS_WITH(no_bias.multiply(Mat::Zero(3, 81), y), Catch::Contains("input has 81 columns, weight expects 80"));
+}
+
+TEST_CASE("Products agree at one and two threads to float round-off", "[matmul][threads]") {
+  Rng rng(5);
+  const Mat x = random_mat(rng, 300, 256), w = random_mat(rng, 512, 256);
+  const int threads = omp_get_max_threads();
+  for (Precision p : {Precision::fp32, Precision::bf16}) {
+    Mat y1, y2;
+    omp_set_num_threads(1);
+    matmul_nt(x, w, y1, p);
+    omp_set_num_threads(2);
+    matmul_nt(x, w, y2, p);
+    CHECK(rel_diff(y2, to_double(y1)) < 1e-5);
+  }
+  omp_set_num_threads(threads);
+}
+
+TEST_CASE("A bf16 Linear trains like an fp32 one within bf16 rounding", "[matmul][bf16][linear]") {
+  Rng rng(6);
+  Linear f, h;
+  f.init("l", 64, 48);
+  f.weight.value = random_mat(rng, 48, 64, 0.2);
+  f.bias.value = random_mat(rng, 1, 48, 0.5);
+  h = f;
+  h.set_precision(Precision::bf16);
+  const Mat x = random_mat(rng, 33, 64), dy = random_mat(rng, 33, 48);
+  Linear::Cache cf, ch;
+  Mat yf, yh, dxf, dxh;
+  f.forward(x, yf, &cf);
+  h.forward(x, yh, &ch);
+  f.backward(dy, cf, &dxf);
+  h.backward(dy, ch, &dxh);
+  // 64- or 33-term sums of O(0.2..1) products, each factor within 2^-9: a few 1e-2 at most.
+  CHECK(rel_diff(yh, to_double(yf)) < 2e-2);
+  CHECK(rel_diff(dxh, to_double(dxf)) < 2e-2);
+  CHECK(rel_diff(h.weight.grad, to_double(f.weight.grad)) < 2e-2);
+  CHECK(h.bias.grad == f.bias.grad);  // the bias gradient is a plain fp32 sum
+  CHECK(yh != yf);                     // and bf16 really ran
+  // The master weights stay fp32: nothing was rounded in place.
+  CHECK(h.weight.value == f.weight.value);
+}
+
+TEST_CASE("A packed Linear runs the pack for inference and drops it when trained", "[matmul][linear]") {
+  Rng rng(7);
+  Linear l;
+  l.init("l", 32, 16);
+  l.weight.value = random_mat(rng, 16, 32);
+  l.bias.value = random_mat(rng, 1, 16);
+  const Mat x = random_mat(rng, 5, 32);
+  Mat plain, packed;
+  l.forward(x, plain, nullptr);
+  l.pack_for_inference();
+  REQUIRE(l.packed);
+  l.forward(x, packed, nullptr);
+  CHECK(rel_diff(packed, to_double(plain)) < 1e-6);
+  Linear::Cache cache;
+  Mat y;
+  l.forward(x, y, &cache);
+  l.backward(Mat::Ones(5, 16), cache, nullptr);
+  CHECK_FALSE(l.packed);  // the weights may change now
+  l.pack_for_inference();
+  l.set_precision(Precision::bf16);
+  CHECK_FALSE(l.packed);  // a pack at another precision is not used
+}
