@@ -27,6 +27,24 @@ args=(--model "$work/init" --train "$work/train.tsv" --dev "$work/dev.tsv" --max
 acc=$(awk '/best dev accuracy/ {print $4}' "$work/straight.txt")
 awk -v a="$acc" 'BEGIN { exit !(a >= 0.9) }' || fail "dev accuracy $acc below 0.9 (chance 0.33)"
 
+# bf16 (--precision bf16: bf16 matrix products, fp32 master weights): the same run reaches the
+# fp32 run's dev accuracy within 1 point; a bf16 export runs on bf16 kernels in eval and bench.
+"$moekit" --threads 1 --quiet train "${args[@]}" --precision bf16 --out "$work/bf16" >"$work/bf16.txt" || fail "train bf16"
+acc16=$(awk '/best dev accuracy/ {print $4}' "$work/bf16.txt")
+awk -v a="$acc" -v b="$acc16" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 0.01) }' \
+  || fail "bf16 dev accuracy $acc16 is not within 1 point of fp32's $acc"
+"$moekit" --quiet export --model "$work/straight" --dtype bf16 --out "$work/bf16.h5" >/dev/null || fail "export bf16"
+"$moekit" --threads 1 eval --model "$work/bf16.h5" --data "$work/dev.tsv" --json >"$work/eval16.json" 2>/dev/null || fail "eval bf16"
+acc_export=$(grep -o '"accuracy": [0-9.]*' "$work/eval16.json" | awk '{print $2}')
+awk -v a="$acc" -v b="$acc_export" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 0.01) }' \
+  || fail "the bf16 export's accuracy $acc_export is not within 1 point of $acc"
+"$moekit" --threads 1 bench --model "$work/straight" --model "$work/bf16.h5" --batch-size 4 --seq-len 16 --reps 1 --json \
+  >"$work/bench.json" 2>/dev/null || fail "bench"
+[ "$(grep -c '"precision": "bf16"' "$work/bench.json")" -eq 1 ] || fail "bench: the bf16 export should run bf16: $(cat "$work/bench.json")"
+grep -q '"isa": ' "$work/bench.json" && grep -q '"gflops": ' "$work/bench.json" || fail "bench: no ISA or GFLOP/s"
+"$moekit" --threads 1 bench --model "$work/straight" --precision bf16 --train --batch-size 4 --seq-len 16 --reps 1 --json \
+  >"$work/bench16.json" 2>/dev/null && grep -q '"precision": "bf16"' "$work/bench16.json" || fail "bench --train --precision bf16"
+
 # Kill at a few moments, each time resuming; at least one kill must land mid-run (a checkpoint
 # exists and is not the last), or the test proves nothing.
 latest_step() { ls "$work/killed/checkpoints" 2>/dev/null | grep '^step-' | sort | tail -1 | sed 's/step-0*//'; }
