@@ -13,7 +13,7 @@
 //   lo = min(0, min_k x_k), hi = max(0, max_k x_k), sx = (hi - lo) / L, zp = rint(-lo / sx),
 //   u = clamp(rint(x / sx) + zp, 0, L) (u8), x ~= sx * (u - zp).
 // Including 0 in [lo, hi] makes zero exact; asymmetric codes suit GELU outputs (>= -0.17).
-// Then y(i, j) = float(sx_i * sw_j * (acc(i, j) - zp_i * rowsum_j)) + b_j with the exact integer
+// Then y(i, j) = sx_i * sw_j * (acc(i, j) - zp_i * rowsum_j) + b_j in float, from the exact integer
 // acc = u * q^T from oneDNN (u8 x s8 -> s32) and rowsum_j = sum_k q(j, k).
 #pragma once
 #include <cstdint>
