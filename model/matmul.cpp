@@ -3,7 +3,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
-#include <tuple>
+#include <array>
 #include <vector>
 
 #include <dnnl.hpp>
@@ -83,15 +83,18 @@ struct Operand {
   memory::desc desc() const { return memory::desc(shape, type, strides); }
 };
 
-using Key = std::tuple<dims, dims, int, dims, dims, int, dims, int, bool>;
+// Shapes, strides and types of a product, flat: building the key allocates nothing (attention
+// runs thousands of small products per forward).
+using Key = std::array<int64_t, 16>;
 
 // Primitives by their full description; oneDNN builds (and JIT-compiles) each one once.
-dnnl::matmul cached_primitive(const Operand& src, const Operand& wei, const memory::desc& dst, bool accumulate,
-                              const std::string& kind) {
+dnnl::matmul cached_primitive(const Operand& src, const Operand& wei, const memory::desc& dst, memory::dim ldd,
+                              bool accumulate, const std::string& kind) {
   static std::mutex mutex;
   static std::map<Key, dnnl::matmul> cache;
-  const Key key{src.shape, src.strides, static_cast<int>(src.type), wei.shape, wei.strides,
-                static_cast<int>(wei.type), dst.dims(), static_cast<int>(dst.data_type()), accumulate};
+  const Key key{src.shape[0], src.shape[1], src.strides[0], src.strides[1], static_cast<int64_t>(src.type),
+                wei.shape[0],  wei.shape[1], wei.strides[0], wei.strides[1], static_cast<int64_t>(wei.type),
+                ldd,           static_cast<int64_t>(dst.data_type()), accumulate, 0, 0, 0};
   std::lock_guard<std::mutex> lock(mutex);
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
@@ -113,7 +116,7 @@ void run_product(const Operand& src, const Operand& wei, float* dst, Eigen::Inde
   const memory::dim m = src.shape[0], n = wei.shape[1];
   try {
     const memory::desc dst_desc({m, n}, dt::f32, dims{ldd, 1});
-    dnnl::matmul prim = cached_primitive(src, wei, dst_desc, accumulate, kind);
+    dnnl::matmul prim = cached_primitive(src, wei, dst_desc, ldd, accumulate, kind);
     dnnl::engine& eng = cpu_engine();
     memory s(src.desc(), eng, const_cast<void*>(src.data));
     memory w(wei.desc(), eng, const_cast<void*>(wei.data));
