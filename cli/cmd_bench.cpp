@@ -51,8 +51,9 @@ void run_bench(const BenchCliOptions& o) {
                  {"batch_size", o.bench.batch_size},
                  {"seq_len", o.bench.seq_len},
                  {"threads", threads},
-                 {"precision", precision_name(loaded[i].precision)},
-                 {"int8_linears", loaded[i].dtype_counts.count("I8") && !o.bench.train},
+                 // int8: the export's Linear layers run int8 kernels (the rest stays float)
+                 {"precision", loaded[i].dtype_counts.count("I8") && !o.bench.train ? "int8"
+                                                                                     : precision_name(loaded[i].precision)},
                  {"tokens_per_second", rows[i].tokens_per_second},
                  {"tokens_per_second_min", rows[i].tokens_per_second_min},
                  {"tokens_per_second_max", rows[i].tokens_per_second_max},
@@ -76,7 +77,7 @@ void run_bench(const BenchCliOptions& o) {
   for (const auto& r : j)
     std::printf("| %s | %s | %s | %d x %d | %d | %.0f | %.0f-%.0f | %.1f | %.1f | %.2f | %.2fx |\n",
                 r["model"].get<std::string>().c_str(), r["mode"].get<std::string>().c_str(),
-                r["int8_linears"].get<bool>() ? "int8" : r["precision"].get<std::string>().c_str(), o.bench.batch_size,
+                r["precision"].get<std::string>().c_str(), o.bench.batch_size,
                 o.bench.seq_len, threads, r["tokens_per_second"].get<double>(), r["tokens_per_second_min"].get<double>(),
                 r["tokens_per_second_max"].get<double>(), r["latency_ms"].get<double>(), r["gflops"].get<double>(),
                 static_cast<double>(r["file_bytes"].get<uint64_t>()) / 1e6, r["ratio_to_first"].get<double>());
