@@ -66,7 +66,9 @@ void Linear::backward(MatRef dy, const Cache& cache, Mat* dx) {
   if (int8_weight) refuse_training(weight.name);
   packed.reset();  // the weights are about to be trained
   matmul_tn_acc(dy, cache.x, weight.grad_buffer(), precision);
-  bias.grad_buffer() += dy.colwise().sum();
+  // Row by row: contiguous, vectorised adds (a column-wise sum of a row-major matrix strides).
+  Mat& db = bias.grad_buffer();
+  for (Eigen::Index r = 0; r < dy.rows(); ++r) db += dy.row(r);
   if (dx) matmul_nn(dy, weight.value, *dx, precision);
 }
 
