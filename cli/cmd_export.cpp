@@ -65,9 +65,10 @@ void register_export(CLI::App& app) {
   auto o = std::make_shared<compress::ExportOptions>();
   CLI::App* cmd = app.add_subcommand("export", "Write a compact checkpoint (HDF5/safetensors; fp32/fp16/bf16/int8)");
   cmd->add_option("--model", o->model, "model directory or exported file")->required();
-  cmd->add_option("--out", o->out, "output file (.h5 or .safetensors)")->required();
-  cmd->add_option("--format", o->format, "hdf5 or safetensors")->capture_default_str()->check(CLI::IsMember({"hdf5", "safetensors"}));
-  cmd->add_option("--dtype", o->dtype, "fp32, fp16, bf16 or int8 (hdf5 only)")->capture_default_str()
+  cmd->add_option("--out", o->out, "output file (.h5, .safetensors or .onnx)")->required();
+  cmd->add_option("--format", o->format, "hdf5, safetensors or onnx")->capture_default_str()
+      ->check(CLI::IsMember({"hdf5", "safetensors", "onnx"}));
+  cmd->add_option("--dtype", o->dtype, "fp32, fp16, bf16 or int8 (int8: hdf5 or onnx; onnx: fp32 or int8)")->capture_default_str()
       ->check(CLI::IsMember({"fp32", "fp16", "bf16", "int8"}));
   cmd->add_flag("--prune", o->prune,
                 "drop what inference never uses: expert provenance tensors, and with --data the experts no token selects");

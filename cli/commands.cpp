@@ -15,6 +15,7 @@ void register_commands(CLI::App& app) {
   register_moefy(app);
   register_distill(app);
   register_export(app);
+  register_serve(app);
 }
 
 }  // namespace moekit::cli

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "compress/onnx_export.h"
 #include "compress/quantize.h"
 #include "io/compact.h"
 #include "io/checkpoint.h"
@@ -26,7 +27,9 @@ io::DType float_dtype(const std::string& dtype) {
 }  // namespace
 
 ExportSummary export_model(BertModel& model, const io::Vocab* vocab, bool do_lower_case, const ExportOptions& o) {
-  if (o.format != "hdf5" && o.format != "safetensors") fail("", "--format must be hdf5 or safetensors, got " + o.format);
+  if (o.format == "onnx") return export_onnx(model, o);
+  if (o.format != "hdf5" && o.format != "safetensors")
+    fail("", "--format must be hdf5, safetensors or onnx, got " + o.format);
   if (o.dtype != "fp32" && o.dtype != "fp16" && o.dtype != "bf16" && o.dtype != "int8")
     fail("", "--dtype must be fp32, fp16, bf16 or int8, got " + o.dtype);
   if (o.format == "safetensors" && o.dtype == "int8")

@@ -1,6 +1,7 @@
 // `moekit export`: a compact, inference-only checkpoint (DESIGN.md 5).
 //   hdf5:        one .h5 file (io/compact.h), fp32 | fp16 | bf16 | int8
 //   safetensors: one .safetensors file, fp32 | fp16 | bf16, config and vocabulary in __metadata__
+//   onnx:        one .onnx graph for ONNX Runtime, fp32 | int8 (compress/onnx_export.h)
 // int8 quantises every 2-D float matrix per output row (Linear weights, embedding tables, whose
 // rows are tokens/positions), symmetric; biases and LayerNorm vectors stay float32 (they are
 // <1% of the bytes and LayerNorm gains are sensitive). fp16/bf16 convert every float tensor.
