@@ -62,28 +62,9 @@ awk -F '\t' -v classes="$classes" -v cap="$per_class" -v dir="$tmp" '
 awk -F '\t' '$2 == "train" { print $4 }' "$tmp/all" >"$tmp/pretrain.txt"
 awk -F '\t' '$2 == "dev" && n++ < 2000 { print $4 }' "$tmp/all" >"$tmp/pretrain-dev.txt"
 
-# Vocabulary, as fortunes_data.sh builds it: specials, the most frequent lower-cased words (runs
-# of letters/digits; each punctuation character its own token), then every character alone and
-# as a "##" continuation, so every word has a WordPiece split.
-awk '
-  {
-    t = tolower($0)
-    gsub(/[^a-z0-9]/, " & ", t)
-    n = split(t, w, " ")
-    for (i = 1; i <= n; i++) count[w[i]]++
-  }
-  END { for (word in count) printf "%d\t%s\n", count[word], word }' "$tmp/pretrain.txt" |
-  sort -t "$(printf '\t')" -k1,1nr -k2,2 | awk -F '\t' -v words="$vocab_words" '
-  BEGIN { n = split("[PAD] [UNK] [CLS] [SEP] [MASK]", sp, " "); for (i = 1; i <= n; i++) add(sp[i]) }
-  function add(tok) { if (!(tok in seen)) { seen[tok] = 1; print tok } }
-  { if (NR <= words) add($2); for (i = 1; i <= length($2); i++) chars[substr($2, i, 1)] = 1 }
-  END {
-    m = 0
-    for (c in chars) list[++m] = c
-    for (i = 2; i <= m; i++) for (j = i; j > 1 && list[j - 1] > list[j]; j--) { t = list[j]; list[j] = list[j - 1]; list[j - 1] = t }
-    for (i = 1; i <= m; i++) add(list[i])
-    for (i = 1; i <= m; i++) add("##" list[i])
-  }' >"$tmp/vocab.txt"
+# Vocabulary from the pretraining text (recipes/wordpiece_vocab.sh).
+source "$(dirname "$0")/wordpiece_vocab.sh"
+wordpiece_vocab "$vocab_words" <"$tmp/pretrain.txt" >"$tmp/vocab.txt"
 
 # Each file renamed into place whole (rename is atomic), the vocabulary last.
 for f in train.tsv dev.tsv test.tsv pretrain.txt pretrain-dev.txt vocab.txt; do mv "$tmp/$f" "$out/$f"; done
