@@ -91,7 +91,12 @@ LoadedModel bind_model(const BertConfig& config, std::map<std::string, Tensor> t
   // A masked-LM head (BertForMaskedLM / BertForPreTraining, or `moekit pretrain`) is kept; its
   // decoder is the word-embedding table (tied), so HF's decoder.weight/decoder.bias are aliases.
   std::optional<Tensor> decoder_weight;
-  if (tensors.count("cls.predictions.bias") || tensors.count("cls.predictions.transform.dense.weight")) {
+  // Only a complete head counts: partial cls.* leftovers are ignored as before.
+  auto has = [&](const std::string& a, const std::string& b = "") { return tensors.count(a) || (!b.empty() && tensors.count(b)); };
+  if (has("cls.predictions.bias", "cls.predictions.decoder.bias") && has("cls.predictions.transform.dense.weight") &&
+      has("cls.predictions.transform.dense.bias") &&
+      has("cls.predictions.transform.LayerNorm.weight", "cls.predictions.transform.LayerNorm.gamma") &&
+      has("cls.predictions.transform.LayerNorm.bias", "cls.predictions.transform.LayerNorm.beta")) {
     model.mlm.emplace();
     model.mlm->init(config);
     if (auto it = tensors.find("cls.predictions.decoder.weight"); it != tensors.end()) {
