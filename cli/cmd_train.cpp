@@ -6,7 +6,9 @@
 #include "cli/common.h"
 #include "cli/option_binder.h"
 #include "model/error.h"
+#include "distill/pretrain.h"
 #include "distill/trainer.h"
+#include "io/dataset.h"
 
 namespace moekit::cli {
 
@@ -18,6 +20,10 @@ void run_train(distill::TrainOptions o) {
     fail(o.resume, "--resume must name the run's own --out directory (" + o.out + ")");
   io::LoadedModel loaded = io::load_model(o.model, o.seed);
   for (const auto& w : loaded.warnings) print_warning(w);
+  if (loaded.model->mlm) {  // a pretrained encoder: the task's labels come from the training data
+    const std::string note = distill::to_task_model(*loaded.model, io::collect_labels(o.train), o.seed);
+    print_warning(o.model + ": " + note);
+  }
   o.max_seq_len = resolve_max_len(loaded.model->config, o.max_seq_len, kTrainMaxLen);  // recorded for --resume
   distill::TrainData data;
   data.train = load_encoded(o.train, loaded, o.max_seq_len, true);

@@ -9,6 +9,7 @@ void register_commands(CLI::App& app) {
   register_inspect(app);
   register_predict(app);
   register_eval(app);
+  register_pretrain(app);
   register_train(app);
   register_bench(app);
   register_importance(app);

@@ -15,6 +15,7 @@ void register_moefy(CLI::App& app);
 void register_distill(CLI::App& app);
 void register_export(CLI::App& app);
 void register_serve(CLI::App& app);
+void register_pretrain(CLI::App& app);
 void register_run(CLI::App& app);
 
 // Every pipeline subcommand (all of the above but run), in cli/commands.cpp: main and the recipe

@@ -18,6 +18,10 @@ struct CliBinder {
     else
       opt->capture_default_str();
   }
+  // A bool is a flag: --key turns it on (a recipe writes key: true).
+  void operator()(const char* key, bool& member, const char* help, bool /*required*/) {
+    cmd->add_flag(std::string("--") + key, member, help);
+  }
 };
 
 template <class Options>

@@ -85,7 +85,8 @@ void save_best_model(const fs::path& out, BertModel& model, const io::Vocab* voc
 }  // namespace
 
 TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, const TrainData& data,
-                  const TrainOptions& o, const LossFn& loss, const ParamList& trainable_in) {
+                  const TrainOptions& o, const LossFn& loss, const ParamList& trainable_in,
+                  const DevEval& dev_eval_in) {
   if (data.train.empty()) fail(o.train, "no training examples");
   if (data.dev.empty()) fail(o.dev, "no dev examples");
   model.set_precision(parse_precision(o.precision));
@@ -135,10 +136,15 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
   int64_t run_tokens = 0;
   const int64_t first_step = state.step;
 
-  auto evaluate_dev = [&]() {
-    const auto r = run_inference(model, data.dev, static_cast<size_t>(o.eval_batch_size));
-    return evaluate(r, data.dev, static_cast<int>(model.config.num_labels()));
-  };
+  DevEval dev_eval = dev_eval_in;
+  if (!dev_eval.fn) {
+    dev_eval.metric = o.metric;
+    dev_eval.fn = [&](const BertModel& m) -> std::map<std::string, double> {
+      const auto r = run_inference(m, data.dev, static_cast<size_t>(o.eval_batch_size));
+      const ClassMetrics c = evaluate(r, data.dev, static_cast<int>(m.config.num_labels()));
+      return {{"accuracy", c.accuracy}, {"macro_f1", c.macro_f1}};
+    };
+  }
 
   while (state.step < total_steps) {
     zero_grads(all);
@@ -199,11 +205,11 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
       window_terms.clear();
     }
     if (do_eval) {
-      const ClassMetrics m = evaluate_dev();
-      const double value = o.metric == "accuracy" ? m.accuracy : m.macro_f1;
-      line["dev_accuracy"] = m.accuracy;
-      line["dev_macro_f1"] = m.macro_f1;
-      if (value > state.best_metric) {
+      const auto values = dev_eval.fn(model);
+      for (const auto& [k, v] : values) line["dev_" + k] = v;
+      const double value = values.at(dev_eval.metric);
+      // The first evaluation is the best so far whatever its value (a loss may exceed any start).
+      if (state.best_step < 0 || (dev_eval.lower_is_better ? value < state.best_metric : value > state.best_metric)) {
         state.best_metric = value;
         state.best_step = state.step;
         save_best_model(o.out, model, vocab, do_lower_case);
@@ -214,7 +220,7 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
     std::ostringstream extra;
     extra.precision(4);
     extra << "loss " << step_terms.total;
-    if (state.best_step >= 0) extra << ", best " << o.metric << " " << state.best_metric;
+    if (state.best_step >= 0) extra << ", best " << dev_eval.metric << " " << state.best_metric;
     progress.update(state.step - first_step, extra.str());
   }
   progress.finish();

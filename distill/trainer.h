@@ -38,9 +38,19 @@ struct TrainResult {
   double tokens_per_second = 0;
 };
 
+// Dev evaluation: the values for metrics.jsonl (each logged as "dev_<name>") and the one, named
+// `metric`, that picks the best model. Empty fn = classification (accuracy and macro-F1, best
+// by options.metric).
+struct DevEval {
+  std::function<std::map<std::string, double>(const BertModel& model)> fn;
+  std::string metric;
+  bool lower_is_better = false;
+};
+
 // Trains `model` in place. `trainable` = parameters updated (others frozen); empty = all.
 // The best model by options.metric is written to options.out as a model directory.
 TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, const TrainData& data,
-                  const TrainOptions& options, const LossFn& loss, const ParamList& trainable = {});
+                  const TrainOptions& options, const LossFn& loss, const ParamList& trainable = {},
+                  const DevEval& dev_eval = {});
 
 }  // namespace moekit::distill

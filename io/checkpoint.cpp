@@ -101,6 +101,26 @@ LoadedModel bind_model(const BertConfig& config, std::map<std::string, Tensor> t
   LoadedModel out;
   out.model = std::make_unique<BertModel>(config);
   BertModel& model = *out.model;
+  // A masked-LM head (BertForMaskedLM / BertForPreTraining, or `moekit pretrain`) is kept; its
+  // decoder is the word-embedding table (tied), so HF's decoder.weight/decoder.bias are aliases.
+  std::optional<Tensor> decoder_weight;
+  // Only a complete head counts: partial cls.* leftovers are ignored as before.
+  auto has = [&](const std::string& a, const std::string& b = "") { return tensors.count(a) || (!b.empty() && tensors.count(b)); };
+  if (has("cls.predictions.bias", "cls.predictions.decoder.bias") && has("cls.predictions.transform.dense.weight") &&
+      has("cls.predictions.transform.dense.bias") &&
+      has("cls.predictions.transform.LayerNorm.weight", "cls.predictions.transform.LayerNorm.gamma") &&
+      has("cls.predictions.transform.LayerNorm.bias", "cls.predictions.transform.LayerNorm.beta")) {
+    model.mlm.emplace();
+    model.mlm->init(config);
+    if (auto it = tensors.find("cls.predictions.decoder.weight"); it != tensors.end()) {
+      decoder_weight = std::move(it->second);
+      tensors.erase(it);
+    }
+    if (auto it = tensors.find("cls.predictions.decoder.bias"); it != tensors.end()) {
+      if (!tensors.count("cls.predictions.bias")) tensors["cls.predictions.bias"] = std::move(it->second);
+      tensors.erase("cls.predictions.decoder.bias");
+    }
+  }
   ParamList params = model.params();
   if (!int8_scales.empty()) {
     // int8 Linear weights go straight to the layer; the rest of the I8 tensors become float.
@@ -135,6 +155,17 @@ LoadedModel bind_model(const BertConfig& config, std::map<std::string, Tensor> t
   BindResult bound = bind_params(params, tensors, weights_path, config.prefix(), head, model.index_params());
   for (const auto& [dtype, n] : bound.dtype_counts) out.dtype_counts[dtype] += n;
   out.warnings = bound.warnings;
+  if (decoder_weight) {
+    const Mat& word = model.embeddings.word.value;
+    const std::vector<int64_t> want{word.rows(), word.cols()};
+    if (decoder_weight->shape != want || !is_float(decoder_weight->dtype))
+      fail(weights_path, "cls.predictions.decoder.weight: expected a float tensor of shape " + shape_string(want) +
+                             " (tied to the word embeddings), got " + shape_string(decoder_weight->shape));
+    if ((tensor_to_mat(*decoder_weight, "cls.predictions.decoder.weight") - word).cwiseAbs().maxCoeff() > 0)
+      out.warnings.push_back(weights_path.string() +
+                             ": cls.predictions.decoder.weight differs from the word embeddings; moekit ties the "
+                             "decoder to them (as BERT does) and ignores it");
+  }
   if (!bound.missing_head.empty()) {
     // HF's from_pretrained does the same for a checkpoint without this task's head.
     Rng rng(head_seed);

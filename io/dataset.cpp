@@ -225,6 +225,18 @@ std::vector<Example> read_dataset(const fs::path& path, const std::vector<std::s
   return out;
 }
 
+std::vector<std::string> read_texts(const fs::path& path) {
+  std::vector<std::string> out;
+  if (lower_extension(path) == ".txt") {
+    for_each_line(path, [&](size_t, const std::string& line) { out.push_back(line); });
+    check(!out.empty(), path, "empty text file: no lines");
+    return out;
+  }
+  for (Row& row : read_rows(path, false))
+    out.push_back(row.ex.has_pair ? row.ex.text + " " + row.ex.text_pair : std::move(row.ex.text));
+  return out;
+}
+
 std::vector<std::string> collect_labels(const fs::path& path) {
   std::vector<std::string> names;
   std::unordered_map<std::string, bool> seen;

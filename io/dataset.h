@@ -24,6 +24,11 @@ struct Example {
 std::vector<Example> read_dataset(const std::filesystem::path& path,
                                   const std::vector<std::string>& labels, bool require_labels);
 
+// Unlabelled text for masked-LM pretraining. .txt: one text per non-blank line (UTF-8 checked,
+// '\r' and a BOM removed). .tsv/.jsonl/.json: the `text` field of each example, labels ignored
+// (a text pair becomes "text text_pair"). Throws Error naming file and line.
+std::vector<std::string> read_texts(const std::filesystem::path& path);
+
 // Distinct label names of a labelled dataset, sorted (numerically if all are integers), as HF's
 // run_glue builds a new model's label list. Every example must have a label.
 std::vector<std::string> collect_labels(const std::filesystem::path& path);

@@ -29,6 +29,7 @@ ParamList BertModel::params() {
   for (auto& layer : layers) layer.collect(list);
   pooler.collect(list);
   classifier.collect(list);
+  if (mlm) mlm->collect(list);
   return list;
 }
 
@@ -131,6 +132,7 @@ ParamCounts count_params(BertModel& m) {
   n.head = count([&](ParamList& l) {
     m.pooler.collect(l);
     m.classifier.collect(l);
+    if (m.mlm) m.mlm->collect(l);
   });
   n.total = n.embeddings + n.attention + n.ffn + n.experts + n.router + n.head;
   for (const IndexParam& ip : m.index_params()) n.index_values += static_cast<int64_t>(ip.values->size());
@@ -155,6 +157,23 @@ void BertModel::init_head(Rng& rng) {
   for (Eigen::Index i = 0; i < classifier.weight.value.size(); ++i)
     classifier.weight.value.data()[i] = static_cast<float>(rng.normal() * config.initializer_range);
   classifier.bias.value.setZero();
+}
+
+void BertModel::replace_task_head(const std::vector<std::string>& labels, Rng& rng) {
+  BertConfig c = config;
+  c.labels = labels;
+  c.validate();
+  classifier.init(classifier.weight.name.substr(0, classifier.weight.name.size() - 7), c.hidden_size,
+                  c.num_labels());
+  config = c;
+  init_head(rng);
+}
+
+void BertModel::add_mlm_head(Rng& rng) {
+  if (mlm) return;
+  mlm.emplace();
+  mlm->init(config);
+  mlm->init_weights(rng, config.initializer_range);
 }
 
 Outputs BertModel::forward(const Batch& batch, ForwardCache* cache, Rng* dropout_rng, bool keep_hidden) const {

@@ -3,12 +3,14 @@
 // RoBERTa's head (classifier.dense -> tanh -> classifier.out_proj) is the same maths under
 // other names, plus a dropout before the dense layer in training.
 #pragma once
+#include <optional>
 #include <vector>
 
 #include "model/batch.h"
 #include "model/config.h"
 #include "model/embeddings.h"
 #include "model/encoder_layer.h"
+#include "model/mlm_head.h"
 
 namespace moekit {
 
@@ -42,6 +44,9 @@ struct BertModel {
   std::vector<EncoderLayer> layers;
   Linear pooler;      // bert.pooler.dense | classifier.dense (RoBERTa)
   Linear classifier;  // classifier | classifier.out_proj (RoBERTa)
+  // Masked-LM head (cls.predictions.*), present while pretraining or when a checkpoint has one;
+  // forward() does not run it (distill/pretrain.h does, on the masked rows).
+  std::optional<MlmHead> mlm;
 
   explicit BertModel(const BertConfig& config);
   BertModel(const BertModel&) = delete;  // params() hands out pointers into the model
@@ -51,6 +56,11 @@ struct BertModel {
   // LayerNorm 1/0, biases 0.
   void init_weights(Rng& rng);
   void init_head(Rng& rng);  // only pooler-independent classifier (a new head for a new task)
+  // A new classifier for `labels` (config.labels replaced), initialised from rng: fine-tuning a
+  // pretrained encoder on a task, as transformers' from_pretrained does for a missing head.
+  void replace_task_head(const std::vector<std::string>& labels, Rng& rng);
+  // Adds an untrained MLM head (HF init from rng) when there is none.
+  void add_mlm_head(Rng& rng);
 
   // dropout_rng == nullptr: eval mode. cache == nullptr: inference (no activation memory).
   Outputs forward(const Batch& batch, ForwardCache* cache, Rng* dropout_rng, bool keep_hidden = false) const;

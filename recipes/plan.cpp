@@ -11,8 +11,8 @@ namespace moekit::recipes {
 
 namespace {
 
-const std::vector<std::string> kKinds{"init",   "train", "importance", "moefy", "distill",
-                                      "export", "eval",  "bench",      "report"};
+const std::vector<std::string> kKinds{"init",   "pretrain", "train", "importance", "moefy",
+                                      "distill", "export",   "eval",  "bench",      "report"};
 // Options naming files or directories a command reads; `out` is what it writes.
 const std::set<std::string> kInputKeys{"model", "teacher",    "student", "train", "dev",
                                        "data",  "importance", "config",  "vocab", "labels-from"};
@@ -155,6 +155,7 @@ class Planner {
   }
 
   // Inline `init: {hidden: 256, ...}` of a train step: a `moekit init` step with a generated config.
+  // A pretrain step's model has no labels (the task head comes when `train` fine-tunes it).
   fs::path add_inline_init(const StepSpec& s, const Value& init, const std::string& train_data, int positions) {
     if (vocab_.empty()) fail(init.loc, "init needs the vocabulary: add a top-level key vocab: FILE");
     const InitConfig config = init_config(init, positions);
@@ -162,13 +163,14 @@ class Planner {
     PlannedStep step = new_step(out_name, "init", init.loc);
     step.generated = in_workdir(out_name + ".config.json");
     step.generated_text = config.json_text;
-    step.inputs = {step.generated, vocab_, train_data};
-    step.commands.push_back(
-        {{"moekit", "init", "--config=" + step.generated.string(), "--vocab=" + vocab_.string(),
-          "--labels-from=" + train_data, "--seed=" + config.seed, "--out=" + in_workdir(out_name).string()},
-         {},
-         "",
-         ""});
+    step.inputs = {step.generated, vocab_};
+    std::vector<std::string> argv{"moekit", "init", "--config=" + step.generated.string(), "--vocab=" + vocab_.string(),
+                                  "--seed=" + config.seed, "--out=" + in_workdir(out_name).string()};
+    if (s.kind == "train") {
+      step.inputs.push_back(train_data);
+      argv.push_back("--labels-from=" + train_data);
+    }
+    step.commands.push_back({argv, {}, "", ""});
     add_output(step, out_name, in_workdir(out_name), init.loc);
     validate(step, s, {});
     plan_.steps.push_back(std::move(step));
@@ -185,14 +187,15 @@ class Planner {
       if (std::find(kKinds.begin(), kKinds.end(), s.kind) != kKinds.end())
         fail(s.loc, "step kind \"" + s.kind + "\" needs `moekit " + s.kind + "`, which this build does not have");
       fail(s.loc, "unknown step kind \"" + s.kind + "\"" + did_you_mean(s.kind, kKinds) +
-                      "; kinds: init, train, importance, moefy, distill, export, eval, bench, report");
+                      "; kinds: init, pretrain, train, importance, moefy, distill, export, eval, bench, report");
     }
     std::map<std::string, CLI::Option*> opts;
     for (CLI::Option* o : sub->get_options())
       if (!o->get_lnames().empty() && o->get_lnames()[0] != "help") opts[o->get_lnames()[0]] = o;
     const bool multi_model = s.kind == "eval" || s.kind == "bench";
     PlannedStep step = new_step(s.name, s.kind, s.loc);
-    step.resumable = s.kind == "train" || s.kind == "distill";
+    step.resumable = s.kind == "train" || s.kind == "distill" || s.kind == "pretrain";
+    const bool has_init = s.kind == "train" || s.kind == "pretrain";
     std::vector<std::string> args;
     std::map<std::string, Loc> key_locs;  // option -> where it was set, for CLI11's messages
     const Value* init = nullptr;
@@ -203,7 +206,7 @@ class Planner {
       key_locs[k] = e.value.loc;
       if (k == "name") continue;
       if (k == "resume") fail(e.loc, "resume is managed by the runner: an interrupted step resumes by itself");
-      if (k == "init" && s.kind == "train") {
+      if (k == "init" && has_init) {
         init = &e.value;
         continue;
       }
@@ -217,7 +220,7 @@ class Planner {
       if (it == opts.end()) {
         std::vector<std::string> names{"name"};
         for (const auto& kv : opts) names.push_back(kv.first);
-        if (s.kind == "train") names.push_back("init");
+        if (has_init) names.push_back("init");
         if (multi_model) names.push_back("models");
         fail(e.loc, "unknown key \"" + e.key + "\" in step " + s.kind + did_you_mean(k, names));
       }
@@ -268,7 +271,7 @@ class Planner {
     if (s.kind == "importance" || (s.kind == "moefy" && router == "hash-balance")) fill("data", {"train"});
     if (s.kind == "eval") fill("data", {"test", "dev"});
     if (init) {
-      if (given("model")) fail(init->loc, "give either model or init in step train, not both");
+      if (given("model")) fail(init->loc, "give either model or init in step " + s.kind + ", not both");
       auto train =
           std::find_if(args.begin(), args.end(), [](const std::string& a) { return a.rfind("--train=", 0) == 0; });
       if (train == args.end()) fail(s.loc, "init needs the step's training data (train: or data: {train: ...})");

@@ -59,7 +59,7 @@ std::string html_training(const PlannedStep& step) {
   for (const auto& l : lines) {
     const double x = l.value("step", 0.0);
     for (const auto& [k, v] : l.items())
-      if ((k == "loss" || k.rfind("loss_", 0) == 0) && v.is_number()) {
+      if ((k == "loss" || k.rfind("loss_", 0) == 0 || k == "dev_mlm_loss") && v.is_number()) {
         losses[k].name = k;
         losses[k].points.push_back({x, v.get<double>()});
       }
@@ -68,8 +68,12 @@ std::string html_training(const PlannedStep& step) {
   }
   std::vector<svg::Series> loss_series;
   for (auto& kv : losses) loss_series.push_back(kv.second);
-  std::string s = "<div class=\"charts\">" + svg::line_chart(step.name + ": training loss", "step", loss_series) +
-                  svg::line_chart(step.name + ": dev metrics", "step", {acc, f1}) + "</div>\n";
+  // A pretrain step has no dev accuracy: its dev MLM loss is drawn with the training loss.
+  std::string s = "<div class=\"charts\">" +
+                  svg::line_chart(step.name + (step.kind == "pretrain" ? ": MLM loss" : ": training loss"), "step",
+                                  loss_series) +
+                  (acc.points.empty() ? "" : svg::line_chart(step.name + ": dev metrics", "step", {acc, f1})) +
+                  "</div>\n";
   for (auto it = lines.rbegin(); it != lines.rend(); ++it)
     if (it->contains("expert_load")) {
       s += "<h3>" + svg::escape(step.name) + ": expert load (fraction of tokens, step " +
@@ -94,6 +98,70 @@ std::string html_importance(const PlannedStep& step) {
     s += "<p>" + svg::escape(e.what()) + "</p>";
   }
   return s + "</div>\n";
+}
+
+// One step's metrics as short "key value" pairs (nested objects flattened one level), so the
+// steps table fits the page.
+std::string metrics_text(const nlohmann::json& m) {
+  std::string out;
+  auto value = [](const nlohmann::json& v) {
+    if (v.is_number_integer()) return with_commas(v.get<int64_t>());
+    if (v.is_number()) return fmt(std::fabs(v.get<double>()) >= 100 ? "%.0f" : "%.4g", v.get<double>());
+    return v.is_string() ? v.get<std::string>() : v.dump();
+  };
+  for (const auto& [k, v] : m.items()) {
+    if (!out.empty()) out += "; ";
+    if (v.is_object()) {
+      std::string inner;
+      for (const auto& [k2, v2] : v.items()) inner += (inner.empty() ? "" : ", ") + k2 + " " + value(v2);
+      out += k + ": " + inner;
+    } else {
+      out += k + " " + value(v);
+    }
+  }
+  return out;
+}
+
+// Points between two fractions, signed.
+std::string points(double a, double b) { return fmt("%+.2f points", 100 * (a - b)); }
+
+// The comparison the demo exists for: each model against the first (the teacher) and against
+// the one before it (the MoE before its int8 export), with a sentence computed from the numbers.
+std::string html_claims(const std::vector<ModelRow>& rows) {
+  if (rows.size() < 2 || rows[0].accuracy < 0) return "";
+  const ModelRow& ref = rows[0];
+  std::ostringstream h;
+  h << "<h2>Teacher vs MoE vs int8</h2>\n<table id=\"claims\"><tr><th>model</th><th>accuracy</th><th>vs "
+    << svg::escape(ref.name) << "</th><th>macro-F1</th><th>speed-up (bench)</th><th>file size</th><th>size vs "
+    << svg::escape(ref.name) << "</th></tr>\n";
+  for (const auto& r : rows) {
+    const Cells c = cells(r);
+    const bool speed = r.bench_tokens_per_second > 0 && ref.bench_tokens_per_second > 0;
+    h << "<tr><td>" << svg::escape(r.name) << "</td><td>" << c.accuracy << "</td><td>"
+      << (r.accuracy >= 0 ? points(r.accuracy, ref.accuracy) : "-") << "</td><td>" << c.macro_f1 << "</td><td>"
+      << (speed ? fmt("%.2fx", r.bench_tokens_per_second / ref.bench_tokens_per_second) : "-") << "</td><td>" << c.size
+      << "</td><td>"
+      << (ref.file_bytes > 0 ? fmt("%.2fx", static_cast<double>(r.file_bytes) / static_cast<double>(ref.file_bytes)) : "-")
+      << "</td></tr>\n";
+  }
+  h << "</table>\n<p class=\"claim\">";
+  for (size_t i = 1; i < rows.size(); ++i) {
+    const ModelRow& r = rows[i];
+    const ModelRow& prev = rows[i - 1];
+    if (r.accuracy < 0) continue;
+    h << svg::escape(r.name) << " scores " << fmt("%.2f%%", 100 * r.accuracy) << " test accuracy, "
+      << points(r.accuracy, ref.accuracy) << " against " << svg::escape(ref.name);
+    if (i > 1 && prev.accuracy >= 0) h << " and " << points(r.accuracy, prev.accuracy) << " against " << svg::escape(prev.name);
+    if (r.bench_tokens_per_second > 0 && ref.bench_tokens_per_second > 0)
+      h << ", at " << fmt("%.2fx", r.bench_tokens_per_second / ref.bench_tokens_per_second) << " the "
+        << svg::escape(ref.name) << "'s bench throughput";
+    if (ref.file_bytes > 0)
+      h << " in " << fmt("%.0f%%", 100.0 * static_cast<double>(r.file_bytes) / static_cast<double>(ref.file_bytes))
+        << " of its file size";
+    h << ". ";
+  }
+  h << "</p>\n";
+  return h.str();
 }
 
 }  // namespace
@@ -172,6 +240,8 @@ nlohmann::json step_metrics(const PlannedStep& step) {
     for (const auto& l : lines) {
       m["steps"] = l.value("step", 0);
       if (l.contains("loss")) m["final_loss"] = l["loss"];
+      if (l.contains("dev_mlm_loss") && l["dev_mlm_loss"].get<double>() < m.value("best_dev_mlm_loss", 1e300))
+        m["best_dev_mlm_loss"] = l["dev_mlm_loss"];
       if (l.contains("dev_accuracy") && l["dev_accuracy"].get<double>() > m.value("best_dev_accuracy", -1.0)) {
         m["best_dev_accuracy"] = l["dev_accuracy"];
         m["best_dev_macro_f1"] = l.value("dev_macro_f1", 0.0);
@@ -200,12 +270,14 @@ void write_report(const Plan& plan, const PlannedStep& step, const nlohmann::jso
   h << "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" << svg::escape(step.title)
     << "</title>\n<style>body{font-family:sans-serif;max-width:1150px;margin:2em auto;color:#222}"
        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 10px;text-align:right}"
-       "td:first-child,th:first-child{text-align:left}.charts svg{margin:6px;border:1px solid #eee}</style>\n"
+       "td:first-child,th:first-child{text-align:left}.charts svg{margin:6px;border:1px solid #eee}"
+       "td.metrics{text-align:left;font-size:90%;overflow-wrap:anywhere}p.claim{font-size:110%}</style>\n"
        "</head><body>\n<h1>"
     << svg::escape(step.title) << "</h1>\n<p>recipe <code>" << svg::escape(plan.recipe.string())
     << "</code>, work directory <code>" << svg::escape(plan.workdir.string()) << "</code></p>\n";
 
   const auto rows = model_rows(plan);
+  h << html_claims(rows);
   h << "<h2>Models</h2>\n<table id=\"models\"><tr><th>model</th><th>accuracy</th><th>macro-F1</th>"
        "<th>tokens/s (bench)</th><th>tokens/s (eval)</th><th>file size</th><th>parameters</th></tr>\n";
   for (const auto& r : rows) {
@@ -218,8 +290,8 @@ void write_report(const Plan& plan, const PlannedStep& step, const nlohmann::jso
        "metrics</th></tr>\n";
   for (const auto& s : summary.value("steps", nlohmann::json::array()))
     h << "<tr><td>" << svg::escape(s.value("name", "")) << "</td><td>" << s.value("kind", "") << "</td><td>"
-      << s.value("status", "") << "</td><td>" << fmt("%.1f", s.value("seconds", 0.0)) << "</td><td><code>"
-      << svg::escape(s.value("metrics", nlohmann::json::object()).dump()) << "</code></td></tr>\n";
+      << s.value("status", "") << "</td><td>" << fmt("%.1f", s.value("seconds", 0.0)) << "</td><td class=\"metrics\">"
+      << svg::escape(metrics_text(s.value("metrics", nlohmann::json::object()))) << "</td></tr>\n";
   h << "</table>\n";
   for (const auto& s : plan.steps) {
     if (&s == &step) break;

@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(build-essential cmake pkg-config libeigen3-dev libhdf5-dev libcli11-dev catch2 nlohmann-json3-dev
           libyaml-cpp-dev libutf8proc-dev libdnnl-dev fortunes libcpp-httplib-dev curl libonnx-dev libprotobuf-dev
-          protobuf-compiler)
+          protobuf-compiler wordnet-base)
 # Node.js only where the machine has none: an image's own Node.js conflicts with Debian's package.
 command -v node >/dev/null || packages+=(nodejs npm)
 missing=()

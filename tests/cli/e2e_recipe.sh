@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# End-to-end: `moekit run` on a tiny recipe with every step kind (inline init + train, importance,
-# moefy, distill, export, eval, bench, report); the report holds the eval's numbers; a second run
+# End-to-end: `moekit run` on a tiny recipe with every step kind (inline init + pretrain, train
+# from the pretrained model, importance, moefy, distill, export, eval, bench, report); the report holds the eval's numbers; a second run
 # skips everything. Usage: e2e_recipe.sh MOEKIT_BINARY TEST_DATA_DIR
 set -u
 moekit=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")  # the runs below cd
@@ -26,8 +26,9 @@ data: {train: train.tsv, dev: dev.tsv, test: test.tsv}
 vocab: vocab.txt
 vars: {seq: 24}
 steps:
+  - pretrain: {init: {hidden: 32, layers: 2, heads: 4, ffn: 64}, train: train.tsv, dev: dev.tsv, max-steps: 12, batch-size: 16, lr: 1e-3, max-seq-len: "\${seq}", out: pretrained}
   - train:
-      init: {hidden: 32, layers: 2, heads: 4, ffn: 64}
+      model: pretrained
       epochs: 3
       batch-size: 16
       lr: 1e-3
@@ -69,6 +70,11 @@ grep -q "<td>moe</td><td class=\"accuracy\">[0-9.]*</td><td class=\"macro_f1\">[
 grep -q "expert load" "$run/report.html" || fail "report lacks the expert load heatmap"
 grep -q "importance.h5 layer 1" "$run/report.html" || grep -q "importance layer 1" "$run/report.html" || fail "report lacks importance histograms"
 grep -q "loss_" "$run/report.html" || fail "report lacks the distillation loss terms"
+grep -q "pretrained: MLM loss" "$run/report.html" || fail "report lacks the MLM loss curve"
+grep -q "dev_mlm_loss" "$run/pretrained/metrics.jsonl" || fail "pretrain metrics lack dev_mlm_loss"
+grep -q '<table id="claims">' "$run/report.html" || fail "report lacks the teacher/MoE comparison"
+grep -q "moe scores [0-9.]*% test accuracy, [-+][0-9.]* points against teacher" "$run/report.html" \
+  || fail "report lacks the computed claim sentence"
 [ "$(grep -c '<svg' "$run/report.html")" -ge 6 ] || fail "report has fewer charts than expected"
 grep -qi "<script\|http://\|https://" <(sed 's#xmlns="http://www.w3.org/2000/svg"##g' "$run/report.html") && fail "report is not self-contained"
 grep -q "report: $run/report.html" "$work/out1.txt" || fail "run did not print the table and report path"
@@ -77,13 +83,13 @@ grep -q '"status": "done"' "$run/summary.json" || fail "summary.json lacks step 
 # Second run: every step skipped, nothing rewritten.
 before=$(stat -c %Y "$run/report.html")
 (cd "$work" && "$moekit" --threads 1 run recipe.yaml) >"$work/out2.txt" 2>&1 || fail "second run failed"
-[ "$(grep -c 'skipped, up to date' "$work/out2.txt")" -eq 9 ] || fail "second run did not skip all 9 steps: $(cat "$work/out2.txt")"
+[ "$(grep -c 'skipped, up to date' "$work/out2.txt")" -eq 11 ] || fail "second run did not skip all 11 steps: $(cat "$work/out2.txt")"
 [ "$(stat -c %Y "$run/report.html")" = "$before" ] || fail "second run rewrote the report"
 
 # A bad recipe fails before running anything, with file:line.
 sed 's/epochs: 3/epoch: 3/' "$work/recipe.yaml" >"$work/bad.yaml"
 (cd "$work" && "$moekit" run bad.yaml) >/dev/null 2>"$work/err"
-[ $? -eq 1 ] && grep -qx 'moekit: error: bad.yaml:9: unknown key "epoch" in step train (did you mean "epochs"?)' "$work/err" \
+[ $? -eq 1 ] && grep -qx 'moekit: error: bad.yaml:10: unknown key "epoch" in step train (did you mean "epochs"?)' "$work/err" \
   || fail "bad recipe: $(cat "$work/err")"
 
 echo "e2e_recipe: first run ${first}s, total ${SECONDS}s"

@@ -1,0 +1,54 @@
+#include "model/mlm_head.h"
+
+#include "model/activation.h"
+
+namespace moekit {
+
+void MlmHead::init(const BertConfig& c) {
+  dense.init("cls.predictions.transform.dense", c.hidden_size, c.hidden_size);
+  norm.init("cls.predictions.transform.LayerNorm", c.hidden_size, static_cast<float>(c.layer_norm_eps));
+  bias.init_vector("cls.predictions.bias", c.vocab_size, false);
+  act = c.hidden_act;
+}
+
+void MlmHead::init_weights(Rng& rng, double initializer_range) {
+  for (Eigen::Index i = 0; i < dense.weight.value.size(); ++i)
+    dense.weight.value.data()[i] = static_cast<float>(rng.normal() * initializer_range);
+  dense.bias.value.setZero();
+  norm.weight.value.setOnes();
+  norm.bias.value.setZero();
+  bias.value.setZero();
+}
+
+void MlmHead::forward(MatRef h, const Param& word, Mat& logits, Cache* cache) const {
+  Mat pre, a, t;
+  dense.forward(h, pre, cache ? &cache->dense : nullptr);
+  activation_forward(act, pre, a);
+  norm.forward(a, t, cache ? &cache->norm : nullptr);
+  logits.noalias() = t * word.value.transpose();
+  logits.rowwise() += bias.value.row(0);
+  if (cache) {
+    cache->pre = std::move(pre);
+    cache->t = std::move(t);
+  }
+}
+
+// logits = t E^T + b  =>  dE += dlogits^T t,  db += sum_rows(dlogits),  dt = dlogits E;
+// then back through LayerNorm, the activation and the dense layer.
+void MlmHead::backward(MatRef dlogits, const Cache& cache, Param& word, Mat& dh) {
+  word.grad_buffer().noalias() += dlogits.transpose() * cache.t;
+  bias.grad_buffer() += dlogits.colwise().sum();
+  Mat dt = dlogits * word.value;
+  Mat da, dpre;
+  norm.backward(dt, cache.norm, da);
+  activation_backward(act, cache.pre, da, dpre);
+  dense.backward(dpre, cache.dense, &dh);
+}
+
+void MlmHead::collect(ParamList& params) {
+  dense.collect(params);
+  norm.collect(params);
+  params.push_back(&bias);
+}
+
+}  // namespace moekit
