@@ -29,7 +29,7 @@ void run_moefy(const compress::MoefyOptions& in) {
   std::optional<compress::Importance> imp;
   if (o.method == "importance") {
     imp = compress::read_importance(o.importance);
-    if (!imp.verified) print_warning(io::unverified_warning(o.importance));
+    if (!imp->verified) print_warning(io::unverified_warning(o.importance));
   }
   std::optional<std::vector<int64_t>> counts;
   if (o.router == "hash-balance") counts = token_counts(loaded, o.data);
