@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "model/non_finite.h"
 
 namespace moekit::cli {
 
@@ -22,6 +23,10 @@ void run_inspect(const InspectOptions& o) {
   const BertConfig& c = m.config;
   const ParamCounts pc = count_params(m);
   const int64_t total = pc.total;
+  const NonFinite bad = count_non_finite(m.params());
+  if (bad.values)
+    print_warning(o.model + ": " + std::to_string(bad.values) + " NaN/Inf weight values in " +
+                  std::to_string(bad.params.size()) + " tensors (first: " + bad.params.front() + ")");
   // FFN multiply-adds per token: dense layers use the whole FFN, MoE layers top_k experts.
   int64_t ffn_flops = 0;
   for (size_t l = 0; l < m.layers.size(); ++l)
@@ -53,6 +58,7 @@ void run_inspect(const InspectOptions& o) {
       {"stored_dtypes", loaded.dtype_counts},
       {"vocab", loaded.vocab ? static_cast<int64_t>(loaded.vocab->size()) : 0},
       {"do_lower_case", loaded.do_lower_case},
+      {"non_finite_weights", {{"values", bad.values}, {"tensors", bad.params}}},
   };
   if (o.json) {
     std::cout << j.dump(2) << "\n";
@@ -105,6 +111,9 @@ void run_inspect(const InspectOptions& o) {
   for (const auto& [k, v] : loaded.dtype_counts) dtypes += (dtypes.empty() ? "" : ", ") + k + " x" + std::to_string(v);
   row("stored dtypes", dtypes);
   row("weights file", std::to_string(loaded.weights_bytes) + " bytes");
+  row("NaN/Inf weights", bad.values ? std::to_string(bad.values) + " values in " + std::to_string(bad.params.size()) +
+                                          " tensors (first: " + bad.params.front() + ")"
+                                    : "none");
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include "model/error.h"
 #include "compress/moefy.h"
 #include "io/dataset.h"
+#include "io/h5_checksum.h"
 
 namespace moekit::cli {
 
@@ -26,7 +27,10 @@ void run_moefy(const compress::MoefyOptions& in) {
   if (model.config.moe) fail(in.model, "is already an MoE model (config.json has a \"moe\" section)");
   const compress::MoefyOptions o = compress::resolve_moefy_options(in, model.config);
   std::optional<compress::Importance> imp;
-  if (o.method == "importance") imp = compress::read_importance(o.importance);
+  if (o.method == "importance") {
+    imp = compress::read_importance(o.importance);
+    if (!imp->verified) print_warning(io::unverified_warning(o.importance));
+  }
   std::optional<std::vector<int64_t>> counts;
   if (o.router == "hash-balance") counts = token_counts(loaded, o.data);
   const size_t before = count_values(model.params());

@@ -9,7 +9,7 @@
 
 namespace moekit::cli {
 
-void print_warning(const std::string& message) { std::cerr << "moekit: warning: " << message << "\n"; }
+void print_warning(const std::string& message) { std::cerr << "moekit: warning: " << escape_for_terminal(message) << "\n"; }
 
 io::LoadedModel load_model_verbose(const std::filesystem::path& path, io::LoadFor use,
                                    std::optional<Precision> precision) {

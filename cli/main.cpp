@@ -38,16 +38,13 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "moekit: error: " << e.what() << " (see moekit --help)\n";
+    std::cerr << "moekit: error: " << moekit::escape_for_terminal(e.what()) << " (see moekit --help)\n";
     return 2;
-  } catch (const moekit::Error& e) {
-    std::cerr << "moekit: error: " << e.what() << "\n";
-    return 1;
   } catch (const std::bad_alloc&) {
     std::cerr << "moekit: error: out of memory\n";
     return 1;
-  } catch (const std::exception& e) {
-    std::cerr << "moekit: error: " << e.what() << "\n";
+  } catch (const std::exception& e) {  // moekit::Error and the rest: file text escaped once, here
+    std::cerr << "moekit: error: " << moekit::escape_for_terminal(e.what()) << "\n";
     return 1;
   }
   return 0;

@@ -16,6 +16,7 @@ namespace moekit::compress {
 struct Importance {
   std::vector<std::vector<double>> layers;  // [layer][neuron]; empty for layers that are not dense
   int64_t examples = 0;
+  bool verified = true;  // read side: false for a file without a checksum (older moekit)
 };
 
 // Scores dense FFN neurons of every dense layer on labelled examples. max_batches 0 = all.

@@ -4,6 +4,7 @@
 
 #include "compress/importance.h"
 #include "io/atomic_file.h"
+#include "io/h5_checksum.h"
 #include "io/hdf5.h"
 #include "model/error.h"
 
@@ -17,7 +18,7 @@ void write_importance(const fs::path& path, const Importance& imp, const std::st
   const fs::path tmp = io::temp_sibling(path);
   try {
     {
-      io::h5::File file = io::h5::create_file(tmp);
+      io::h5::File file = io::h5::create_file(tmp, io::kChecksumBlockBytes);
       io::h5::write_string_attribute(file.get(), "format", "moekit-importance", tmp);
       io::h5::write_string_attribute(file.get(), "model", model_path, tmp);
       io::h5::write_string_attribute(file.get(), "data", data_path, tmp);
@@ -31,6 +32,7 @@ void write_importance(const fs::path& path, const Importance& imp, const std::st
                               {static_cast<int64_t>(values.size())}, values.data(), tmp);
       }
     }
+    io::seal_hdf5_checksum(tmp);
     fs::rename(tmp, path);
   } catch (...) {
     std::error_code ec;
@@ -40,11 +42,12 @@ void write_importance(const fs::path& path, const Importance& imp, const std::st
 }
 
 Importance read_importance(const fs::path& path) {
-  if (!fs::exists(path)) fail(path, "no such importance file");
+  if (!fs::is_regular_file(path)) fail(path, "no such importance file");
+  Importance imp;
+  imp.verified = io::verify_hdf5_checksum(path) == io::Integrity::verified;  // before libhdf5 reads it
   io::h5::File file = io::h5::open_file(path);
   const std::string format = io::h5::read_string_attribute(file.get(), "format", path, "/");
   if (format != "moekit-importance") fail(path, "format is \"" + format + "\", expected moekit-importance");
-  Importance imp;
   imp.examples = io::h5::read_int_attribute(file.get(), "examples", path, "/");
   const int64_t layers = io::h5::read_int_attribute(file.get(), "layers", path, "/");
   if (layers < 0 || layers > 100000) fail(path, "implausible layer count " + std::to_string(layers));

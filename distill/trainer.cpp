@@ -10,6 +10,7 @@
 #include "distill/evaluate.h"
 #include "io/progress.h"
 #include "distill/schedule.h"
+#include "distill/stop_signal.h"
 #include "distill/train_state.h"
 #include "io/atomic_file.h"
 #include "io/checkpoint.h"
@@ -146,6 +147,12 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
     };
   }
 
+  const StopSignal stop;
+  // Where a failed or stopped run can continue from (nothing is saved after a bad step).
+  auto last_good = [&] {
+    const auto ckpt = latest_checkpoint(o.out);
+    return ckpt ? "; the last good checkpoint is " + ckpt->string() : std::string("; no checkpoint was written yet");
+  };
   while (state.step < total_steps) {
     zero_grads(all);
     LossTerms step_terms;
@@ -171,12 +178,17 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
       window_tokens += batch.real_tokens();
     }
     const double grad_norm = clip_grad_norm(trainable, o.max_grad_norm);
+    // Checked before the update: a NaN/Inf would reach every weight and the next checkpoint.
+    if (!std::isfinite(step_terms.total) || !std::isfinite(grad_norm)) {
+      const bool loss_bad = !std::isfinite(step_terms.total);
+      const double bad = loss_bad ? step_terms.total : grad_norm;
+      fail(o.out, std::string(loss_bad ? "loss" : "gradient norm") + " became " +
+                      (std::isnan(bad) ? "NaN" : bad > 0 ? "+Inf" : "-Inf") + " at step " +
+                      std::to_string(state.step + 1) + last_good() + "; hint: lower --lr");
+    }
     const double lr = schedule.at(state.step);
     adam.step(static_cast<float>(lr));
     ++state.step;
-    if (!std::isfinite(step_terms.total))
-      fail(o.out, "loss became " + std::to_string(step_terms.total) + " at step " + std::to_string(state.step) +
-                      "; hint: lower --lr");
     window_loss += step_terms.total;
     for (const auto& [k, v] : step_terms.terms) window_terms[k] += v;
     ++window_steps;
@@ -222,6 +234,11 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
     extra << "loss " << step_terms.total;
     if (state.best_step >= 0) extra << ", best " << dev_eval.metric << " " << state.best_metric;
     progress.update(state.step - first_step, extra.str());
+    if (const int sig = stop.received(); sig && state.step < total_steps) {
+      save_checkpoint(o.out, trainable, adam, state);
+      fail(o.out, std::string("stopped by ") + StopSignal::name(sig) + " after step " + std::to_string(state.step) +
+                      " of " + std::to_string(total_steps) + "; checkpoint saved, continue with --resume " + o.out);
+    }
   }
   progress.finish();
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();

@@ -5,6 +5,7 @@
 
 #include "io/atomic_file.h"
 #include "io/bind.h"
+#include "io/config_fit.h"
 #include "io/exported_model.h"
 #include "io/hf_config.h"
 #include "io/safetensors.h"
@@ -54,6 +55,7 @@ LoadedModel load_directory(const fs::path& dir, uint64_t head_seed) {
   }
   const BertConfig config = read_hf_config(config_path);
   SafetensorsFile file = read_safetensors(weights_path);
+  check_config_fits_weights(config, file.tensors, config_path, weights_path);
   LoadedModel out = bind_model(config, std::move(file.tensors), weights_path, head_seed);
   out.path = dir;
   out.weights_bytes = fs::file_size(weights_path);
@@ -77,6 +79,7 @@ LoadedModel load_exported(const fs::path& file, uint64_t head_seed, LoadFor use)
     fail(file, std::string("embedded config is not JSON: ") + e.what());
   }
   const BertConfig config = parse_hf_config(j, file);
+  check_config_fits_weights(config, ex.tensors, file, file);
   {
     // `export --prune` drops expert provenance (neuron_index); inference does not need it.
     BertModel probe(config);
@@ -91,6 +94,7 @@ LoadedModel load_exported(const fs::path& file, uint64_t head_seed, LoadFor use)
   out.dtype_counts = ex.stored_dtypes;
   out.vocab = std::move(ex.vocab);
   out.do_lower_case = ex.do_lower_case;
+  out.warnings.insert(out.warnings.begin(), ex.warnings.begin(), ex.warnings.end());
   return out;
 }
 

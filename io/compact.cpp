@@ -7,6 +7,7 @@
 #include <set>
 
 #include "io/atomic_file.h"
+#include "io/h5_checksum.h"
 #include "io/hdf5.h"
 #include "model/error.h"
 
@@ -111,7 +112,7 @@ void validate(const CompactModel& m, const fs::path& path) {
 }
 
 void write_h5(const fs::path& tmp, const CompactModel& m, const fs::path& path) {
-  h5::File file = h5::create_file(tmp);
+  h5::File file = h5::create_file(tmp, kChecksumBlockBytes);
   {
     h5::write_string_attribute(file, "format", kCompactFormat, path);
     h5::write_int_attribute(file, "version", kCompactVersion, path);
@@ -143,6 +144,7 @@ void write_h5(const fs::path& tmp, const CompactModel& m, const fs::path& path) 
     }
   }
   file.close(path, "the file");  // flushes: a full disk shows up here
+  seal_hdf5_checksum(tmp);
 }
 
 Tensor read_scale(hid_t scales, const std::string& name, int64_t rows, const fs::path& path) {
@@ -216,6 +218,9 @@ void write_compact(const fs::path& path, const CompactModel& model) {
 }
 
 CompactModel read_compact(const fs::path& path) {
+  CompactModel m;
+  check(fs::is_regular_file(path), path, "no such file");
+  m.verified = verify_hdf5_checksum(path) == Integrity::verified;  // before libhdf5 sees the file
   const h5::File file = h5::open_file(path);
   const std::string root = "the root group";
   check(h5::has_attribute(file, "format", path), path, "not a moekit compact checkpoint (no 'format' attribute)");
@@ -229,7 +234,6 @@ CompactModel read_compact(const fs::path& path) {
                    std::to_string(kCompactVersion) + "); upgrade moekit");
   check(version >= 1, path, "invalid format version " + std::to_string(version));
 
-  CompactModel m;
   check(h5::has_attribute(file, "config", path), path, "missing 'config' attribute (the model's config.json)");
   m.config_json = h5::read_string_attribute(file, "config", path, root);
   const auto config = nlohmann::json::parse(m.config_json, nullptr, false);
@@ -266,6 +270,11 @@ bool is_compact_file(const fs::path& path) {
   static const char kSignature[8] = {'\x89', 'H', 'D', 'F', '\r', '\n', '\x1a', '\n'};
   std::ifstream in(path, std::ios::binary);
   if (!in) return false;
+  // Our checksum block (h5_checksum.h) marks it even when the HDF5 signature behind it is damaged.
+  static const std::string kBlock = "moekit-hdf5-checksum ";
+  std::string head(kBlock.size(), '\0');
+  if (in.read(head.data(), std::streamsize(head.size())) && head == kBlock) return true;
+  in.clear();
   // HDF5 looks for its superblock at 0, then at 512, 1024, 2048, ... (after a user block).
   for (uint64_t offset = 0; offset < (uint64_t(1) << 40); offset = offset ? offset * 2 : 512) {
     char buf[8];

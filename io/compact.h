@@ -28,7 +28,9 @@
 //   - Partial or lazy loading, and quantization schemes other than int8 per-row symmetric.
 //   - Hostile files. Every check above runs, but HDF5 1.10 itself can crash or hang on crafted
 //     metadata (byte-flip fuzzing: ~1.5% of mutations, inside H5HG_read for variable-length
-//     strings and H5F__accum_read). Treat .h5 checkpoints as trusted; exchange safetensors otherwise.
+//     strings and H5F__accum_read). The checksum block (h5_checksum.h, written since format 1's
+//     files gained it; older files load unverified with a warning) stops accidental damage
+//     before libhdf5 reads anything, not a crafted file. Exchange safetensors when untrusted.
 // Versioning (STYLE 2.6): readers accept version <= kCompactVersion and refuse newer ones with
 // "written by a newer moekit (format version N > 1); upgrade moekit". Additive changes (a new
 // optional attribute or dataset) keep the version; renames or layout changes bump it.
@@ -57,6 +59,8 @@ struct CompactModel {
   std::map<std::string, Tensor> scales;
   // alias name -> stored tensor name, for shared weights stored once (no alias chains).
   std::map<std::string, std::string> aliases;
+  // Read side: false for a file without the checksum block (an older export; see h5_checksum.h).
+  bool verified = true;
 };
 
 // Validates the model (names, sizes, scales, aliases) before writing; writes atomically.

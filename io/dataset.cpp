@@ -31,19 +31,39 @@ bool is_blank(const std::string& s) { return s.find_first_not_of(" \t") == std::
 
 // Calls on_line(line_number, text) for each non-blank line, after removing '\r', a leading BOM,
 // and checking UTF-8.
+// Bounds on what a dataset file may make us hold: one line (a real example is a few KB) and the
+// example count; beyond them the file is refused before memory runs out.
+constexpr size_t kMaxLineBytes = 1 << 20;
+constexpr size_t kMaxExamples = 20'000'000;
+
+// std::getline with a length limit: a file without newlines must not become one huge string.
+bool read_line(std::istream& in, std::string& line, size_t line_no, const fs::path& path) {
+  line.clear();
+  std::streambuf* buf = in.rdbuf();
+  for (int c; (c = buf->sbumpc()) != std::char_traits<char>::eof();) {
+    if (c == '\n') return true;
+    if (line.size() >= kMaxLineBytes)
+      fail(path, at_line(line_no) + "longer than " + std::to_string(kMaxLineBytes) + " bytes (not a text dataset?)");
+    line.push_back(static_cast<char>(c));
+  }
+  return !line.empty();
+}
+
 template <typename F>
 void for_each_line(const fs::path& path, F on_line) {
   std::ifstream in(path, std::ios::binary);
   check(static_cast<bool>(in), path, "cannot open dataset file");
   std::string line;
-  size_t line_no = 0;
-  while (std::getline(in, line)) {
+  size_t line_no = 0, lines = 0;
+  while (read_line(in, line, line_no + 1, path)) {
     ++line_no;
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (line_no == 1 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);
     long bad = invalid_utf8_at(line);
     if (bad >= 0) fail(path, at_line(line_no) + "invalid UTF-8 at byte " + std::to_string(bad));
     if (is_blank(line)) continue;
+    check(++lines <= kMaxExamples, path,
+          at_line(line_no) + "more than " + std::to_string(kMaxExamples) + " examples (moekit's limit per file)");
     on_line(line_no, line);
   }
   check(!in.bad(), path, "read error after line " + std::to_string(line_no));

@@ -3,6 +3,7 @@
 #include <sstream>
 
 #include "io/compact.h"
+#include "io/h5_checksum.h"
 #include "io/safetensors.h"
 #include "model/error.h"
 
@@ -45,6 +46,7 @@ ExportedModel read_exported_model(const fs::path& path, Int8Tensors int8) {
     return out;
   }
   CompactModel cm = read_compact(path);
+  if (!cm.verified) out.warnings.push_back(unverified_warning(path));
   out.config_json = cm.config_json;
   out.do_lower_case = cm.do_lower_case;
   if (!cm.vocab.empty()) out.vocab = Vocab::from_tokens(cm.vocab);

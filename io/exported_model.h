@@ -24,6 +24,7 @@ struct ExportedModel {
   std::optional<Vocab> vocab;
   bool do_lower_case = true;
   std::map<std::string, int> stored_dtypes;  // dtype in the file -> tensors
+  std::vector<std::string> warnings;         // e.g. an HDF5 file without a checksum
 };
 
 bool is_exported_model_file(const std::filesystem::path& path);

@@ -139,10 +139,11 @@ hid_t checked(hid_t id, const fs::path& path, const char* call, const std::strin
   return id;
 }
 
-File create_file(const fs::path& path) {
+File create_file(const fs::path& path, uint64_t user_block) {
   silence_errors();
-  return File(checked(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), path, "H5Fcreate",
-                      "the file"));
+  const PropList fcpl(checked(H5Pcreate(H5P_FILE_CREATE), path, "H5Pcreate", "file properties"));
+  if (user_block) checked(H5Pset_userblock(fcpl, hsize_t(user_block)), path, "H5Pset_userblock", "the file");
+  return File(checked(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl, H5P_DEFAULT), path, "H5Fcreate", "the file"));
 }
 
 File open_file(const fs::path& path, bool writable) {

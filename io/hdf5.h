@@ -64,7 +64,9 @@ using Attribute = Handle<H5Aclose>;
 using PropList = Handle<H5Pclose>;
 
 // Files and links. open_file's failure message is "not a readable HDF5 file (truncated or corrupt?)".
-File create_file(const fs::path& path);  // truncates
+// Truncates. user_block > 0 (a power of two >= 512) reserves that many bytes before the HDF5 data
+// (see h5_checksum.h).
+File create_file(const fs::path& path, uint64_t user_block = 0);
 File open_file(const fs::path& path, bool writable = false);
 Group create_group(hid_t loc, const std::string& name, const fs::path& path);
 Group open_group(hid_t loc, const std::string& name, const fs::path& path);

@@ -39,6 +39,28 @@ struct Reader {
   }
 };
 
+// Sane maxima for the sizes that decide allocations: a config beyond them is corrupt or hostile,
+// and is refused before anything is built (the largest published BERT-family models are far
+// below: 48 layers, hidden 8192, vocab 250k, 8k positions).
+struct Limit {
+  const char* key;
+  int64_t max;
+};
+constexpr Limit kLimits[] = {{"vocab_size", 4'000'000},         {"hidden_size", 32768},
+                             {"num_hidden_layers", 1024},       {"num_attention_heads", 1024},
+                             {"intermediate_size", 262144},     {"max_position_embeddings", 131072},
+                             {"type_vocab_size", 1024},         {"experts", 1024},
+                             {"expert_size", 262144}};
+
+int64_t bounded(const Reader& r, const char* key, int64_t fallback, bool required = false) {
+  const int64_t v = r.integer(key, fallback, required);
+  for (const Limit& l : kLimits)
+    if (std::string(key) == l.key && v > l.max)
+      fail(r.path, r.scope + key + " = " + std::to_string(v) + " is larger than moekit allows (" +
+                       std::to_string(l.max) + "); corrupt config?");
+  return v;
+}
+
 // id2label {"0": "neg", ...} wins; then label2id; then num_labels with HF's LABEL_i names.
 std::vector<std::string> read_labels(const json& j, const std::filesystem::path& path) {
   auto from_map = [&](const json& m, bool id_to_label) {
@@ -97,8 +119,8 @@ MoeConfig read_moe(const json& j, int64_t num_layers, const std::filesystem::pat
   if (!j.is_object()) fail(path, "moe: expected an object, got " + j.dump());
   Reader r{j, path, "moe."};
   MoeConfig m;
-  m.n_experts = r.integer("experts", 0, true);
-  m.expert_size = r.integer("expert_size", 0, true);
+  m.n_experts = bounded(r, "experts", 0, true);
+  m.expert_size = bounded(r, "expert_size", 0, true);
   m.shared = r.integer("shared", 0);
   m.method = r.text("method", m.method);
   m.router = r.text("router", m.router);
@@ -150,11 +172,11 @@ BertConfig parse_hf_config(const json& j, const std::filesystem::path& path) {
   c.model_type = r.text("model_type", "bert");
   if (c.model_type != "bert" && c.model_type != "roberta")
     fail(path, "model_type \"" + c.model_type + "\" is not supported (expected bert or roberta)");
-  c.vocab_size = r.integer("vocab_size", 0, true);
-  c.hidden_size = r.integer("hidden_size", 0, true);
-  c.num_hidden_layers = r.integer("num_hidden_layers", 0, true);
-  c.num_attention_heads = r.integer("num_attention_heads", 0, true);
-  c.intermediate_size = r.integer("intermediate_size", 0, true);
+  c.vocab_size = bounded(r, "vocab_size", 0, true);
+  c.hidden_size = bounded(r, "hidden_size", 0, true);
+  c.num_hidden_layers = bounded(r, "num_hidden_layers", 0, true);
+  c.num_attention_heads = bounded(r, "num_attention_heads", 0, true);
+  c.intermediate_size = bounded(r, "intermediate_size", 0, true);
   try {
     c.hidden_act = parse_activation(r.text("hidden_act", "gelu"));
   } catch (const Error& e) {
@@ -162,8 +184,8 @@ BertConfig parse_hf_config(const json& j, const std::filesystem::path& path) {
   }
   c.hidden_dropout_prob = r.number("hidden_dropout_prob", 0.1f);
   c.attention_probs_dropout_prob = r.number("attention_probs_dropout_prob", 0.1f);
-  c.max_position_embeddings = r.integer("max_position_embeddings", 512);
-  c.type_vocab_size = r.integer("type_vocab_size", 2);
+  c.max_position_embeddings = bounded(r, "max_position_embeddings", 512);
+  c.type_vocab_size = bounded(r, "type_vocab_size", 2);
   c.initializer_range = r.number("initializer_range", 0.02f);
   c.layer_norm_eps = r.number("layer_norm_eps", 1e-12f);
   c.pad_token_id = r.integer("pad_token_id", c.model_type == "roberta" ? 1 : 0);

@@ -4,6 +4,8 @@
 
 #include <cstdio>
 
+#include "model/error.h"
+
 namespace moekit::io {
 
 namespace {
@@ -57,9 +59,11 @@ void Progress::print(int64_t done, const std::string& extra, bool final) {
   std::string eta = final ? "done in " + format_duration(t)
                           : (rate > 0 && total_ > done ? "ETA " + format_duration((total_ - done) / rate) : "");
   char buf[512];
-  std::snprintf(buf, sizeof buf, "%s %lld/%lld %s, %.1f %s/s, %s%s%s", label_.c_str(), static_cast<long long>(done),
+  // The label can hold file names: escaped like every message.
+  const std::string label = escape_for_terminal(label_), more = escape_for_terminal(extra);
+  std::snprintf(buf, sizeof buf, "%s %lld/%lld %s, %.1f %s/s, %s%s%s", label.c_str(), static_cast<long long>(done),
                 static_cast<long long>(total_), unit_.c_str(), rate, unit_.c_str(), eta.c_str(),
-                extra.empty() ? "" : ", ", extra.c_str());
+                more.empty() ? "" : ", ", more.c_str());
   if (tty_) {
     std::fprintf(stderr, "\r\033[K%s%s", buf, final ? "\n" : "");
     printed_ = !final;

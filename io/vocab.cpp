@@ -41,6 +41,13 @@ Vocab build(std::vector<std::string> tokens, const fs::path& path, bool by_line)
 Vocab Vocab::load(const fs::path& vocab_txt) {
   std::ifstream in(vocab_txt, std::ios::binary);
   check(static_cast<bool>(in), vocab_txt, "cannot open vocabulary file");
+  // Read whole, so bounded first: the largest real vocabularies (250k tokens) are a few MB.
+  constexpr uintmax_t kMaxVocabBytes = 64 << 20;
+  std::error_code ec;
+  const uintmax_t bytes = fs::file_size(vocab_txt, ec);
+  check(!ec && bytes <= kMaxVocabBytes, vocab_txt,
+        "vocabulary file of " + std::to_string(bytes) + " bytes is larger than moekit allows (" +
+            std::to_string(kMaxVocabBytes) + ")");
   std::stringstream buf;
   buf << in.rdbuf();
   check(!in.bad(), vocab_txt, "read error");

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace moekit {
 
@@ -22,5 +23,11 @@ class Error : public std::runtime_error {
 inline void check(bool cond, const std::filesystem::path& path, const std::string& msg) {
   if (!cond) fail(path, msg);
 }
+
+// Text from files (names, JSON parser excerpts, lines) made safe to print: bytes of invalid
+// UTF-8, control characters (C0, DEL, C1, including newline and ESC) and bidirectional overrides
+// become \xNN per byte; valid printable UTF-8 passes unchanged. Used where messages reach a
+// terminal (main's error line, warnings, the progress line).
+std::string escape_for_terminal(std::string_view text);
 
 }  // namespace moekit

@@ -15,9 +15,19 @@ Loc loc_of(const fs::path& file, const YAML::Mark& mark) {
   return mark.is_null() ? file.string() : file.string() + ":" + std::to_string(mark.line + 1);
 }
 
-Value convert(const YAML::Node& node, const fs::path& file) {
+// yaml-cpp shares an aliased node rather than copying it, but converting walks every use, so
+// nested aliases ("billion laughs": 9 levels of 9) would expand exponentially. Real recipes have a
+// few hundred nodes; the budget stops a hostile one after a bounded amount of work and memory.
+constexpr size_t kMaxRecipeNodes = 100'000;
+constexpr uintmax_t kMaxRecipeBytes = 1 << 20;
+
+Value convert(const YAML::Node& node, const fs::path& file, size_t& budget) {
   Value v;
   v.loc = loc_of(file, node.Mark());
+  if (budget == 0)
+    fail(v.loc, "more than " + std::to_string(kMaxRecipeNodes) +
+                    " YAML nodes once aliases are expanded (nested aliases?); a recipe needs far fewer");
+  --budget;
   switch (node.Type()) {
     case YAML::NodeType::Scalar:
       v.kind = Value::Kind::kScalar;
@@ -25,12 +35,12 @@ Value convert(const YAML::Node& node, const fs::path& file) {
       break;
     case YAML::NodeType::Sequence:
       v.kind = Value::Kind::kList;
-      for (const auto& item : node) v.items.push_back(convert(item, file));
+      for (const auto& item : node) v.items.push_back(convert(item, file, budget));
       break;
     case YAML::NodeType::Map:
       v.kind = Value::Kind::kMap;
       for (const auto& kv : node) {
-        Entry e{kv.first.Scalar(), convert(kv.second, file), loc_of(file, kv.first.Mark())};
+        Entry e{kv.first.Scalar(), convert(kv.second, file, budget), loc_of(file, kv.first.Mark())};
         if (kv.first.Type() != YAML::NodeType::Scalar)
           fail(e.loc, "expected a plain key, got a " + e.value.kind_name());
         if (v.find(e.key)) fail(e.loc, "duplicate key \"" + e.key + "\"");
@@ -47,7 +57,8 @@ Value convert(const YAML::Node& node, const fs::path& file) {
 
 Value parse_set_value(const std::string& text, const Loc& loc) {
   try {
-    Value v = convert(YAML::Load(text), loc);
+    size_t budget = kMaxRecipeNodes;
+    Value v = convert(YAML::Load(text), loc, budget);
     if (v.kind == Value::Kind::kNull) v.kind = Value::Kind::kScalar;  // --set x= sets the empty string
     std::vector<Value*> todo{&v};
     while (!todo.empty()) {  // every part of an override is located at the --set itself
@@ -199,8 +210,12 @@ Recipe load_recipe(const fs::path& file, const std::vector<std::string>& sets) {
   r.file = file;
   r.dir = fs::absolute(file).parent_path();
   if (!fs::is_regular_file(file)) fail(file, "no such recipe file");
+  const uintmax_t bytes = fs::file_size(file);
+  check(bytes <= kMaxRecipeBytes, file, "recipe of " + std::to_string(bytes) + " bytes is larger than moekit allows (" +
+                                           std::to_string(kMaxRecipeBytes) + ")");
   try {
-    r.root = convert(YAML::LoadFile(file.string()), file);
+    size_t budget = kMaxRecipeNodes;
+    r.root = convert(YAML::LoadFile(file.string()), file, budget);
   } catch (const YAML::Exception& e) {
     fail(loc_of(file, e.mark), e.msg);
   }

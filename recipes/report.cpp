@@ -289,8 +289,8 @@ void write_report(const Plan& plan, const PlannedStep& step, const nlohmann::jso
   h << "</table>\n<h2>Steps</h2>\n<table><tr><th>step</th><th>kind</th><th>status</th><th>seconds</th><th>key "
        "metrics</th></tr>\n";
   for (const auto& s : summary.value("steps", nlohmann::json::array()))
-    h << "<tr><td>" << svg::escape(s.value("name", "")) << "</td><td>" << s.value("kind", "") << "</td><td>"
-      << s.value("status", "") << "</td><td>" << fmt("%.1f", s.value("seconds", 0.0)) << "</td><td class=\"metrics\">"
+    h << "<tr><td>" << svg::escape(s.value("name", "")) << "</td><td>" << svg::escape(s.value("kind", "")) << "</td><td>"
+      << svg::escape(s.value("status", "")) << "</td><td>" << fmt("%.1f", s.value("seconds", 0.0)) << "</td><td class=\"metrics\">"
       << svg::escape(metrics_text(s.value("metrics", nlohmann::json::object()))) << "</td></tr>\n";
   h << "</table>\n";
   for (const auto& s : plan.steps) {

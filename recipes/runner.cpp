@@ -6,12 +6,14 @@
 #include <ctime>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "io/atomic_file.h"
 #include "model/error.h"
 #include "recipes/fingerprint.h"
 #include "recipes/report.h"
 #include "recipes/subprocess.h"
+#include "recipes/workdir_lock.h"
 
 namespace moekit::recipes {
 
@@ -86,6 +88,7 @@ class Runner {
       out_ << "plan of " << plan_.name << " (" << plan_.recipe.string() << "), work directory "
            << plan_.workdir.string() << "\n";
     } else {
+      lock_.emplace(plan_.workdir);  // before anything in the work directory is touched
       fs::create_directories(plan_.workdir / ".stamps");
       log_.open(plan_.workdir / "run.log", std::ios::app);
       const std::time_t now = std::time(nullptr);
@@ -274,6 +277,7 @@ class Runner {
   const Plan& plan_;
   const RunOptions& o_;
   std::ostream& out_;
+  std::optional<WorkdirLock> lock_;  // held for the whole run (not for a dry run)
   std::ofstream log_;
   std::vector<bool> ran_;
   std::string build_id_;

@@ -3,8 +3,9 @@
 # (the ONNX export tests' reference; nothing else is downloaded).
 set -euo pipefail
 packages=(build-essential cmake pkg-config libeigen3-dev libhdf5-dev libcli11-dev catch2 nlohmann-json3-dev
-          libyaml-cpp-dev libutf8proc-dev libdnnl-dev fortunes libcpp-httplib-dev curl libonnx-dev libprotobuf-dev
-          protobuf-compiler wordnet-base)
+          libyaml-cpp-dev libutf8proc-dev libdnnl-dev libxxhash-dev fortunes libcpp-httplib-dev curl libonnx-dev libprotobuf-dev
+          protobuf-compiler wordnet-base
+          clang libclang-rt-14-dev libomp-dev)
 # Node.js only where the machine has none: an image's own Node.js conflicts with Debian's package.
 command -v node >/dev/null || packages+=(nodejs npm)
 missing=()

@@ -12,6 +12,7 @@
 #include <random>
 
 #include "io/compact.h"
+#include "io/h5_checksum.h"
 #include "io/half.h"
 #include "io/hdf5.h"
 #include "model/error.h"
@@ -86,10 +87,15 @@ void require_same(const CompactModel& a, const CompactModel& b) {
 }
 
 // Opens a written file read-write through the HDF5 C API and applies an edit.
+// Changes a file through libhdf5, then re-seals its checksum: the defect reaches the checks that
+// run after the checksum (as in a file written wrongly by a moekit bug, or by another tool).
 void edit(const fs::path& p, const std::function<void(hid_t)>& f) {
-  h5::File file = h5::open_file(p, true);
-  f(file);
-  file.close(p, "the file");
+  {
+    h5::File file = h5::open_file(p, true);
+    f(file);
+    file.close(p, "the file");
+  }
+  seal_hdf5_checksum(p);
 }
 
 void delete_link(hid_t loc, const std::string& name) { REQUIRE(H5Ldelete(loc, name.c_str(), H5P_DEFAULT) >= 0); }
@@ -270,14 +276,29 @@ TEST_CASE("corrupt compact files throw an Error naming the file and the defect",
   const std::string w = "/weights/bert.embeddings.word_embeddings.weight";
   const std::vector<Defect> defects = {
       {"truncated", [&](const fs::path& p) { const auto b = bytes(p); put(p, b.substr(0, b.size() / 2)); },
-       "not a readable HDF5 file (truncated or corrupt?)"},
+       "file is corrupt or truncated (checksum: the file is truncated or extended"},
+      {"extended", [&](const fs::path& p) { put(p, bytes(p) + "x"); }, "file is corrupt or truncated (checksum"},
       {"random bytes", [&](const fs::path& p) {
          std::mt19937 rng(5);
          std::string b(4096, '\0');
          for (auto& c : b) c = char(rng());
          put(p, b);
-       }, "not a readable HDF5 file"},
-      {"empty", [&](const fs::path& p) { put(p, ""); }, "not a readable HDF5 file"},
+       }, "file is corrupt or truncated (checksum: no checksum block"},
+      {"empty", [&](const fs::path& p) { put(p, ""); }, "file is corrupt or truncated (checksum"},
+      {"truncated legacy file", [&](const fs::path& p) {  // no checksum block: libhdf5's own error
+         const auto b = bytes(p).substr(kChecksumBlockBytes);
+         put(p, b.substr(0, b.size() / 2));
+       }, "not a readable HDF5 file (truncated or corrupt?)"},
+      {"newer checksum block", [&](const fs::path& p) {
+         auto b = bytes(p);
+         b[22] = '9';  // "moekit-hdf5-checksum v9 ..."
+         put(p, b);
+       }, "written by a newer moekit (checksum block"},
+      {"damaged block padding", [&](const fs::path& p) {
+         auto b = bytes(p);
+         b[400] = 'x';
+         put(p, b);
+       }, "damaged checksum block (byte 400)"},
       {"missing", [](const fs::path& p) { fs::remove(p); }, "no such file"},
       {"wrong format", set_str("/", "format", "keras"), "not a moekit compact checkpoint (format attribute is \"keras\""},
       {"no format", [](const fs::path& p) { edit(p, [](hid_t f) { REQUIRE(H5Adelete(f, "format") >= 0); }); },
@@ -365,4 +386,49 @@ TEST_CASE("a compact file written by h5py reads (fixed-length strings, int32 ver
   CHECK((q.dtype == DType::I8 && q.shape == std::vector<int64_t>{2, 2}));
   CHECK(q.data == std::vector<uint8_t>{0x81, 5, 0, 127});
   CHECK(tensor_to_mat(m.scales.at("q"), "s") == (Mat(1, 2) << 0.5f, 0.25f).finished());
+}
+
+TEST_CASE("the checksum block: h5 readers skip it, older files load unverified", "[compact][checksum]") {
+  TempDir tmp;
+  const fs::path p = tmp.dir / "sealed.h5";
+  write_compact(p, sample_model());
+  std::ifstream in(p, std::ios::binary);
+  std::string head(kChecksumBlockBytes + 8, '\0');
+  in.read(head.data(), std::streamsize(head.size()));
+  CHECK(head.compare(0, 33, "moekit-hdf5-checksum v1 xxh3-128 ") == 0);
+  CHECK(head.compare(kChecksumBlockBytes, 4, "\x89HDF") == 0);  // HDF5's superblock right after the block
+  CHECK(verify_hdf5_checksum(p) == Integrity::verified);
+  CHECK(read_compact(p).verified);
+  CHECK(is_compact_file(p));
+  // A plain HDF5 file (what moekit wrote before the block existed) still reads, unverified.
+  const fs::path legacy = fs::path(MOEKIT_TEST_DATA) / "compact" / "v1.h5";
+  CHECK(verify_hdf5_checksum(legacy) == Integrity::unverified);
+  CHECK_FALSE(read_compact(legacy).verified);
+}
+
+TEST_CASE("500 random flips of a sealed export's first 40 KB are each refused by the checksum", "[compact][checksum]") {
+  // The issue's experiment (1-8 random bytes in the metadata region, which crashed libhdf5 27% of
+  // the time before): every flip changes a byte, and every byte of the file is covered (the block
+  // itself by its strict format and zero padding, the rest by the hash), so every one must fail
+  // with the checksum error, before libhdf5 reads anything.
+  TempDir tmp;
+  const fs::path clean = tmp.dir / "clean.h5";
+  write_compact(clean, sample_model());
+  std::ifstream in(clean, std::ios::binary);
+  const std::string original(std::istreambuf_iterator<char>(in), {});
+  const size_t region = std::min<size_t>(original.size(), 40 * 1024);
+  std::mt19937 rng(14);
+  const fs::path p = tmp.dir / "flipped.h5";
+  int refused = 0;
+  for (int trial = 0; trial < 500; ++trial) {
+    std::string b = original;
+    const int flips = 1 + int(rng() % 8);
+    for (int k = 0; k < flips; ++k) b[rng() % region] ^= char(1 + rng() % 255);  // never a no-op
+    if (b == original) continue;  // two flips of one byte cancelled out
+    std::ofstream(p, std::ios::binary | std::ios::trunc) << b;
+    INFO("trial " << trial);
+    CHECK_THROWS_WITH(read_compact(p), Contains("flipped.h5: file is corrupt or truncated (checksum"));
+    ++refused;
+  }
+  CHECK(refused >= 495);
 }
