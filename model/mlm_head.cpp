@@ -1,5 +1,7 @@
 #include "model/mlm_head.h"
 
+#include "model/matmul.h"
+
 #include "model/activation.h"
 
 namespace moekit {
@@ -25,7 +27,7 @@ void MlmHead::forward(MatRef h, const Param& word, Mat& logits, Cache* cache) co
   dense.forward(h, pre, cache ? &cache->dense : nullptr);
   activation_forward(act, pre, a);
   norm.forward(a, t, cache ? &cache->norm : nullptr);
-  logits.noalias() = t * word.value.transpose();
+  matmul_nt(t, word.value, logits, dense.precision);  // tied decoder: the word embeddings
   logits.rowwise() += bias.value.row(0);
   if (cache) {
     cache->pre = std::move(pre);
@@ -36,9 +38,10 @@ void MlmHead::forward(MatRef h, const Param& word, Mat& logits, Cache* cache) co
 // logits = t E^T + b  =>  dE += dlogits^T t,  db += sum_rows(dlogits),  dt = dlogits E;
 // then back through LayerNorm, the activation and the dense layer.
 void MlmHead::backward(MatRef dlogits, const Cache& cache, Param& word, Mat& dh) {
-  word.grad_buffer().noalias() += dlogits.transpose() * cache.t;
+  matmul_tn_acc(dlogits, cache.t, word.grad_buffer(), dense.precision);
   bias.grad_buffer() += dlogits.colwise().sum();
-  Mat dt = dlogits * word.value;
+  Mat dt;
+  matmul_nn(dlogits, word.value, dt, dense.precision);
   Mat da, dpre;
   norm.backward(dt, cache.norm, da);
   activation_backward(act, cache.pre, da, dpre);
