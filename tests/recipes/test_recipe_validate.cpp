@@ -146,10 +146,16 @@ TEST_CASE("shipped recipes pass the dry run", "[recipes]") {
   CHECK(demo.status == 0);
   CHECK(demo.output.find("moekit export --model=" + (dir / "demo/moe").string() + " --dtype=int8") !=
         std::string::npos);
+  CHECK(demo.output.find("--format=onnx") != std::string::npos);
+
+  auto wordnet = run_moekit("run " + quote(root / "recipes/wordnet-demo.yaml") + " --dry-run --set workdir=" +
+                            quote(dir / "wordnet"));
+  INFO(wordnet.output);
+  CHECK(wordnet.status == 0);
   // The pretrain step's inline init has no labels; the teacher fine-tunes the pretrained model.
-  CHECK(demo.output.find("moekit pretrain --train=") != std::string::npos);
-  CHECK(demo.output.find("--labels-from") == std::string::npos);
-  CHECK(demo.output.find("moekit train --model=" + (dir / "demo/pretrained").string()) != std::string::npos);
+  CHECK(wordnet.output.find("moekit pretrain --train=") != std::string::npos);
+  CHECK(wordnet.output.find("--labels-from") == std::string::npos);
+  CHECK(wordnet.output.find("moekit train --model=" + (dir / "wordnet/pretrained").string()) != std::string::npos);
 
   auto widenet = run_moekit("run " + quote(root / "recipes/widenet-share.yaml") + " --dry-run --set workdir=" +
                             quote(dir / "widenet"));
