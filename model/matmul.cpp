@@ -106,7 +106,7 @@ dnnl::matmul cached_primitive(const Operand& src, const Operand& wei, const memo
   }
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src.desc(), wei.desc(), dst), attr, cpu_engine());
   note_impl(kind, pd);
-  if (cache.size() >= 512) cache.clear();  // shapes vary with batches: bound the cache
+  if (cache.size() >= 16384) cache.clear();  // shapes vary with batch lengths: bound the cache
   return cache.emplace(key, dnnl::matmul(pd)).first->second;
 }
 
@@ -293,7 +293,7 @@ struct PackedWeight::Impl {
     std::lock_guard<std::mutex> lock(mutex);
     auto it = by_rows.find(m);
     if (it != by_rows.end()) return it->second;
-    if (by_rows.size() >= 64) by_rows.clear();  // row counts vary with batches: bound the cache
+    if (by_rows.size() >= 4096) by_rows.clear();  // row counts vary with batches: bound the cache
     Entry e;
     try {
       dnnl::matmul::primitive_desc pd = make_pd(m, k, n, weights.get_desc());
