@@ -227,33 +227,20 @@ void matmul(MatRef a, bool ta, MatRef b, bool tb, Eigen::Ref<Mat> c, bool accumu
   product(a, ta, b, tb, c.data(), c.outerStride(), accumulate, p, "matmul");
 }
 
+// The named forms: the general one with the output sized (or, for gradients, checked) first.
 void matmul_nt(MatRef x, MatRef w, Mat& y, Precision p) {
-  expect_inner(x.cols(), w.cols(), "matmul_nt");
   y.resize(x.rows(), w.rows());
-  if (y.size() == 0) return;
-  if (x.cols() == 0) {
-    y.setZero();
-    return;
-  }
-  product(x, false, w, true, y.data(), y.cols(), false, p, "x*w^T");
+  matmul(x, false, w, true, y, false, p);
 }
 
 void matmul_nn(MatRef x, MatRef w, Mat& y, Precision p) {
-  expect_inner(x.cols(), w.rows(), "matmul_nn");
   y.resize(x.rows(), w.cols());
-  if (y.size() == 0) return;
-  if (x.cols() == 0) {
-    y.setZero();
-    return;
-  }
-  product(x, false, w, false, y.data(), y.cols(), false, p, "x*w");
+  matmul(x, false, w, false, y, false, p);
 }
 
 void matmul_tn_acc(MatRef a, MatRef b, Mat& g, Precision p) {
-  expect_inner(a.rows(), b.rows(), "matmul_tn_acc");
   expect_shape(g, a.cols(), b.cols(), "matmul_tn_acc output");
-  if (g.size() == 0 || a.rows() == 0) return;
-  product(a, true, b, false, g.data(), g.cols(), true, p, "a^T*b");
+  matmul(a, true, b, false, g, true, p);
 }
 
 // ---- pre-packed weights ----
