@@ -2,6 +2,7 @@
 #include <omp.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
@@ -9,6 +10,7 @@
 #include "cli/commands.h"
 #include "cli/common.h"
 #include "distill/benchmark.h"
+#include "model/error.h"
 
 namespace moekit::cli {
 
@@ -68,8 +70,11 @@ void run_bench(const BenchCliOptions& o) {
                                  {"bf16_native", matmul_isa().bf16_native},
                                  {"int8_vnni", matmul_isa().int8_vnni},
                                  {"kernels", matmul_impls()}};
+  // How idle OpenMP threads wait (cli/omp_wait_policy.cpp): "passive" unless the user chose.
+  const char* policy = std::getenv("OMP_WAIT_POLICY");
+  const std::string wait_policy = policy ? policy : std::getenv("GOMP_SPINCOUNT") ? "GOMP_SPINCOUNT" : "libgomp default";
   if (o.json) {
-    std::cout << nlohmann::json{{"rows", j}, {"peak_rss_bytes", peak}, {"matmul", engine}}.dump(2) << "\n";
+    std::cout << nlohmann::json{{"rows", j}, {"peak_rss_bytes", peak}, {"matmul", engine}, {"omp_wait_policy", wait_policy}}.dump(2) << "\n";
     return;
   }
   std::printf("| model | mode | precision | batch x seq | threads | tokens/s (median) | min-max | ms/batch | GFLOP/s | file MB | vs first |\n");
@@ -85,6 +90,7 @@ void run_bench(const BenchCliOptions& o) {
   std::printf("matmul: oneDNN on %s (bf16 %s, int8 %s); kernels: %s\n", matmul_isa().name.c_str(),
               matmul_isa().bf16_native ? "native" : "emulated in fp32", matmul_isa().int8_vnni ? "VNNI" : "7-bit activations",
               matmul_impls().c_str());
+  std::printf("OpenMP waiting: %s\n", escape_for_terminal(wait_policy).c_str());
 }
 
 }  // namespace

@@ -7,10 +7,12 @@
 #include <new>
 
 #include "cli/commands.h"
+#include "cli/omp_wait_policy.h"
 #include "io/progress.h"
 #include "model/error.h"
 
 int main(int argc, char** argv) {
+  moekit::cli::default_to_passive_omp_waiting(argv);
   // Training allocates the same large activation buffers every step; keeping freed memory in the
   // heap (no trimming, no per-buffer mmap) avoids re-faulting fresh zeroed pages each time.
   mallopt(M_MMAP_THRESHOLD, 1 << 30);

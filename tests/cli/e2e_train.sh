@@ -38,10 +38,14 @@ awk -v a="$acc" -v b="$acc16" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <=
 acc_export=$(grep -o '"accuracy": [0-9.]*' "$work/eval16.json" | awk '{print $2}')
 awk -v a="$acc" -v b="$acc_export" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 0.01) }' \
   || fail "the bf16 export's accuracy $acc_export is not within 1 point of $acc"
-"$moekit" --threads 1 bench --model "$work/straight" --model "$work/bf16.h5" --batch-size 4 --seq-len 16 --reps 1 --json \
+env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT "$moekit" --threads 1 bench --model "$work/straight" --model "$work/bf16.h5" --batch-size 4 --seq-len 16 --reps 1 --json \
   >"$work/bench.json" 2>/dev/null || fail "bench"
 [ "$(grep -c '"precision": "bf16"' "$work/bench.json")" -eq 1 ] || fail "bench: the bf16 export should run bf16: $(cat "$work/bench.json")"
 grep -q '"isa": ' "$work/bench.json" && grep -q '"gflops": ' "$work/bench.json" || fail "bench: no ISA or GFLOP/s"
+# Idle OpenMP threads sleep by default (cli/omp_wait_policy.cpp); a user's choice is kept.
+grep -q '"omp_wait_policy": "passive"' "$work/bench.json" || fail "bench: OpenMP waiting should default to passive"
+OMP_WAIT_POLICY=active "$moekit" --threads 1 bench --model "$work/straight" --batch-size 2 --seq-len 8 --reps 1 --json 2>/dev/null \
+  | grep -q '"omp_wait_policy": "active"' || fail "bench: OMP_WAIT_POLICY=active was not kept"
 "$moekit" --threads 1 bench --model "$work/straight" --precision bf16 --train --batch-size 4 --seq-len 16 --reps 1 --json \
   >"$work/bench16.json" 2>/dev/null && grep -q '"precision": "bf16"' "$work/bench16.json" || fail "bench --train --precision bf16"
 
