@@ -5,6 +5,8 @@
 
 #include <unsupported/Eigen/SpecialFunctions>
 
+#include "model/vector_math.h"
+
 namespace moekit {
 
 namespace {
@@ -42,8 +44,9 @@ float activation_derivative(Activation act, float z) {
   return 0;
 }
 
-// Vectorised with Eigen's packet erf/tanh/exp (scalar erff was a fifth of inference time),
-// in chunks so OpenMP threads write disjoint ranges.
+// Vectorised (GELU: model/vector_math.h, AVX2 at run time; the others with Eigen's packet
+// tanh/exp; scalar erff was a fifth of inference time), in chunks so OpenMP threads write disjoint
+// ranges.
 namespace {
 constexpr Eigen::Index kChunk = 4096;
 using ArrayMap = Eigen::Map<Eigen::ArrayXf>;
@@ -52,7 +55,7 @@ using ConstArrayMap = Eigen::Map<const Eigen::ArrayXf>;
 void values(Activation act, ConstArrayMap z, ArrayMap y) {
   switch (act) {
     case Activation::gelu:
-      y = 0.5f * z * (1.0f + (z * kInvSqrt2).erf());
+      gelu_values(z.data(), y.data(), z.size());
       break;
     case Activation::gelu_new:
       y = 0.5f * z * (1.0f + (kSqrt2OverPi * (z + kGeluNewCubic * z.cube())).tanh());
@@ -66,7 +69,7 @@ void values(Activation act, ConstArrayMap z, ArrayMap y) {
 void derivatives(Activation act, ConstArrayMap z, ConstArrayMap dy, ArrayMap dz) {
   switch (act) {
     case Activation::gelu:
-      dz = dy * (0.5f * (1.0f + (z * kInvSqrt2).erf()) + z * kInvSqrt2Pi * (-0.5f * z.square()).exp());
+      gelu_derivatives(z.data(), dy.data(), dz.data(), z.size());
       break;
     case Activation::gelu_new: {
       const Eigen::ArrayXf t = (kSqrt2OverPi * (z + kGeluNewCubic * z.cube())).tanh();

@@ -5,8 +5,32 @@
 
 #include "model/dropout.h"
 #include "model/matmul.h"
+#include "model/vector_math.h"
 
 namespace moekit {
+
+namespace {
+
+// x [batch*seq, heads*hd] -> out [(b*heads + h)*seq + i, hd] (rows of one sequence and head together).
+void to_head_major(const Mat& x, Eigen::Index seq, Eigen::Index heads, Mat& out) {
+  const Eigen::Index hd = x.cols() / heads, n_blocks = x.rows() / seq * heads;
+#pragma omp parallel for schedule(static)
+  for (Eigen::Index blk = 0; blk < n_blocks; ++blk) {
+    const Eigen::Index b = blk / heads, h = blk % heads;
+    out.middleRows(blk * seq, seq) = x.block(b * seq, h * hd, seq, hd);
+  }
+}
+
+void from_head_major(const Mat& xh, Eigen::Index seq, Eigen::Index heads, Mat& out) {
+  const Eigen::Index hd = out.cols() / heads, n_blocks = out.rows() / seq * heads;
+#pragma omp parallel for schedule(static)
+  for (Eigen::Index blk = 0; blk < n_blocks; ++blk) {
+    const Eigen::Index b = blk / heads, h = blk % heads;
+    out.block(b * seq, h * hd, seq, hd) = xh.middleRows(blk * seq, seq);
+  }
+}
+
+}  // namespace
 
 void Attention::init(const std::string& p, const BertConfig& c, bool with_projections) {
   if (with_projections) {
@@ -36,19 +60,21 @@ void Attention::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng*
 
   const Eigen::Index n_blocks = batch.batch * heads;
   const bool train = dropout_rng && attention_dropout > 0;
-  Mat probs(n_blocks * seq, seq);
   Mat pmask;
   if (train) pmask = dropout_mask(*dropout_rng, n_blocks * seq, seq, attention_dropout);
-  Mat ctx(n, hidden);
+  // Head-major copies [(b*heads + h)*seq + i, hd], so that every (sequence, head) block is one
+  // contiguous matrix and each product of the layer is one batched call.
+  Mat qh(n_blocks * seq, hd), kh(n_blocks * seq, hd), vh(n_blocks * seq, hd);
+  to_head_major(q, seq, heads, qh);
+  to_head_major(k, seq, heads, kh);
+  to_head_major(v, seq, heads, vh);
+  Mat probs(n_blocks * seq, seq);
+  batched_matmul(qh.data(), false, kh.data(), true, probs.data(), n_blocks, seq, hd, seq, prec);  // raw Q K^T
 
 #pragma omp parallel for schedule(static)
   for (Eigen::Index blk = 0; blk < n_blocks; ++blk) {
-    const Eigen::Index b = blk / heads, h = blk % heads;
-    const auto qb = q.block(b * seq, h * hd, seq, hd);
-    const auto kb = k.block(b * seq, h * hd, seq, hd);
-    const auto vb = v.block(b * seq, h * hd, seq, hd);
+    const Eigen::Index b = blk / heads;
     auto p = probs.block(blk * seq, 0, seq, seq);
-    matmul(qb, false, kb, true, p, false, prec);  // raw scores Q K^T; the scale goes into the softmax
     const uint8_t* m = &batch.mask[static_cast<size_t>(b * seq)];
     bool any_key = false;
     for (Eigen::Index j = 0; j < seq; ++j) any_key |= m[j] != 0;
@@ -57,13 +83,9 @@ void Attention::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng*
     bool right_padded = real > 0;
     for (Eigen::Index j = real; j < seq && right_padded; ++j) right_padded = m[j] == 0;
     if (right_padded) {
-      // The same softmax, vectorised (Eigen's exp) over the real keys; padded keys get exactly 0.
-      // Row by row: each row segment is contiguous, so Eigen's packet exp applies.
-      for (Eigen::Index i = 0; i < seq; ++i) {
-        auto row = p.row(i).head(real).array();
-        row = ((row - row.maxCoeff()) * scale).exp();
-        row /= row.sum();
-      }
+      // The same softmax, vectorised (model/vector_math.h) over the real keys; padded keys get
+      // exactly 0. Row by row: each row segment is contiguous.
+      for (Eigen::Index i = 0; i < seq; ++i) softmax_scaled(p.row(i).data(), real, scale);
       p.rightCols(seq - real).setZero();
     }
     for (Eigen::Index i = 0; i < seq && !right_padded; ++i) {
@@ -80,14 +102,17 @@ void Attention::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng*
       }
       p.row(i) /= sum;
     }
-    auto cb = ctx.block(b * seq, h * hd, seq, hd);
-    if (train) {
-      const Mat pd = p.cwiseProduct(pmask.block(blk * seq, 0, seq, seq));
-      matmul(pd, false, vb, false, cb, false, prec);
-    } else {
-      matmul(p, false, vb, false, cb, false, prec);
-    }
   }
+
+  Mat ctxh(n_blocks * seq, hd);
+  if (train) {
+    const Mat pd = probs.cwiseProduct(pmask);
+    batched_matmul(pd.data(), false, vh.data(), false, ctxh.data(), n_blocks, seq, seq, hd, prec);
+  } else {
+    batched_matmul(probs.data(), false, vh.data(), false, ctxh.data(), n_blocks, seq, seq, hd, prec);
+  }
+  Mat ctx(n, hidden);
+  from_head_major(ctxh, seq, heads, ctx);
 
   Mat o;
   w.out.forward(ctx, o, cache ? &cache->out : nullptr);

@@ -76,26 +76,37 @@ T* scratch(int slot, size_t n) {
 }
 
 // One operand as oneDNN sees it: data, type, dims and strides.
+// Fixed-size dims and the C API's descriptor init: a product's set-up allocates nothing.
+using Dims2 = std::array<memory::dim, 2>;
+
+memory::desc desc2(const Dims2& shape, dt type, const Dims2& strides) {
+  dnnl_memory_desc_t d;
+  dnnl::error::wrap_c_api(dnnl_memory_desc_init_by_strides(&d, 2, shape.data(), memory::convert_to_c(type), strides.data()),
+                          "could not build a memory descriptor");
+  return memory::desc(d);
+}
+
 struct Operand {
   const void* data;
   dt type;
-  dims shape, strides;
-  memory::desc desc() const { return memory::desc(shape, type, strides); }
+  Dims2 shape, strides;
+  memory::desc desc() const { return desc2(shape, type, strides); }
 };
 
 // Shapes, strides and types of a product, flat: building the key allocates nothing (attention
 // runs thousands of small products per forward).
 using Key = std::array<int64_t, 16>;
 
-// Primitives by their full description; oneDNN builds (and JIT-compiles) each one once.
-dnnl::matmul cached_primitive(const Operand& src, const Operand& wei, const memory::desc& dst, memory::dim ldd,
+// Primitives by their full description; oneDNN builds (and JIT-compiles) each one once per thread.
+// Per thread, so the thousands of small products that attention runs from both threads at once
+// take no lock (a shared map's mutex was a measurable share of the time); oneDNN's own primitive
+// cache makes a second thread's copy cheap to build.
+const dnnl::matmul& cached_primitive(const Operand& src, const Operand& wei, const memory::desc& dst, memory::dim ldd,
                               bool accumulate, const std::string& kind) {
-  static std::mutex mutex;
-  static std::map<Key, dnnl::matmul> cache;
+  thread_local std::map<Key, dnnl::matmul> cache;
   const Key key{src.shape[0], src.shape[1], src.strides[0], src.strides[1], static_cast<int64_t>(src.type),
                 wei.shape[0],  wei.shape[1], wei.strides[0], wei.strides[1], static_cast<int64_t>(wei.type),
                 ldd,           static_cast<int64_t>(dst.data_type()), accumulate, 0, 0, 0};
-  std::lock_guard<std::mutex> lock(mutex);
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
   dnnl::primitive_attr attr;
@@ -115,13 +126,15 @@ void run_product(const Operand& src, const Operand& wei, float* dst, Eigen::Inde
                  const std::string& kind) {
   const memory::dim m = src.shape[0], n = wei.shape[1];
   try {
-    const memory::desc dst_desc({m, n}, dt::f32, dims{ldd, 1});
-    dnnl::matmul prim = cached_primitive(src, wei, dst_desc, ldd, accumulate, kind);
+    const memory::desc dst_desc = desc2({m, n}, dt::f32, {ldd, 1});
+    const dnnl::matmul& prim = cached_primitive(src, wei, dst_desc, ldd, accumulate, kind);
     dnnl::engine& eng = cpu_engine();
     memory s(src.desc(), eng, const_cast<void*>(src.data));
     memory w(wei.desc(), eng, const_cast<void*>(wei.data));
     memory d(dst_desc, eng, dst);
-    prim.execute(cpu_stream(), {{DNNL_ARG_SRC, s}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DST, d}});
+    // The C call takes a fixed array of arguments (the C++ one builds an unordered_map per call).
+    const dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, s.get()}, {DNNL_ARG_WEIGHTS, w.get()}, {DNNL_ARG_DST, d.get()}};
+    dnnl::error::wrap_c_api(dnnl_primitive_execute(prim.get(), cpu_stream().get(), 3, args), "could not execute a matmul");
     cpu_stream().wait();
   } catch (const dnnl::error& e) {
     rethrow(e, "matmul " + kind);
@@ -140,7 +153,7 @@ Operand float_operand(MatRef m, bool transposed) {
 Operand bf16_operand(MatRef m, bool transposed, int slot) {
   const memory::dim r = m.rows(), c = m.cols();
   const size_t n = static_cast<size_t>(r * c);
-  Operand op{nullptr, dt::f32, transposed ? dims{c, r} : dims{r, c}, transposed ? dims{1, c} : dims{c, 1}};
+  Operand op{nullptr, dt::f32, transposed ? Dims2{c, r} : Dims2{r, c}, transposed ? Dims2{1, c} : Dims2{c, 1}};
   if (matmul_isa().bf16_native) {
     uint16_t* buf = scratch<uint16_t>(slot, n);
     convert_bf16(m.data(), r, c, m.outerStride(), buf);
@@ -241,6 +254,68 @@ void matmul_nn(MatRef x, MatRef w, Mat& y, Precision p) {
 void matmul_tn_acc(MatRef a, MatRef b, Mat& g, Precision p) {
   expect_shape(g, a.cols(), b.cols(), "matmul_tn_acc output");
   matmul(a, true, b, false, g, true, p);
+}
+
+void batched_matmul(const float* a, bool ta, const float* b, bool tb, float* c, int64_t batch, int64_t m, int64_t k,
+                    int64_t n, Precision p) {
+  if (batch <= 0 || m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    std::fill(c, c + batch * m * n, 0.0f);
+    return;
+  }
+  using Dims3 = std::array<memory::dim, 3>;
+  auto desc3 = [](const Dims3& shape, dt type, const Dims3& strides) {
+    dnnl_memory_desc_t d;
+    dnnl::error::wrap_c_api(dnnl_memory_desc_init_by_strides(&d, 3, shape.data(), memory::convert_to_c(type), strides.data()),
+                            "could not build a memory descriptor");
+    return memory::desc(d);
+  };
+  dt type = dt::f32;
+  const float* a_data = a;
+  const float* b_data = b;
+  const void* a_ptr = a;
+  const void* b_ptr = b;
+  if (p == Precision::bf16) {  // both operands rounded as bf16_operand does, contiguous already
+    const size_t na = static_cast<size_t>(batch * m * k), nb = static_cast<size_t>(batch * k * n);
+    if (matmul_isa().bf16_native) {
+      uint16_t* ba = scratch<uint16_t>(0, na);
+      uint16_t* bb = scratch<uint16_t>(1, nb);
+      convert_bf16(a_data, 1, static_cast<Eigen::Index>(na), static_cast<Eigen::Index>(na), ba);
+      convert_bf16(b_data, 1, static_cast<Eigen::Index>(nb), static_cast<Eigen::Index>(nb), bb);
+      a_ptr = ba, b_ptr = bb, type = dt::bf16;
+    } else {
+      float* fa = scratch<float>(0, na);
+      float* fb = scratch<float>(1, nb);
+      convert_bf16(a_data, 1, static_cast<Eigen::Index>(na), static_cast<Eigen::Index>(na), fa);
+      convert_bf16(b_data, 1, static_cast<Eigen::Index>(nb), static_cast<Eigen::Index>(nb), fb);
+      a_ptr = fa, b_ptr = fb;
+    }
+  }
+  const std::string kind = std::string(precision_name(p)) + " batched matmul";
+  try {
+    const memory::desc src = ta ? desc3({batch, m, k}, type, {m * k, 1, m}) : desc3({batch, m, k}, type, {m * k, k, 1});
+    const memory::desc wei = tb ? desc3({batch, k, n}, type, {k * n, 1, k}) : desc3({batch, k, n}, type, {k * n, n, 1});
+    const memory::desc dst = desc3({batch, m, n}, dt::f32, {m * n, n, 1});
+    thread_local std::map<Key, dnnl::matmul> cache;
+    const Key key{batch, m, k, n, ta, tb, static_cast<int64_t>(type), 1, 0, 0, 0, 0, 0, 0, 0, 0};
+    auto it = cache.find(key);
+    if (it == cache.end()) {
+      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, wei, dst), cpu_engine());
+      note_impl(kind, pd);
+      if (cache.size() >= 4096) cache.clear();  // bounded as the 2-D cache
+      it = cache.emplace(key, dnnl::matmul(pd)).first;
+    }
+    dnnl::engine& eng = cpu_engine();
+    memory s(src, eng, const_cast<void*>(a_ptr));
+    memory w(wei, eng, const_cast<void*>(b_ptr));
+    memory d(dst, eng, c);
+    const dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, s.get()}, {DNNL_ARG_WEIGHTS, w.get()}, {DNNL_ARG_DST, d.get()}};
+    dnnl::error::wrap_c_api(dnnl_primitive_execute(it->second.get(), cpu_stream().get(), 3, args),
+                            "could not execute a matmul");
+    cpu_stream().wait();
+  } catch (const dnnl::error& e) {
+    rethrow(e, "matmul " + kind);
+  }
 }
 
 // ---- pre-packed weights ----

@@ -43,6 +43,13 @@ void matmul_nt(MatRef x, MatRef w, Mat& y, Precision p = Precision::fp32);
 void matmul_nn(MatRef x, MatRef w, Mat& y, Precision p = Precision::fp32);
 void matmul_tn_acc(MatRef a, MatRef b, Mat& g, Precision p = Precision::fp32);
 
+// A batch of independent products, one oneDNN call: for each i < batch,
+//   c_i = op(a_i) op(b_i),   a_i = a + i*m*k (op(a_i) [m, k]), b_i = b + i*k*n (op(b_i) [k, n]),
+//   c_i = c + i*m*n [m, n],  every matrix contiguous and row-major before its op.
+// Attention's per-(sequence, head) products: one call per layer instead of thousands of tiny ones.
+void batched_matmul(const float* a, bool transpose_a, const float* b, bool transpose_b, float* c, int64_t batch,
+                    int64_t m, int64_t k, int64_t n, Precision p = Precision::fp32);
+
 // Rounds every entry to the nearest bfloat16 (ties to even), in place; NaN stays NaN.
 void round_to_bf16(float* data, size_t n);
 

@@ -1,5 +1,7 @@
 #include "model/moe_ffn.h"
 
+#include <omp.h>
+
 #include <algorithm>
 
 #include "model/dropout.h"
@@ -134,6 +136,32 @@ Routing MoeFFN::route(MatRef x, const Batch& batch, GateRouter::Cache* cache) co
   return std::get<HashRouter>(router).route(batch.ids, n_experts(), batch.mask);
 }
 
+namespace {
+
+// A run of one expert's token rows: [begin, end) of Routing::tokens[expert].
+struct RowChunk {
+  int64_t expert;
+  size_t begin, end;
+};
+
+// Inference splits every expert's rows into chunks so that the threads share the work evenly
+// whatever the routing's imbalance (one task per expert left a thread idle while the other ran
+// the busiest expert). Chunks stay large enough for an efficient product: at least 32 rows, about
+// four per thread, at most 256.
+std::vector<RowChunk> make_chunks(const Routing& r, int threads) {
+  size_t total = 0;
+  for (const auto& t : r.tokens) total += t.size();
+  const size_t per = (total + static_cast<size_t>(4 * threads) - 1) / static_cast<size_t>(4 * threads);
+  const size_t chunk = std::clamp<size_t>((per + 15) / 16 * 16, 32, 256);
+  std::vector<RowChunk> chunks;
+  for (size_t e = 0; e < r.tokens.size(); ++e)
+    for (size_t b = 0; b < r.tokens[e].size(); b += chunk)
+      chunks.push_back({static_cast<int64_t>(e), b, std::min(r.tokens[e].size(), b + chunk)});
+  return chunks;
+}
+
+}  // namespace
+
 void MoeFFN::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng* dropout_rng, MoeStats* stats) const {
   Routing r = route(x, batch, cache ? &cache->gate : nullptr);
   const int64_t n = n_experts(), k = r.top_k;
@@ -142,20 +170,41 @@ void MoeFFN::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng* dr
   if (expert_norm && dropout_rng && hidden_dropout > 0)
     for (int64_t j = 0; j < k; ++j) masks.push_back(dropout_mask(*dropout_rng, x.rows(), x.cols(), hidden_dropout));
   std::vector<Mat> outs(static_cast<size_t>(n));
-  if (cache) cache->experts.assign(static_cast<size_t>(n), ExpertFFN::Cache{});
+  if (cache) {
+    // Training: one task per expert (its cache holds all its rows for the backward).
+    cache->experts.assign(static_cast<size_t>(n), ExpertFFN::Cache{});
 #pragma omp parallel for schedule(dynamic, 1) if (busy_experts(r) > 1)
-  for (int64_t e = 0; e < n; ++e) {
-    const auto& rows = r.tokens[static_cast<size_t>(e)];
-    if (rows.empty()) continue;
-    Mat mask;
-    if (!masks.empty()) {
-      mask.resize(static_cast<Eigen::Index>(rows.size()), x.cols());
-      for (size_t i = 0; i < rows.size(); ++i)
-        mask.row(static_cast<Eigen::Index>(i)) = masks[static_cast<size_t>(r.slots[static_cast<size_t>(e)][i] % k)].row(rows[i]);
+    for (int64_t e = 0; e < n; ++e) {
+      const auto& rows = r.tokens[static_cast<size_t>(e)];
+      if (rows.empty()) continue;
+      Mat mask;
+      if (!masks.empty()) {
+        mask.resize(static_cast<Eigen::Index>(rows.size()), x.cols());
+        for (size_t i = 0; i < rows.size(); ++i)
+          mask.row(static_cast<Eigen::Index>(i)) = masks[static_cast<size_t>(r.slots[static_cast<size_t>(e)][i] % k)].row(rows[i]);
+      }
+      experts[static_cast<size_t>(e)].forward(gather_rows(x, rows), outs[static_cast<size_t>(e)],
+                                              &cache->experts[static_cast<size_t>(e)], masks.empty() ? nullptr : &mask);
     }
-    experts[static_cast<size_t>(e)].forward(gather_rows(x, rows), outs[static_cast<size_t>(e)],
-                                            cache ? &cache->experts[static_cast<size_t>(e)] : nullptr,
-                                            masks.empty() ? nullptr : &mask);
+  } else {
+    // Inference (dropout off without a cache only in eval; a masked forward keeps the mask rows).
+    for (int64_t e = 0; e < n; ++e) outs[static_cast<size_t>(e)].resize(static_cast<Eigen::Index>(r.tokens[static_cast<size_t>(e)].size()), x.cols());
+    const std::vector<RowChunk> chunks = make_chunks(r, omp_get_max_threads());
+#pragma omp parallel for schedule(dynamic, 1) if (chunks.size() > 1)
+    for (size_t c = 0; c < chunks.size(); ++c) {
+      const RowChunk& ch = chunks[c];
+      const auto& all = r.tokens[static_cast<size_t>(ch.expert)];
+      const std::vector<int32_t> rows(all.begin() + static_cast<std::ptrdiff_t>(ch.begin), all.begin() + static_cast<std::ptrdiff_t>(ch.end));
+      Mat mask;
+      if (!masks.empty()) {
+        mask.resize(static_cast<Eigen::Index>(rows.size()), x.cols());
+        for (size_t i = 0; i < rows.size(); ++i)
+          mask.row(static_cast<Eigen::Index>(i)) = masks[static_cast<size_t>(r.slots[static_cast<size_t>(ch.expert)][ch.begin + i] % k)].row(rows[i]);
+      }
+      Mat out;
+      experts[static_cast<size_t>(ch.expert)].forward(gather_rows(x, rows), out, nullptr, masks.empty() ? nullptr : &mask);
+      outs[static_cast<size_t>(ch.expert)].middleRows(static_cast<Eigen::Index>(ch.begin), out.rows()) = out;
+    }
   }
   y = Mat::Zero(x.rows(), x.cols());
   for (size_t e = 0; e < outs.size(); ++e) {  // fixed expert order

@@ -1,0 +1,109 @@
+// The element-wise kernels (model/vector_math.h), both versions (AVX2 where this CPU has it, and
+// the portable one) against double-precision references: softmax, GELU and its derivative, over
+// every tail length, far tails and underflow.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <random>
+#include <vector>
+
+#include "model/vector_math.h"
+
+using namespace moekit;
+
+namespace {
+
+// Runs `check` with the AVX2 kernels (when the CPU has them) and with the portable ones.
+template <typename F>
+void for_each_version(F check) {
+  set_vector_math_avx2_enabled(true);
+  if (vector_math_avx2()) {
+    INFO("AVX2 kernels");
+    check();
+  } else {
+    WARN("this CPU has no AVX2 + FMA: only the portable kernels are tested");
+  }
+  set_vector_math_avx2_enabled(false);
+  {
+    INFO("portable kernels");
+    check();
+  }
+  set_vector_math_avx2_enabled(true);
+}
+
+double gelu_ref(double z) { return 0.5 * z * (1.0 + std::erf(z / std::sqrt(2.0))); }
+double gelu_grad_ref(double z) {
+  return 0.5 * (1.0 + std::erf(z / std::sqrt(2.0))) + z * std::exp(-0.5 * z * z) / std::sqrt(2.0 * M_PI);
+}
+
+std::vector<float> grid() {
+  std::vector<float> z;
+  for (int i = -12000; i <= 12000; ++i) z.push_back(static_cast<float>(i) * 1e-3f);  // [-12, 12]
+  for (float v : {-1e4f, -100.0f, -30.0f, -1e-6f, 0.0f, 1e-6f, 30.0f, 100.0f, 1e4f}) z.push_back(v);
+  z.push_back(1.0f);  // odd total length: a tail
+  return z;
+}
+
+}  // namespace
+
+TEST_CASE("vector_math: softmax matches a double-precision softmax for every length", "[vector_math]") {
+  for_each_version([] {
+    std::mt19937 gen(7);
+    std::uniform_real_distribution<float> u(-40.0f, 40.0f);
+    for (int n = 1; n <= 70; ++n) {
+      std::vector<float> x(static_cast<size_t>(n));
+      for (float& v : x) v = u(gen);
+      const float scale = 0.125f;
+      std::vector<double> ref(x.size());
+      double mx = -1e300, sum = 0;
+      for (float v : x) mx = std::max(mx, static_cast<double>(v));
+      for (size_t i = 0; i < x.size(); ++i) sum += ref[i] = std::exp((x[i] - mx) * scale);
+      softmax_scaled(x.data(), n, scale);
+      double total = 0;
+      for (size_t i = 0; i < x.size(); ++i) {
+        INFO("n " << n << " element " << i);
+        REQUIRE(std::abs(x[i] - ref[i] / sum) <= 1e-6 * (ref[i] / sum) + 1e-9);
+        total += x[i];
+      }
+      REQUIRE(std::abs(total - 1.0) < 1e-5);
+    }
+  });
+}
+
+TEST_CASE("vector_math: softmax underflows to exactly 0 and keeps a dominant key at 1", "[vector_math]") {
+  for_each_version([] {
+    std::vector<float> x = {0.0f, -1000.0f, -200.0f};
+    softmax_scaled(x.data(), 3, 1.0f);
+    REQUIRE(x[0] == 1.0f);
+    REQUIRE(x[1] == 0.0f);
+    REQUIRE(x[2] == 0.0f);
+  });
+}
+
+TEST_CASE("vector_math: GELU and its derivative match the exact-erf form", "[vector_math]") {
+  for_each_version([] {
+    const std::vector<float> z = grid();
+    std::vector<float> y(z.size()), dz(z.size()), dy(z.size());
+    for (size_t i = 0; i < z.size(); ++i) dy[i] = 1.0f + 0.25f * static_cast<float>(i % 5);
+    gelu_values(z.data(), y.data(), static_cast<int64_t>(z.size()));
+    gelu_derivatives(z.data(), dy.data(), dz.data(), static_cast<int64_t>(z.size()));
+    for (size_t i = 0; i < z.size(); ++i) {
+      INFO("z = " << z[i]);
+      const double scale = std::max(1.0, std::abs(static_cast<double>(z[i])));
+      REQUIRE(std::abs(y[i] - gelu_ref(z[i])) <= 4e-7 * scale);
+      REQUIRE(std::abs(dz[i] - dy[i] * gelu_grad_ref(z[i])) <= 1e-6 * dy[i]);
+    }
+  });
+}
+
+TEST_CASE("vector_math: every tail length computes the same values as a whole vector", "[vector_math]") {
+  for_each_version([] {
+    const std::vector<float> z = {-3.0f, -1.5f, -0.5f, 0.0f, 0.25f, 0.75f, 1.5f, 4.0f, -2.0f, 2.5f, -0.1f};
+    std::vector<float> all(z.size());
+    gelu_values(z.data(), all.data(), static_cast<int64_t>(z.size()));
+    for (size_t n = 1; n <= z.size(); ++n) {
+      std::vector<float> part(n);
+      gelu_values(z.data(), part.data(), static_cast<int64_t>(n));
+      for (size_t i = 0; i < n; ++i) REQUIRE(part[i] == all[i]);
+    }
+  });
+}
