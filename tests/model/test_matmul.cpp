@@ -88,6 +88,31 @@ TEST_CASE("bf16 products are fp32 products of bf16-rounded operands", "[matmul][
   }
 }
 
+TEST_CASE("Batched products equal one product per matrix, every transpose, fp32 and bf16", "[matmul][batched]") {
+  Rng rng(9);
+  const Eigen::Index batch = 6, m = 11, k = 8, n = 13;
+  for (const Precision p : {Precision::fp32, Precision::bf16}) {
+    for (const bool ta : {false, true})
+      for (const bool tb : {false, true}) {
+        INFO(precision_name(p) << " ta " << ta << " tb " << tb);
+        // each matrix contiguous and row-major before its op: [m, k] or, transposed, [k, m]
+        const Mat a = random_mat(rng, batch * (ta ? k : m), ta ? m : k);
+        const Mat b = random_mat(rng, batch * (tb ? n : k), tb ? k : n);
+        Mat c(batch * m, n);
+        batched_matmul(a.data(), ta, b.data(), tb, c.data(), batch, m, k, n, p);
+        for (Eigen::Index i = 0; i < batch; ++i) {
+          const Mat ai = a.middleRows(i * (ta ? k : m), ta ? k : m), bi = b.middleRows(i * (tb ? n : k), tb ? n : k);
+          Mat expected(m, n);
+          matmul(ai, ta, bi, tb, expected, false, p);
+          CHECK((c.middleRows(i * m, m) - expected).cwiseAbs().maxCoeff() < 1e-5);
+        }
+      }
+  }
+  Mat c = Mat::Constant(2 * 3, 4, 7.0f);
+  batched_matmul(nullptr, false, nullptr, false, c.data(), 2, 3, 0, 4);  // empty inner dimension
+  CHECK(c.isZero());
+}
+
 TEST_CASE("Packed weights give the plain product with the bias, at every row count", "[matmul]") {
   Rng rng(4);
   const Mat w = random_mat(rng, 96, 80);
