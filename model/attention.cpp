@@ -124,16 +124,16 @@ void Attention::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng*
   o += x;
   norm.forward(o, y, cache ? &cache->norm : nullptr);
   if (cache) {
-    cache->q = std::move(q);
-    cache->k = std::move(k);
-    cache->v = std::move(v);
+    cache->qh = std::move(qh);
+    cache->kh = std::move(kh);
+    cache->vh = std::move(vh);
     cache->probs = std::move(probs);
     cache->probs_mask = std::move(pmask);
     cache->hidden_mask = std::move(hmask);
   }
 }
 
-// Per (sequence, head), with Pd = P * M (dropout mask M) and ctx = Pd V:
+// Per (sequence, head) block, with Pd = P * M (dropout mask M) and ctx = Pd V:
 //   dV = Pd^T dctx;  dPd = dctx V^T;  dP = dPd * M;  dS = P * (dP - rowsum(dP * P));
 //   dQ = dS K * scale;  dK = dS^T Q * scale.
 void Attention::backward(MatRef dy, const Batch& batch, const Cache& cache, Mat& dx, const Mat* dscores) {
@@ -149,33 +149,32 @@ void Attention::backward(MatRef dy, const Batch& batch, const Cache& cache, Mat&
   Mat dctx;
   w.out.backward(dout, cache.out, &dctx);
 
-  Mat dq(n, hidden), dk(n, hidden), dv(n, hidden);
   const bool train = cache.probs_mask.size() > 0;
   const Eigen::Index n_blocks = batch.batch * heads;
-#pragma omp parallel for schedule(static)
-  for (Eigen::Index blk = 0; blk < n_blocks; ++blk) {
-    const Eigen::Index b = blk / heads, h = blk % heads;
-    const auto p = cache.probs.block(blk * seq, 0, seq, seq);
-    const auto qb = cache.q.block(b * seq, h * hd, seq, hd);
-    const auto kb = cache.k.block(b * seq, h * hd, seq, hd);
-    const auto vb = cache.v.block(b * seq, h * hd, seq, hd);
-    const auto dcb = dctx.block(b * seq, h * hd, seq, hd);
-    Mat dp(seq, seq);
-    matmul(dcb, false, vb, true, dp, false, prec);
-    if (train) {
-      const auto m = cache.probs_mask.block(blk * seq, 0, seq, seq);
-      matmul(p.cwiseProduct(m), true, dcb, false, dv.block(b * seq, h * hd, seq, hd), false, prec);
-      dp.array() *= m.array();
-    } else {
-      matmul(p, true, dcb, false, dv.block(b * seq, h * hd, seq, hd), false, prec);
-    }
-    Eigen::VectorXf dot = dp.cwiseProduct(p).rowwise().sum();
-    Mat ds = p.cwiseProduct(dp - dot.replicate(1, seq));
-    if (dscores) ds += dscores->block(blk * seq, 0, seq, seq);
-    ds *= scale;
-    matmul(ds, false, kb, false, dq.block(b * seq, h * hd, seq, hd), false, prec);
-    matmul(ds, true, qb, false, dk.block(b * seq, h * hd, seq, hd), false, prec);
+  // Every product batched over the (sequence, head) blocks, in the forward's head-major layout;
+  // the element-wise steps run on the whole [blocks*seq, seq] matrices (each row is one block's).
+  Mat dctxh(n_blocks * seq, hd);
+  to_head_major(dctx, seq, heads, dctxh);
+  Mat dp(n_blocks * seq, seq), dvh(n_blocks * seq, hd);
+  batched_matmul(dctxh.data(), false, cache.vh.data(), true, dp.data(), n_blocks, seq, hd, seq, prec);
+  if (train) {
+    const Mat pd = cache.probs.cwiseProduct(cache.probs_mask);
+    batched_matmul(pd.data(), true, dctxh.data(), false, dvh.data(), n_blocks, seq, seq, hd, prec);
+    dp.array() *= cache.probs_mask.array();
+  } else {
+    batched_matmul(cache.probs.data(), true, dctxh.data(), false, dvh.data(), n_blocks, seq, seq, hd, prec);
   }
+  const Eigen::VectorXf dot = dp.cwiseProduct(cache.probs).rowwise().sum();
+  Mat ds = cache.probs.cwiseProduct(dp - dot.replicate(1, seq));
+  if (dscores) ds += *dscores;
+  ds *= scale;
+  Mat dqh(n_blocks * seq, hd), dkh(n_blocks * seq, hd);
+  batched_matmul(ds.data(), false, cache.kh.data(), false, dqh.data(), n_blocks, seq, seq, hd, prec);
+  batched_matmul(ds.data(), true, cache.qh.data(), false, dkh.data(), n_blocks, seq, seq, hd, prec);
+  Mat dq(n, hidden), dk(n, hidden), dv(n, hidden);
+  from_head_major(dqh, seq, heads, dq);
+  from_head_major(dkh, seq, heads, dk);
+  from_head_major(dvh, seq, heads, dv);
 
   Mat tmp;
   w.query.backward(dq, cache.in, &dx);

@@ -24,7 +24,7 @@ struct Attention {
 
   struct Cache {
     Linear::Cache in;          // x, shared by query/key/value
-    Mat q, k, v;               // [n_tok, hidden]
+    Mat qh, kh, vh;            // [batch*heads*seq, head_dim]: head-major, block (b, h) at rows (b*heads + h)*seq
     Mat probs;                 // [batch*heads*seq, seq] softmax output, before dropout
     Mat probs_mask;            // same shape, dropout mask (empty in eval)
     Linear::Cache out;         // ctx

@@ -140,22 +140,25 @@ TEST_CASE("shipped recipes pass the dry run", "[recipes]") {
   const fs::path root = fs::path(MOEKIT_TEST_DATA).parent_path().parent_path();
   const moekit::test::TempDir tmp("moekit_test_recipe_shipped");
   const fs::path& dir = tmp.path;
+  // The README's demo: WordNet, pretrained teacher, then the MoEBERT pipeline.
   auto demo =
       run_moekit("run " + quote(root / "recipes/demo.yaml") + " --dry-run --set workdir=" + quote(dir / "demo"));
   INFO(demo.output);
   CHECK(demo.status == 0);
+  // The pretrain step's inline init has no labels; the teacher fine-tunes the pretrained model.
+  CHECK(demo.output.find("moekit pretrain --train=") != std::string::npos);
+  CHECK(demo.output.find("--labels-from") == std::string::npos);
+  CHECK(demo.output.find("moekit train --model=" + (dir / "demo/pretrained").string()) != std::string::npos);
   CHECK(demo.output.find("moekit export --model=" + (dir / "demo/moe").string() + " --dtype=int8") !=
         std::string::npos);
   CHECK(demo.output.find("--format=onnx") != std::string::npos);
 
-  auto wordnet = run_moekit("run " + quote(root / "recipes/wordnet-demo.yaml") + " --dry-run --set workdir=" +
-                            quote(dir / "wordnet"));
-  INFO(wordnet.output);
-  CHECK(wordnet.status == 0);
-  // The pretrain step's inline init has no labels; the teacher fine-tunes the pretrained model.
-  CHECK(wordnet.output.find("moekit pretrain --train=") != std::string::npos);
-  CHECK(wordnet.output.find("--labels-from") == std::string::npos);
-  CHECK(wordnet.output.find("moekit train --model=" + (dir / "wordnet/pretrained").string()) != std::string::npos);
+  auto fortunes = run_moekit("run " + quote(root / "recipes/fortunes-demo.yaml") + " --dry-run --set workdir=" +
+                             quote(dir / "fortunes"));
+  INFO(fortunes.output);
+  CHECK(fortunes.status == 0);
+  CHECK(fortunes.output.find("moekit export --model=" + (dir / "fortunes/moe").string() + " --dtype=int8") !=
+        std::string::npos);
 
   auto widenet = run_moekit("run " + quote(root / "recipes/widenet-share.yaml") + " --dry-run --set workdir=" +
                             quote(dir / "widenet"));
