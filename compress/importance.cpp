@@ -19,10 +19,9 @@ Importance score_importance(BertModel& model, const std::vector<io::EncodedExamp
   auto batches = io::length_grouped_batches(examples, batch_size);
   if (max_batches > 0 && static_cast<int64_t>(batches.size()) > max_batches) batches.resize(static_cast<size_t>(max_batches));
   if (shards > 1) {  // this shard's batches, in order
-    size_t kept = 0;
-    for (size_t b = 0; b < batches.size(); ++b)
-      if (b % shards == shard) batches[kept++] = std::move(batches[b]);
-    batches.resize(kept);
+    std::vector<std::vector<size_t>> mine;
+    for (size_t b = shard; b < batches.size(); b += shards) mine.push_back(std::move(batches[b]));
+    batches = std::move(mine);
   }
   io::Progress bar("importance", static_cast<int64_t>(batches.size()), "batches");
   const ParamList params = model.params();

@@ -12,31 +12,60 @@ GradientSync::GradientSync(Communicator& comm, ParamList params, size_t bucket_f
   if (comm_.size() > 1) flat_.resize(count_values(params_));
 }
 
+namespace {
+
+// Where the flat buffer's next value lives: value `offset` of params[param].
+struct Cursor {
+  size_t param = 0, offset = 0;
+};
+
+// Calls f(grad values, flat index, count) for the pieces of flat values [begin, end), which may
+// span parameters, and moves the cursor past them.
+template <class F>
+void for_pieces(const ParamList& params, Cursor& c, size_t begin, size_t end, F f) {
+  for (size_t at = begin; at < end;) {
+    Mat& g = params[c.param]->grad_buffer();
+    const size_t n = std::min(end - at, static_cast<size_t>(g.size()) - c.offset);
+    f(g.data() + c.offset, at, n);
+    at += n;
+    c.offset += n;
+    if (c.offset == static_cast<size_t>(g.size())) ++c.param, c.offset = 0;
+  }
+}
+
+}  // namespace
+
+void GradientSync::stash() {
+  stash_.resize(params_.size());
+  for (size_t i = 0; i < params_.size(); ++i) {
+    Mat& g = params_[i]->grad_buffer();
+    if (stashed_)
+      stash_[i] += g;
+    else
+      stash_[i] = g;
+    g.setZero();
+  }
+  stashed_ = true;
+}
+
+void GradientSync::unstash() {
+  if (!stashed_) return;
+  for (size_t i = 0; i < params_.size(); ++i) params_[i]->grad_buffer() += stash_[i];
+  stashed_ = false;
+}
+
 void GradientSync::sum_gradients() {
   if (comm_.size() == 1) return;
   const auto start = std::chrono::steady_clock::now();
-  // Copy in, reduce, copy out one bucket at a time; a bucket may span parameters.
-  size_t param = 0, offset = 0;  // where the next bucket starts: value `offset` of params_[param]
+  Cursor out;  // copy in, reduce, copy out one bucket at a time
   for (size_t begin = 0; begin < flat_.size(); begin += bucket_) {
     const size_t end = std::min(flat_.size(), begin + bucket_);
-    size_t p = param, o = offset;
-    for (size_t at = begin; at < end;) {
-      Mat& g = params_[p]->grad_buffer();
-      const size_t n = std::min(end - at, static_cast<size_t>(g.size()) - o);
-      std::copy(g.data() + o, g.data() + o + n, flat_.data() + at);
-      at += n;
-      o += n;
-      if (o == static_cast<size_t>(g.size())) ++p, o = 0;
-    }
+    Cursor in = out;
+    for_pieces(params_, in, begin, end, [&](const float* g, size_t at, size_t n) { std::copy(g, g + n, flat_.data() + at); });
     comm_.allreduce_sum(flat_.data() + begin, end - begin);
-    for (size_t at = begin; at < end;) {
-      Mat& g = params_[param]->grad_buffer();
-      const size_t n = std::min(end - at, static_cast<size_t>(g.size()) - offset);
-      std::copy(flat_.data() + at, flat_.data() + at + n, g.data() + offset);
-      at += n;
-      offset += n;
-      if (offset == static_cast<size_t>(g.size())) ++param, offset = 0;
-    }
+    for_pieces(params_, out, begin, end, [&](float* g, size_t at, size_t n) {
+      std::copy(flat_.data() + at, flat_.data() + at + n, g);
+    });
   }
   seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }

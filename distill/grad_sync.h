@@ -18,6 +18,12 @@ class GradientSync {
   // bandwidth, small enough to keep the extra copy in cache-sized pieces).
   GradientSync(Communicator& comm, ParamList params, size_t bucket_floats = size_t{1} << 22);
 
+  // Gradient accumulation that sums in the same order whatever the rank count: after each local
+  // micro-batch but the last, stash() adds the grads to a running sum and zeroes them (so every
+  // backward starts from zero); unstash() after the last one adds the sum back. Then 2 ranks give
+  // bit-identical sums to 1 process with --grad-accum 2 (g0 + g1 either way).
+  void stash();
+  void unstash();
   // Sums the grads of the params over the ranks.
   void sum_gradients();
   // Sums the step's loss terms (every rank must have the same term names), expert load and tokens.
@@ -31,6 +37,8 @@ class GradientSync {
   ParamList params_;
   size_t bucket_;
   std::vector<float> flat_;
+  std::vector<Mat> stash_;
+  bool stashed_ = false;
   double seconds_ = 0;
 };
 

@@ -220,6 +220,7 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
       }
       const auto& indices = plan[static_cast<size_t>(state.cursor++)];
       if (!owns(static_cast<size_t>(slot), comm)) continue;
+      if (slot >= comm.size()) sync.stash();  // not this rank's first micro-batch of the step
       Batch batch = io::make_batch(data.train, indices, static_cast<int32_t>(model.config.pad_token_id));
       // Dropout draws depend only on (seed, step, global slot), not on the rank count: a resumed
       // run replays them exactly, and N ranks draw what one process with N x --grad-accum draws.
@@ -232,6 +233,7 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
       step_tokens += batch.real_tokens();
     }
     // The hook of data parallelism: after backward, sum over the ranks (nothing with one rank).
+    sync.unstash();
     sync.sum_stats(step_terms, step_tokens);
     sync.sum_gradients();
     add_load(window_load, step_terms.expert_tokens);

@@ -129,7 +129,7 @@ class Planner {
     if (!p.is_map())
       fail(p.loc, "prepare: expected {script: FILE, args: [...], outputs: [...]}, got a " + p.kind_name());
     PlannedStep step = new_step("prepare", "prepare", p.loc);
-    Command c{{"bash"}, workdir_, "", ""};
+    Command c{{"bash"}, workdir_, "", "", {}};
     for (const auto& e : p.entries) {
       if (e.key == "script") {
         const fs::path script = existing_source(scalar(e.value, "prepare.script"));
@@ -175,7 +175,7 @@ class Planner {
       step.inputs.push_back(train_data);
       argv.push_back("--labels-from=" + train_data);
     }
-    step.commands.push_back({argv, {}, "", ""});
+    step.commands.push_back({argv, {}, "", "", {}});
     add_output(step, out_name, in_workdir(out_name), init.loc);
     validate(step, s, {});
     plan_.steps.push_back(std::move(step));
@@ -316,9 +316,9 @@ class Planner {
       for (size_t i = 0; i < step.model_paths.size(); ++i) {
         std::vector<std::string> argv{"moekit", "eval", "--model=" + step.model_paths[i].string()};
         argv.insert(argv.end(), args.begin(), args.end());
-        step.commands.push_back({argv, {}, "eval", step.model_names[i]});
+        step.commands.push_back({argv, {}, "eval", step.model_names[i], {}});
         step.commands.push_back(
-            {{"moekit", "inspect", step.model_paths[i].string(), "--json"}, {}, "inspect", step.model_names[i]});
+            {{"moekit", "inspect", step.model_paths[i].string(), "--json"}, {}, "inspect", step.model_names[i], {}});
       }
     } else {
       std::vector<std::string> argv{"moekit", s.kind};
