@@ -15,6 +15,7 @@ void run_distill(distill::DistillOptions o) {
   o.validate();
   const auto& t = o.train;
   if (!t.resume.empty() && t.resume != t.out) fail(t.resume, "--resume must name the run's own --out directory");
+  distill::Communicator& comm = data_parallel_world();
   // Forward only; under --precision bf16 the teacher's products run bf16 too.
   io::LoadedModel teacher = load_model_verbose(
       o.teacher, io::LoadFor::inference, t.precision == "bf16" ? std::optional(Precision::bf16) : std::nullopt);
@@ -35,11 +36,13 @@ void run_distill(distill::DistillOptions o) {
   distill::TrainData data;
   data.train = load_encoded(t.train, student, t.max_seq_len, true);
   data.dev = load_encoded(t.dev, student, t.max_seq_len, true);
-  std::fprintf(stderr, "distilling %s -> %s: %zu train / %zu dev examples, %zu of %zu tensors trained\n",
+  if (comm.is_root())
+    std::fprintf(stderr, "distilling %s -> %s: %zu train / %zu dev examples, %zu of %zu tensors trained\n",
                o.teacher.c_str(), t.model.c_str(), data.train.size(), data.dev.size(), trainable.size(),
                student.model->params().size());
+  if (comm.size() > 1 && comm.is_root()) std::fprintf(stderr, "data-parallel over %d ranks\n", comm.size());
   const auto r = distill::train(*student.model, student.vocab ? &*student.vocab : nullptr, student.do_lower_case, data,
-                                t, distill::distillation_loss(*teacher.model, o, pairs), trainable);
+                                t, distill::distillation_loss(*teacher.model, o, pairs), trainable, {}, comm);
   std::printf("steps       %lld\nfinal loss  %.4f\nbest dev %s %.4f (step %lld)\nspeed       %.0f tokens/s\nmodel       %s\n",
               static_cast<long long>(r.steps), r.final_loss, t.metric.c_str(), r.best_metric,
               static_cast<long long>(r.best_step), r.tokens_per_second, t.out.c_str());

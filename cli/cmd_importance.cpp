@@ -17,9 +17,21 @@ struct ImportanceOptions {
 };
 
 void run_importance(const ImportanceOptions& o) {
+  distill::Communicator& comm = data_parallel_world();
   io::LoadedModel loaded = load_model_verbose(o.model);
   const auto examples = load_encoded(o.data, loaded, o.max_seq_len, true, kTrainMaxLen);
-  const auto imp = compress::score_importance(*loaded.model, examples, o.batch_size, o.batches, true);
+  auto imp = compress::score_importance(*loaded.model, examples, o.batch_size, o.batches, true,
+                                        static_cast<size_t>(comm.rank()), static_cast<size_t>(comm.size()));
+  if (comm.size() > 1) {  // every rank scored its batches: the sums are the whole data's
+    std::vector<double> flat{static_cast<double>(imp.examples)};
+    for (const auto& layer : imp.layers) flat.insert(flat.end(), layer.begin(), layer.end());
+    comm.allreduce_sum(flat.data(), flat.size());
+    imp.examples = static_cast<int64_t>(flat[0]);
+    size_t at = 1;
+    for (auto& layer : imp.layers)
+      for (double& v : layer) v = flat[at++];
+  }
+  if (!comm.is_root()) return;
   compress::write_importance(o.out, imp, o.model, o.data);
   std::printf("importance of %lld FFN neurons x %zu layers from %lld examples -> %s\n",
               static_cast<long long>(loaded.model->config.intermediate_size), imp.layers.size(),

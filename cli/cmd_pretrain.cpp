@@ -22,6 +22,7 @@ void run_pretrain(distill::PretrainOptions o) {
   o.validate();
   distill::TrainOptions& t = o.train;
   if (!t.resume.empty() && t.resume != t.out) fail(t.resume, "--resume must name the run's own --out directory");
+  distill::Communicator& comm = data_parallel_world();
   io::LoadedModel loaded = load_model_verbose(t.model);
   BertModel& model = *loaded.model;
   if (!model.mlm) {
@@ -40,7 +41,8 @@ void run_pretrain(distill::PretrainOptions o) {
   ParamList trainable;
   for (Param* p : model.params())
     if (p->name.rfind("classifier", 0) != 0 && p->name.find("pooler.") == std::string::npos) trainable.push_back(p);
-  std::fprintf(stderr, "pretraining %s: %zu train / %zu dev texts, %s masking of %.0f%%\n", t.model.c_str(),
+  if (comm.is_root())
+    std::fprintf(stderr, "pretraining %s: %zu train / %zu dev texts, %s masking of %.0f%%\n", t.model.c_str(),
                data.train.size(), data.dev.size(), o.masking.whole_word ? "whole-word" : "token",
                100 * o.masking.rate);
   distill::DevEval dev;
@@ -51,7 +53,7 @@ void run_pretrain(distill::PretrainOptions o) {
                                                 static_cast<size_t>(t.eval_batch_size))}};
   };
   const auto r = distill::train(model, &*loaded.vocab, loaded.do_lower_case, data, t,
-                                distill::masked_lm_loss(vocab, o.masking), trainable, dev);
+                                distill::masked_lm_loss(vocab, o.masking), trainable, dev, comm);
   std::printf("steps       %lld\nfinal loss  %.4f\nbest dev mlm loss %.4f (step %lld)\nspeed       %.0f tokens/s\nmodel       %s\n",
               static_cast<long long>(r.steps), r.final_loss, r.best_metric, static_cast<long long>(r.best_step),
               r.tokens_per_second, t.out.c_str());

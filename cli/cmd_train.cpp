@@ -18,6 +18,7 @@ void run_train(distill::TrainOptions o) {
   o.validate();
   if (!o.resume.empty() && o.resume != o.out)
     fail(o.resume, "--resume must name the run's own --out directory (" + o.out + ")");
+  distill::Communicator& comm = data_parallel_world();
   io::LoadedModel loaded = io::load_model(o.model, o.seed);
   for (const auto& w : loaded.warnings) print_warning(w);
   if (loaded.model->mlm) {  // a pretrained encoder: the task's labels come from the training data
@@ -28,10 +29,11 @@ void run_train(distill::TrainOptions o) {
   distill::TrainData data;
   data.train = load_encoded(o.train, loaded, o.max_seq_len, true);
   data.dev = load_encoded(o.dev, loaded, o.max_seq_len, true);
-  std::fprintf(stderr, "training %s: %zu train / %zu dev examples\n", o.model.c_str(), data.train.size(),
-               data.dev.size());
+  if (comm.is_root())
+    std::fprintf(stderr, "training %s: %zu train / %zu dev examples (%d rank(s))\n", o.model.c_str(),
+                 data.train.size(), data.dev.size(), comm.size());
   const auto r = distill::train(*loaded.model, loaded.vocab ? &*loaded.vocab : nullptr, loaded.do_lower_case, data, o,
-                                distill::cross_entropy_loss());
+                                distill::cross_entropy_loss(), {}, {}, comm);
   std::printf("steps       %lld\nfinal loss  %.4f\nbest dev %s %.4f (step %lld)\nspeed       %.0f tokens/s\nmodel       %s\n",
               static_cast<long long>(r.steps), r.final_loss, o.metric.c_str(), r.best_metric,
               static_cast<long long>(r.best_step), r.tokens_per_second, o.out.c_str());

@@ -1,15 +1,30 @@
 #include "cli/common.h"
 
+#include <cstdio>
 #include <iostream>
 
 #include <CLI/CLI.hpp>
 
 #include "io/dataset.h"
+#include "io/progress.h"
 #include "model/error.h"
 
 namespace moekit::cli {
 
-void print_warning(const std::string& message) { std::cerr << "moekit: warning: " << escape_for_terminal(message) << "\n"; }
+void print_warning(const std::string& message) {
+  if (const auto* w = distill::started_world(); w && !w->is_root()) return;
+  std::cerr << "moekit: warning: " << escape_for_terminal(message) << "\n";
+}
+
+distill::Communicator& data_parallel_world() {
+  distill::Communicator& w = distill::world();
+  if (!w.is_root()) {
+    io::Progress::set_quiet(true);
+    std::fflush(stdout);
+    if (!std::freopen("/dev/null", "w", stdout)) std::fclose(stdout);
+  }
+  return w;
+}
 
 io::LoadedModel load_model_verbose(const std::filesystem::path& path, io::LoadFor use,
                                    std::optional<Precision> precision) {

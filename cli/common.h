@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "distill/communicator.h"
 #include "io/batching.h"
 #include "io/checkpoint.h"
 
@@ -34,6 +35,11 @@ constexpr int kTrainMaxLen = 128;
 std::vector<io::EncodedExample> load_encoded(const std::filesystem::path& data, const io::LoadedModel& loaded,
                                              int max_len, bool require_labels, int cap = 512);
 
+// On ranks other than 0 of a data-parallel run: nothing (rank 0 prints it).
 void print_warning(const std::string& message);
+
+// The data-parallel world of train, distill, pretrain and importance (MPI's under mpirun). Ranks
+// other than 0 then print nothing: no progress or warnings, stdout discarded.
+distill::Communicator& data_parallel_world();
 
 }  // namespace moekit::cli

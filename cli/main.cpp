@@ -8,8 +8,25 @@
 
 #include "cli/commands.h"
 #include "cli/omp_wait_policy.h"
+#include "distill/communicator.h"
 #include "io/progress.h"
 #include "model/error.h"
+
+namespace {
+
+// The one error line, exit code `code`. In a data-parallel run the line names the rank, and the
+// whole job ends (MPI_Abort): the other ranks would otherwise wait for this one forever.
+int report_error(const std::string& text, int code) {
+  moekit::distill::Communicator* world = moekit::distill::started_world();
+  if (world && world->size() > 1) {
+    std::cerr << "moekit: error: rank " << world->rank() << " of " << world->size() << ": " << text << std::endl;
+    world->abort(code);
+  }
+  std::cerr << "moekit: error: " << text << "\n";
+  return code;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   moekit::cli::default_to_passive_omp_waiting(argv);
@@ -18,7 +35,7 @@ int main(int argc, char** argv) {
   mallopt(M_MMAP_THRESHOLD, 1 << 30);
   mallopt(M_TRIM_THRESHOLD, 1 << 30);
   CLI::App app{"moekit: turn dense BERT models into fast Mixture-of-Experts models"};
-  app.set_version_flag("--version", "moekit 0.1.0");
+  app.set_version_flag("--version", "moekit 0.1.0 (data parallelism: " + moekit::distill::world_backend() + ")");
   int threads = 0;
   bool quiet = false;
   app.add_option("--threads", threads, "OpenMP threads for every kernel (0 = all cores)")->check(CLI::NonNegativeNumber);
@@ -40,14 +57,12 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::cerr << "moekit: error: " << moekit::escape_for_terminal(e.what()) << " (see moekit --help)\n";
-    return 2;
+    return report_error(moekit::escape_for_terminal(e.what()) + " (see moekit --help)", 2);
   } catch (const std::bad_alloc&) {
-    std::cerr << "moekit: error: out of memory\n";
-    return 1;
+    return report_error("out of memory", 1);
   } catch (const std::exception& e) {  // moekit::Error and the rest: file text escaped once, here
-    std::cerr << "moekit: error: " << moekit::escape_for_terminal(e.what()) << "\n";
-    return 1;
+    return report_error(moekit::escape_for_terminal(e.what()), 1);
   }
+  moekit::distill::finish_world();
   return 0;
 }

@@ -9,7 +9,7 @@
 namespace moekit::compress {
 
 Importance score_importance(BertModel& model, const std::vector<io::EncodedExample>& examples, size_t batch_size,
-                            int64_t max_batches, bool progress) {
+                            int64_t max_batches, bool progress, size_t shard, size_t shards) {
   if (examples.empty()) fail("", "importance needs at least one labelled example");
   const size_t n_layers = model.layers.size();
   Importance imp;
@@ -18,6 +18,11 @@ Importance score_importance(BertModel& model, const std::vector<io::EncodedExamp
     if (!model.layers[l].is_moe()) imp.layers[l].assign(static_cast<size_t>(model.config.intermediate_size), 0.0);
   auto batches = io::length_grouped_batches(examples, batch_size);
   if (max_batches > 0 && static_cast<int64_t>(batches.size()) > max_batches) batches.resize(static_cast<size_t>(max_batches));
+  if (shards > 1) {  // this shard's batches, in order
+    std::vector<std::vector<size_t>> mine;
+    for (size_t b = shard; b < batches.size(); b += shards) mine.push_back(std::move(batches[b]));
+    batches = std::move(mine);
+  }
   io::Progress bar("importance", static_cast<int64_t>(batches.size()), "batches");
   const ParamList params = model.params();
   int64_t done = 0;

@@ -20,8 +20,10 @@ struct Importance {
 };
 
 // Scores dense FFN neurons of every dense layer on labelled examples. max_batches 0 = all.
+// Data-parallel: with shards > 1 only the batches b with b % shards == shard are scored; the sum of
+// the shards' scores and example counts is the whole run's.
 Importance score_importance(BertModel& model, const std::vector<io::EncodedExample>& examples, size_t batch_size,
-                            int64_t max_batches = 0, bool progress = false);
+                            int64_t max_batches = 0, bool progress = false, size_t shard = 0, size_t shards = 1);
 
 // HDF5: /importance/layer_<i> float datasets (length intermediate_size) + attributes.
 void write_importance(const std::filesystem::path& path, const Importance& importance, const std::string& model_path,

@@ -7,15 +7,17 @@
 namespace moekit::distill {
 
 InferenceResult run_inference(const BertModel& model, const std::vector<io::EncodedExample>& examples,
-                              size_t batch_size, const std::string& progress_label) {
+                              size_t batch_size, const std::string& progress_label, size_t shard, size_t shards) {
   InferenceResult r;
-  r.logits.resize(static_cast<Eigen::Index>(examples.size()), model.config.num_labels());
-  r.predicted.resize(examples.size());
+  r.logits = Mat::Zero(static_cast<Eigen::Index>(examples.size()), model.config.num_labels());
+  r.predicted.assign(examples.size(), -1);
   const auto batches = io::length_grouped_batches(examples, batch_size);
   io::Progress progress(progress_label, static_cast<int64_t>(examples.size()), "examples");
   const auto start = std::chrono::steady_clock::now();
   int64_t done = 0;
-  for (const auto& indices : batches) {
+  for (size_t batch = 0; batch < batches.size(); ++batch) {
+    const auto& indices = batches[batch];
+    if (batch % shards != shard) continue;
     Batch b = io::make_batch(examples, indices, static_cast<int32_t>(model.config.pad_token_id));
     b.labels.clear();
     Outputs out = model.forward(b, nullptr, nullptr);

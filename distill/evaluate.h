@@ -19,9 +19,11 @@ struct InferenceResult {
   std::vector<std::vector<int64_t>> expert_tokens;
 };
 
-// progress_label empty = no progress line.
+// progress_label empty = no progress line. With shards > 1 only the batches b with
+// b % shards == shard run (data-parallel evaluation); the other rows stay 0 (logits) and -1.
 InferenceResult run_inference(const BertModel& model, const std::vector<io::EncodedExample>& examples,
-                              size_t batch_size, const std::string& progress_label = "");
+                              size_t batch_size, const std::string& progress_label = "", size_t shard = 0,
+                              size_t shards = 1);
 
 // Accuracy and macro-F1 of `result` against the examples' gold labels (all must be labelled).
 ClassMetrics evaluate(const InferenceResult& result, const std::vector<io::EncodedExample>& examples,

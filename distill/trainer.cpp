@@ -8,6 +8,7 @@
 #include "distill/adamw.h"
 #include "distill/data_plan.h"
 #include "distill/evaluate.h"
+#include "distill/grad_sync.h"
 #include "io/progress.h"
 #include "distill/schedule.h"
 #include "distill/stop_signal.h"
@@ -43,6 +44,32 @@ nlohmann::json run_identity(const TrainOptions& o, int64_t total_steps) {
   return {{"batch_size", o.batch_size}, {"grad_accum", o.grad_accum}, {"lr", o.lr},
           {"seed", o.seed},             {"total_steps", total_steps}, {"max_seq_len", o.max_seq_len},
           {"weight_decay", o.weight_decay}, {"precision", o.precision}};
+}
+
+// The resume rules: the run's options unchanged, except that the world size may differ when the
+// global batch (ranks x grad_accum micro-batches per step) stays the same.
+void check_resumable(const fs::path& ckpt, nlohmann::json saved, nlohmann::json wanted, bool root) {
+  const int64_t saved_world = saved.value("world_size", int64_t{1});  // written before data parallelism
+  const int64_t world = wanted.at("world_size").get<int64_t>();
+  const int64_t saved_accum = saved.value("grad_accum", int64_t{1}), accum = wanted.at("grad_accum").get<int64_t>();
+  for (auto* j : {&saved, &wanted}) {
+    j->erase("world_size");
+    j->erase("grad_accum");
+  }
+  if (saved != wanted) fail(ckpt, "was written with other options (" + saved.dump() + "), not " + wanted.dump());
+  if (saved_world * saved_accum != world * accum)
+    fail(ckpt, "was written by " + std::to_string(saved_world) + " rank(s) x --grad-accum " + std::to_string(saved_accum) +
+                   " micro-batches per step, not " + std::to_string(world) + " x " + std::to_string(accum) +
+                   ": the global batch must stay the same" +
+                   ((saved_world * saved_accum) % world == 0
+                        ? "; hint: --grad-accum " + std::to_string(saved_world * saved_accum / world)
+                        : std::string()));
+  if (saved_world != world && root)
+    std::fprintf(stderr,
+                 "resuming a run of %lld rank(s) on %lld: the global batch is the same (%lld micro-batches per step), "
+                 "so it continues (equal up to float round-off)\n",
+                 static_cast<long long>(saved_world), static_cast<long long>(world),
+                 static_cast<long long>(world * accum));
 }
 
 // metrics.jsonl keeps only lines up to `step` (a resumed run rewrites what follows).
@@ -87,14 +114,16 @@ void save_best_model(const fs::path& out, BertModel& model, const io::Vocab* voc
 
 TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, const TrainData& data,
                   const TrainOptions& o, const LossFn& loss, const ParamList& trainable_in,
-                  const DevEval& dev_eval_in) {
+                  const DevEval& dev_eval_in, Communicator& comm) {
+  const bool root = comm.is_root();  // only rank 0 writes
   if (data.train.empty()) fail(o.train, "no training examples");
   if (data.dev.empty()) fail(o.dev, "no dev examples");
   model.set_precision(parse_precision(o.precision));
   const ParamList all = model.params();
   const ParamList trainable = trainable_in.empty() ? all : trainable_in;
   const size_t batches_per_epoch = (data.train.size() + o.batch_size - 1) / static_cast<size_t>(o.batch_size);
-  const int64_t steps_per_epoch = std::max<int64_t>(1, static_cast<int64_t>(batches_per_epoch) / o.grad_accum);
+  const int64_t slots = static_cast<int64_t>(o.grad_accum) * comm.size();  // micro-batches per step, all ranks
+  const int64_t steps_per_epoch = std::max<int64_t>(1, static_cast<int64_t>(batches_per_epoch) / slots);
   const int64_t total_steps = o.max_steps > 0 ? o.max_steps : steps_per_epoch * o.epochs;
   const int64_t eval_every = o.eval_every > 0 ? o.eval_every : steps_per_epoch;
   const int64_t save_every = o.save_every > 0 ? o.save_every : eval_every;
@@ -103,27 +132,36 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
                           total_steps};
   AdamW adam(trainable, {static_cast<float>(o.adam_beta1), static_cast<float>(o.adam_beta2),
                          static_cast<float>(o.adam_eps), static_cast<float>(o.weight_decay)});
-  fs::create_directories(o.out);
+  if (root) fs::create_directories(o.out);
   const fs::path metrics_path = fs::path(o.out) / "metrics.jsonl";
 
   TrainState state;
   state.options = run_identity(o, total_steps);
+  state.options["world_size"] = comm.size();
   if (!o.resume.empty()) {
     auto ckpt = latest_checkpoint(o.resume);
     if (!ckpt) fail(o.resume, "no complete checkpoint to resume from (nothing under checkpoints/)");
     const nlohmann::json wanted = state.options;
     state = load_checkpoint(*ckpt, trainable, adam);
     if (!state.options.contains("precision")) state.options["precision"] = "fp32";  // checkpoints before --precision
-    if (state.options != wanted)
-      fail(*ckpt, "was written with other options (" + state.options.dump() + "), not " + wanted.dump());
-    truncate_metrics(metrics_path, state.step);
-    std::fprintf(stderr, "resuming from %s (step %lld of %lld)\n", ckpt->string().c_str(),
-                 static_cast<long long>(state.step), static_cast<long long>(total_steps));
-  } else {
+    check_resumable(*ckpt, state.options, wanted, root);
+    state.options = wanted;
+    if (root) {
+      truncate_metrics(metrics_path, state.step);
+      std::fprintf(stderr, "resuming from %s (step %lld of %lld)\n", ckpt->string().c_str(),
+                   static_cast<long long>(state.step), static_cast<long long>(total_steps));
+    }
+  } else if (root) {
     io::write_text_atomic(metrics_path, "");
   }
+  // Every rank starts from rank 0's weights (all loaded the same files: this rules out any drift).
+  if (comm.size() > 1)
+    for (Param* p : all) comm.broadcast(p->value.data(), static_cast<size_t>(p->value.size()), 0);
+  GradientSync sync(comm, trainable);
+  double step_seconds = 0;  // time in training steps (not evaluation or saving), for the allreduce share
 
-  std::ofstream metrics(metrics_path, std::ios::app);
+  std::ofstream metrics;
+  if (root) metrics.open(metrics_path, std::ios::app);
   auto plan = epoch_batches(data.train, static_cast<size_t>(o.batch_size), o.seed, state.epoch);
   io::Progress progress("train", total_steps - state.step, "steps");
   TrainResult result;
@@ -141,7 +179,13 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
   if (!dev_eval.fn) {
     dev_eval.metric = o.metric;
     dev_eval.fn = [&](const BertModel& m) -> std::map<std::string, double> {
-      const auto r = run_inference(m, data.dev, static_cast<size_t>(o.eval_batch_size));
+      // Each rank runs its share of the batches; the summed logits are the whole set's (others' rows are 0).
+      auto r = run_inference(m, data.dev, static_cast<size_t>(o.eval_batch_size), "", static_cast<size_t>(comm.rank()),
+                             static_cast<size_t>(comm.size()));
+      if (comm.size() > 1) {
+        comm.allreduce_sum(r.logits.data(), static_cast<size_t>(r.logits.size()));
+        for (Eigen::Index i = 0; i < r.logits.rows(); ++i) r.logits.row(i).maxCoeff(&r.predicted[static_cast<size_t>(i)]);
+      }
       const ClassMetrics c = evaluate(r, data.dev, static_cast<int>(m.config.num_labels()));
       return {{"accuracy", c.accuracy}, {"macro_f1", c.macro_f1}};
     };
@@ -153,30 +197,47 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
     const auto ckpt = latest_checkpoint(o.out);
     return ckpt ? "; the last good checkpoint is " + ckpt->string() : std::string("; no checkpoint was written yet");
   };
+  // Adds per-expert token counts into `sum`.
+  auto add_load = [](std::vector<std::vector<int64_t>>& sum, const std::vector<std::vector<int64_t>>& load) {
+    if (sum.size() < load.size()) sum.resize(load.size());
+    for (size_t l = 0; l < load.size(); ++l) {
+      if (sum[l].size() < load[l].size()) sum[l].resize(load[l].size(), 0);
+      for (size_t e = 0; e < load[l].size(); ++e) sum[l][e] += load[l][e];
+    }
+  };
   while (state.step < total_steps) {
+    const auto step_start = std::chrono::steady_clock::now();
     zero_grads(all);
     LossTerms step_terms;
-    for (int micro = 0; micro < o.grad_accum; ++micro) {
+    int64_t step_tokens = 0;
+    // The step's global batch: `slots` micro-batches of the plan, in order, on every rank (so epoch
+    // and cursor agree); rank r runs the slots r, r + ranks, ...
+    for (int64_t slot = 0; slot < slots; ++slot) {
       if (state.cursor >= static_cast<int64_t>(plan.size())) {
         ++state.epoch;
         state.cursor = 0;
         plan = epoch_batches(data.train, static_cast<size_t>(o.batch_size), o.seed, state.epoch);
       }
-      Batch batch = io::make_batch(data.train, plan[static_cast<size_t>(state.cursor++)],
-                                   static_cast<int32_t>(model.config.pad_token_id));
-      // Dropout draws depend only on (seed, step, micro): a resumed run replays them exactly.
-      Rng dropout(o.seed ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(state.step * 64 + micro + 1)));
-      LossTerms t = loss(model, batch, dropout, 1.0f / static_cast<float>(o.grad_accum));
-      step_terms.total += t.total / o.grad_accum;
-      for (const auto& [k, v] : t.terms) step_terms.terms[k] += v / o.grad_accum;
-      if (window_load.size() < t.expert_tokens.size()) window_load.resize(t.expert_tokens.size());
-      for (size_t l = 0; l < t.expert_tokens.size(); ++l) {
-        auto& acc = window_load[l];
-        if (acc.size() < t.expert_tokens[l].size()) acc.resize(t.expert_tokens[l].size(), 0);
-        for (size_t e = 0; e < t.expert_tokens[l].size(); ++e) acc[e] += t.expert_tokens[l][e];
-      }
-      window_tokens += batch.real_tokens();
+      const auto& indices = plan[static_cast<size_t>(state.cursor++)];
+      if (!owns(static_cast<size_t>(slot), comm)) continue;
+      if (slot >= comm.size()) sync.stash();  // not this rank's first micro-batch of the step
+      Batch batch = io::make_batch(data.train, indices, static_cast<int32_t>(model.config.pad_token_id));
+      // Dropout draws depend only on (seed, step, global slot), not on the rank count: a resumed
+      // run replays them exactly, and N ranks draw what one process with N x --grad-accum draws.
+      const int64_t stride = std::max<int64_t>(64, slots);
+      Rng dropout(o.seed ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(state.step * stride + slot + 1)));
+      LossTerms t = loss(model, batch, dropout, 1.0f / static_cast<float>(slots));
+      step_terms.total += t.total / static_cast<double>(slots);
+      for (const auto& [k, v] : t.terms) step_terms.terms[k] += v / static_cast<double>(slots);
+      add_load(step_terms.expert_tokens, t.expert_tokens);
+      step_tokens += batch.real_tokens();
     }
+    // The hook of data parallelism: after backward, sum over the ranks (nothing with one rank).
+    sync.unstash();
+    sync.sum_stats(step_terms, step_tokens);
+    sync.sum_gradients();
+    add_load(window_load, step_terms.expert_tokens);
+    window_tokens += step_tokens;
     const double grad_norm = clip_grad_norm(trainable, o.max_grad_norm);
     // Checked before the update: a NaN/Inf would reach every weight and the next checkpoint.
     if (!std::isfinite(step_terms.total) || !std::isfinite(grad_norm)) {
@@ -189,6 +250,7 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
     const double lr = schedule.at(state.step);
     adam.step(static_cast<float>(lr));
     ++state.step;
+    step_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
     window_loss += step_terms.total;
     for (const auto& [k, v] : step_terms.terms) window_terms[k] += v;
     ++window_steps;
@@ -216,7 +278,7 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
       window_steps = 0;
       window_terms.clear();
     }
-    if (do_eval) {
+    if (do_eval && (root || !dev_eval_in.fn)) {  // the default evaluation needs every rank
       const auto values = dev_eval.fn(model);
       for (const auto& [k, v] : values) line["dev_" + k] = v;
       const double value = values.at(dev_eval.metric);
@@ -224,18 +286,20 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
       if (state.best_step < 0 || (dev_eval.lower_is_better ? value < state.best_metric : value > state.best_metric)) {
         state.best_metric = value;
         state.best_step = state.step;
-        save_best_model(o.out, model, vocab, do_lower_case);
+        if (root) save_best_model(o.out, model, vocab, do_lower_case);
       }
     }
-    if (do_log) metrics << line.dump() << "\n" << std::flush;
-    if (state.step % save_every == 0 || state.step == total_steps) save_checkpoint(o.out, trainable, adam, state);
+    if (do_log && root) metrics << line.dump() << "\n" << std::flush;
+    if (root && (state.step % save_every == 0 || state.step == total_steps)) save_checkpoint(o.out, trainable, adam, state);
     std::ostringstream extra;
     extra.precision(4);
     extra << "loss " << step_terms.total;
     if (state.best_step >= 0) extra << ", best " << dev_eval.metric << " " << state.best_metric;
     progress.update(state.step - first_step, extra.str());
-    if (const int sig = stop.received(); sig && state.step < total_steps) {
-      save_checkpoint(o.out, trainable, adam, state);
+    // A signal on any rank stops every rank after the same step.
+    if (const int sig = static_cast<int>(comm.size() > 1 ? comm.allreduce_max(stop.received()) : stop.received());
+        sig && state.step < total_steps) {
+      if (root) save_checkpoint(o.out, trainable, adam, state);
       fail(o.out, std::string("stopped by ") + StopSignal::name(sig) + " after step " + std::to_string(state.step) +
                       " of " + std::to_string(total_steps) + "; checkpoint saved, continue with --resume " + o.out);
     }
@@ -246,7 +310,11 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
   result.best_metric = state.best_metric;
   result.best_step = state.best_step;
   result.tokens_per_second = secs > 0 ? static_cast<double>(run_tokens) / secs : 0;
-  io::write_text_atomic(fs::path(o.out) / "DONE", "");
+  if (comm.size() > 1 && root && step_seconds > 0)
+    std::fprintf(stderr, "data-parallel: %d ranks, %.1f%% of the step time in the gradient allreduce (%.1f MB per step, %.3f s)\n",
+                 comm.size(), 100 * sync.seconds() / step_seconds, 4e-6 * static_cast<double>(sync.floats()),
+                 sync.seconds() / static_cast<double>(std::max<int64_t>(1, state.step - first_step)));
+  if (root) io::write_text_atomic(fs::path(o.out) / "DONE", "");
   return result;
 }
 

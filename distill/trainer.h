@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "distill/communicator.h"
 #include "distill/train_options.h"
 #include "io/batching.h"
 #include "io/vocab.h"
@@ -49,8 +50,13 @@ struct DevEval {
 
 // Trains `model` in place. `trainable` = parameters updated (others frozen); empty = all.
 // The best model by options.metric is written to options.out as a model directory.
+// Data-parallel over `comm` (every rank calls train with the same arguments): each optimizer step
+// takes ranks x grad_accum micro-batches of the data plan, rank r the slots r, r + ranks, ...; the
+// gradients are summed over the ranks, so N ranks equal one process with N x --grad-accum. The
+// default dev evaluation is split over the ranks; a custom dev_eval runs on rank 0 alone. Only
+// rank 0 writes files and progress.
 TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, const TrainData& data,
                   const TrainOptions& options, const LossFn& loss, const ParamList& trainable = {},
-                  const DevEval& dev_eval = {});
+                  const DevEval& dev_eval = {}, Communicator& comm = single_process());
 
 }  // namespace moekit::distill

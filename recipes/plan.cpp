@@ -1,8 +1,10 @@
 #include "recipes/plan.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "model/error.h"
 #include "recipes/init_config.h"
@@ -16,6 +18,9 @@ const std::vector<std::string> kKinds{"init",   "pretrain", "train", "importance
 // Options naming files or directories a command reads; `out` is what it writes.
 const std::set<std::string> kInputKeys{"model", "teacher",    "student", "train", "dev",
                                        "data",  "importance", "config",  "vocab", "labels-from"};
+
+// Commands that run data-parallel under an MPI launcher (distill/communicator.h).
+const std::set<std::string> kDataParallel{"train", "distill", "importance", "pretrain"};
 
 bool is_true(const std::string& s) { return s == "true" || s == "yes" || s == "on" || s == "True"; }
 bool is_false(const std::string& s) { return s == "false" || s == "no" || s == "off" || s == "False"; }
@@ -124,7 +129,7 @@ class Planner {
     if (!p.is_map())
       fail(p.loc, "prepare: expected {script: FILE, args: [...], outputs: [...]}, got a " + p.kind_name());
     PlannedStep step = new_step("prepare", "prepare", p.loc);
-    Command c{{"bash"}, workdir_, "", ""};
+    Command c{{"bash"}, workdir_, "", "", {}};
     for (const auto& e : p.entries) {
       if (e.key == "script") {
         const fs::path script = existing_source(scalar(e.value, "prepare.script"));
@@ -170,7 +175,7 @@ class Planner {
       step.inputs.push_back(train_data);
       argv.push_back("--labels-from=" + train_data);
     }
-    step.commands.push_back({argv, {}, "", ""});
+    step.commands.push_back({argv, {}, "", "", {}});
     add_output(step, out_name, in_workdir(out_name), init.loc);
     validate(step, s, {});
     plan_.steps.push_back(std::move(step));
@@ -201,10 +206,17 @@ class Planner {
     const Value* init = nullptr;
     const Value* models = nullptr;
     std::string router;
+    std::vector<std::string> launcher = default_launcher(s.kind);
     for (const auto& e : s.options.entries) {
       const std::string k = normalize_key(e.key);
       key_locs[k] = e.value.loc;
       if (k == "name") continue;
+      if (k == "launcher") {
+        if (!kDataParallel.count(s.kind))
+          fail(e.loc, "launcher: step " + s.kind + " does not run data-parallel (only train, distill, importance, pretrain)");
+        launcher = parse_launcher(e.value);
+        continue;
+      }
       if (k == "resume") fail(e.loc, "resume is managed by the runner: an interrupted step resumes by itself");
       if (k == "init" && has_init) {
         init = &e.value;
@@ -304,15 +316,15 @@ class Planner {
       for (size_t i = 0; i < step.model_paths.size(); ++i) {
         std::vector<std::string> argv{"moekit", "eval", "--model=" + step.model_paths[i].string()};
         argv.insert(argv.end(), args.begin(), args.end());
-        step.commands.push_back({argv, {}, "eval", step.model_names[i]});
+        step.commands.push_back({argv, {}, "eval", step.model_names[i], {}});
         step.commands.push_back(
-            {{"moekit", "inspect", step.model_paths[i].string(), "--json"}, {}, "inspect", step.model_names[i]});
+            {{"moekit", "inspect", step.model_paths[i].string(), "--json"}, {}, "inspect", step.model_names[i], {}});
       }
     } else {
       std::vector<std::string> argv{"moekit", s.kind};
       for (const auto& p : step.model_paths) argv.push_back("--model=" + p.string());
       argv.insert(argv.end(), args.begin(), args.end());
-      step.commands.push_back({argv, {}, s.kind == "bench" ? "bench" : "", ""});
+      step.commands.push_back({argv, {}, s.kind == "bench" ? "bench" : "", "", launcher});
     }
     validate(step, s, key_locs);
     // The step's name also refers to its main output ("model: teacher" when out: teacher).
@@ -320,6 +332,63 @@ class Planner {
     std::sort(step.inputs.begin(), step.inputs.end());
     step.inputs.erase(std::unique(step.inputs.begin(), step.inputs.end()), step.inputs.end());
     plan_.steps.push_back(std::move(step));
+  }
+
+  // MOEKIT_LAUNCHER (e.g. "mpirun -np 4 --hostfile hosts" or "srun"), split at spaces, for the
+  // data-parallel steps without a launcher of their own.
+  static std::vector<std::string> default_launcher(const std::string& kind) {
+    std::vector<std::string> argv;
+    const char* env = std::getenv("MOEKIT_LAUNCHER");
+    if (!env || !kDataParallel.count(kind)) return argv;
+    std::istringstream words(env);
+    for (std::string w; words >> w;) argv.push_back(w);
+    return argv;
+  }
+
+  // launcher: {mpirun: {np: 4, hosts: [a, b] | "a:2,b:2", hostfile: FILE, args: [...]}}
+  //         | {command: [srun, --mpi=pmix]}
+  std::vector<std::string> parse_launcher(const Value& v) {
+    const char* form = "launcher: expected {mpirun: {np: N, hosts: ..., hostfile: ..., args: [...]}} or {command: [...]}";
+    if (!v.is_map() || v.entries.size() != 1) fail(v.loc, std::string(form) + ", got a " + v.kind_name());
+    const auto& [key, body, loc] = v.entries[0];
+    auto words = [&](const Value& list, const std::string& what) {
+      std::vector<std::string> out;
+      if (list.kind != Value::Kind::kList) fail(list.loc, what + ": expected a list, got a " + list.kind_name());
+      for (const auto& item : list.items) out.push_back(scalar(item, what).text);
+      return out;
+    };
+    if (key == "command") {
+      auto argv = words(body, "launcher.command");
+      if (argv.empty()) fail(body.loc, "launcher.command: expected the launcher's argv, got an empty list");
+      return argv;
+    }
+    if (key != "mpirun") fail(loc, "unknown launcher \"" + key + "\"" + did_you_mean(key, {"mpirun", "command"}));
+    if (!body.is_map()) fail(body.loc, std::string(form) + ", got a " + body.kind_name());
+    std::vector<std::string> argv{"mpirun"};
+    for (const auto& e : body.entries) {
+      if (e.key == "np") {
+        const std::string& n = scalar(e.value, "launcher.mpirun.np").text;
+        if (n.empty() || n.find_first_not_of("0123456789") != std::string::npos || std::stol(n) < 1)
+          fail(e.value.loc, "launcher.mpirun.np: expected a positive integer, got \"" + n + "\"");
+        argv.insert(argv.end(), {"-np", n});
+      } else if (e.key == "hosts") {
+        std::string hosts;
+        if (e.value.kind == Value::Kind::kList) {
+          for (const auto& h : words(e.value, "launcher.mpirun.hosts")) hosts += (hosts.empty() ? "" : ",") + h;
+        } else {
+          hosts = scalar(e.value, "launcher.mpirun.hosts").text;
+        }
+        argv.insert(argv.end(), {"--host", hosts});
+      } else if (e.key == "hostfile") {
+        argv.insert(argv.end(), {"--hostfile", existing_source(scalar(e.value, "launcher.mpirun.hostfile")).string()});
+      } else if (e.key == "args") {
+        for (auto& a : words(e.value, "launcher.mpirun.args")) argv.push_back(a);
+      } else {
+        fail(e.loc, "unknown key \"" + e.key + "\" in launcher.mpirun" +
+                        did_you_mean(e.key, {"np", "hosts", "hostfile", "args"}));
+      }
+    }
+    return argv;
   }
 
   // Lets CLI11 parse each command line without running it: types, ranges and required options
@@ -390,6 +459,13 @@ class Planner {
 };
 
 }  // namespace
+
+std::vector<std::string> launched_argv(const Command& c, const std::string& exe) {
+  std::vector<std::string> argv = c.launcher;
+  argv.push_back(c.argv[0] == "moekit" ? exe : c.argv[0]);
+  argv.insert(argv.end(), c.argv.begin() + 1, c.argv.end());
+  return argv;
+}
 
 Plan make_plan(const Recipe& recipe, const AppBuilder& build_app) { return Planner(recipe, build_app).run(); }
 

@@ -18,7 +18,14 @@ struct Command {
   fs::path cwd;            // empty = the runner's
   std::string capture_as;  // non-empty: stdout is JSON, saved under this key of the step's JSON file
   std::string label;       // eval: the model as the recipe names it
+  // Data-parallel steps: the MPI launcher's argv that starts `moekit` (e.g. mpirun -np 4), from the
+  // step's `launcher:` or MOEKIT_LAUNCHER; empty = run moekit directly. Not part of the step's
+  // identity: the result is the same up to float round-off.
+  std::vector<std::string> launcher;
 };
+
+// launcher + argv with argv[0] ("moekit") replaced by `exe`: the process the runner starts.
+std::vector<std::string> launched_argv(const Command& c, const std::string& exe);
 
 struct PlannedStep {
   std::string name, kind;  // kind: a moekit command, "prepare" or "report"

@@ -110,7 +110,7 @@ class Runner {
       std::snprintf(head, sizeof head, "[%zu/%zu] %s (%s): ", i + 1, n, s.name.c_str(), s.kind.c_str());
       if (o_.dry_run) {
         out_ << head << (d.run ? "run" : "skip") << " - " << d.reason << (d.resume ? ", resumes" : "") << "\n";
-        for (const auto& c : s.commands) out_ << "    $ " << render(c.argv) << "\n";
+        for (const auto& c : s.commands) out_ << "    $ " << render(launched_argv(c, "moekit")) << "\n";
         if (s.kind == "report") out_ << "    writes " << s.outputs[0].string() << "\n";
         ran_[i] = d.run;
         continue;
@@ -215,6 +215,12 @@ class Runner {
         program = o_.exe.string();
         if (o_.threads > 0) argv.insert(argv.begin() + 1, "--threads=" + std::to_string(o_.threads));
         if (d.resume) argv.push_back("--resume=" + s.outputs[0].string());
+      }
+      if (!c.launcher.empty()) {  // e.g. mpirun -np 4 /path/to/moekit train ...
+        Command launched = c;
+        launched.argv = argv;
+        argv = launched_argv(launched, program);
+        program = argv[0];
       }
       out_ << "    $ " << render(argv) << "\n" << std::flush;
       log_ << "$ " << render(argv) << "\n";

@@ -4,7 +4,7 @@
 set -euo pipefail
 packages=(build-essential cmake pkg-config libeigen3-dev libhdf5-dev libcli11-dev catch2 nlohmann-json3-dev
           libyaml-cpp-dev libutf8proc-dev libdnnl-dev libxxhash-dev fortunes libcpp-httplib-dev curl libonnx-dev libprotobuf-dev
-          protobuf-compiler wordnet-base
+          protobuf-compiler wordnet-base libopenmpi-dev openmpi-bin
           clang libclang-rt-14-dev libomp-dev)
 # Node.js only where the machine has none: an image's own Node.js conflicts with Debian's package.
 command -v node >/dev/null || packages+=(nodejs npm)

@@ -112,3 +112,22 @@ TEST_CASE("Importance ranks a planted important neuron first", "[compress][impor
   const auto& s = imp.layers[1];
   CHECK(std::max_element(s.begin(), s.end()) - s.begin() == 5);
 }
+
+TEST_CASE("Importance shards (data-parallel ranks) sum to the whole data's scores", "[compress][importance]") {
+  BertConfig c = tiny_config();
+  BertModel model(c);
+  randomize(model, 43, 0.3);
+  const auto examples = examples_of(tiny_batch(c, {9, 4, 7, 5, 8, 3, 6}, 44));
+  const compress::Importance whole = compress::score_importance(model, examples, 2);
+  const compress::Importance a = compress::score_importance(model, examples, 2, 0, false, 0, 3);
+  const compress::Importance b = compress::score_importance(model, examples, 2, 0, false, 1, 3);
+  const compress::Importance d = compress::score_importance(model, examples, 2, 0, false, 2, 3);
+  CHECK(a.examples + b.examples + d.examples == whole.examples);
+  CHECK(a.examples > 0);
+  CHECK(d.examples > 0);  // 4 batches over 3 shards: every shard scores something
+  for (size_t l = 0; l < whole.layers.size(); ++l)
+    for (size_t j = 0; j < whole.layers[l].size(); ++j) {
+      CHECK(whole.layers[l][j] > 0);
+      CHECK(a.layers[l][j] + b.layers[l][j] + d.layers[l][j] == Approx(whole.layers[l][j]).epsilon(1e-12));
+    }
+}

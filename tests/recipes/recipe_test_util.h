@@ -18,10 +18,10 @@ struct CommandResult {
   std::string output;  // stdout and stderr together
 };
 
-// Runs `moekit ARGS` (ARGS already shell-quoted) with one OpenMP thread.
-inline CommandResult run_moekit(const std::string& args) {
+// Runs `moekit ARGS` (ARGS already shell-quoted) with one OpenMP thread; `env`: NAME=VALUE words.
+inline CommandResult run_moekit(const std::string& args, const std::string& env = "") {
   CommandResult r;
-  const std::string cmd = "OMP_NUM_THREADS=1 '" MOEKIT_BINARY "' --quiet " + args + " 2>&1";
+  const std::string cmd = env + " OMP_NUM_THREADS=1 '" MOEKIT_BINARY "' --quiet " + args + " 2>&1";
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return r;
   char buf[4096];

@@ -185,3 +185,31 @@ TEST_CASE("shipped recipes pass the dry run", "[recipes]") {
   CHECK(missing.status == 1);
   CHECK(missing.output.find("no such file") != std::string::npos);
 }
+
+TEST_CASE("recipe launcher: a data-parallel step runs under mpirun; bad launchers are refused at their line",
+          "[recipes]") {
+  Fixture f;
+  auto r = f.dry_run(11, "  - importance: {model: teacher, out: importance.h5, launcher: {mpirun: {np: 2, hosts: [a, b], "
+                         "args: [--bind-to, none]}}}");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("$ mpirun -np 2 --host a,b --bind-to none moekit importance --model=") != std::string::npos);
+  CHECK(r.output.find("$ mpirun -np 2 --host a,b --bind-to none moekit eval") == std::string::npos);
+  r = f.dry_run(11, "  - importance: {model: teacher, out: importance.h5, launcher: {command: [srun, --mpi=pmix]}}");
+  CHECK(r.output.find("$ srun --mpi=pmix moekit importance --model=") != std::string::npos);
+  r = f.dry_run(11, "  - importance: {model: teacher, out: importance.h5, launcher: {mpirun: {np: 0}}}");
+  CHECK(r.output == f.at(11) + "launcher.mpirun.np: expected a positive integer, got \"0\"\n");
+  r = f.dry_run(11, "  - importance: {model: teacher, out: importance.h5, launcher: {mpirun: {nps: 2}}}");
+  CHECK(r.output == f.at(11) + "unknown key \"nps\" in launcher.mpirun (did you mean \"np\"?)\n");
+  r = f.dry_run(11, "  - importance: {model: teacher, out: importance.h5, launcher: {mpiexec: {np: 2}}}");
+  CHECK(r.output.rfind(f.at(11) + "unknown launcher \"mpiexec\"", 0) == 0);
+  r = f.dry_run(12, "  - eval: {models: [teacher], launcher: {mpirun: {np: 2}}}");
+  CHECK(r.output.rfind(f.at(12) + "launcher: step eval does not run data-parallel", 0) == 0);
+  // MOEKIT_LAUNCHER: every data-parallel step without its own launcher, nothing else.
+  REQUIRE(f.dry_run().status == 0);  // the base recipe again
+  r = run_moekit("run " + quote(f.dir / "recipe.yaml") + " --dry-run", "MOEKIT_LAUNCHER='mpirun -np 3'");
+  CHECK(r.output.find("$ mpirun -np 3 moekit train ") != std::string::npos);
+  CHECK(r.output.find("$ mpirun -np 3 moekit importance ") != std::string::npos);
+  CHECK(r.output.find("$ mpirun -np 3 moekit eval") == std::string::npos);
+  CHECK(r.output.find("$ mpirun -np 3 moekit init") == std::string::npos);
+}
