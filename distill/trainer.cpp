@@ -30,6 +30,8 @@ LossFn cross_entropy_loss() {
     t.total = softmax_cross_entropy(out.logits, batch.labels, &dlogits);
     t.terms["task"] = t.total;
     t.expert_tokens = out.expert_tokens;
+    t.routed_slots = out.routed_slots;
+    t.dropped_slots = out.dropped_slots;
     dlogits *= scale;
     model.backward(batch, dlogits, cache);
     return t;
@@ -91,6 +93,7 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
   if (data.train.empty()) fail(o.train, "no training examples");
   if (data.dev.empty()) fail(o.dev, "no dev examples");
   model.set_precision(parse_precision(o.precision));
+  model.set_train_routing({o.capacity_factor, o.router_jitter});
   const ParamList all = model.params();
   const ParamList trainable = trainable_in.empty() ? all : trainable_in;
   const size_t batches_per_epoch = (data.train.size() + o.batch_size - 1) / static_cast<size_t>(o.batch_size);
@@ -132,6 +135,7 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
   int window_steps = 0;
   std::map<std::string, double> window_terms;
   std::vector<std::vector<int64_t>> window_load;  // expert load since the last log line
+  int64_t window_routed = 0, window_dropped = 0;  // slots, with --capacity-factor
   auto window_start = std::chrono::steady_clock::now();
   const auto run_start = window_start;
   int64_t run_tokens = 0;
@@ -176,6 +180,8 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
         for (size_t e = 0; e < t.expert_tokens[l].size(); ++e) acc[e] += t.expert_tokens[l][e];
       }
       window_tokens += batch.real_tokens();
+      window_routed += t.routed_slots;
+      window_dropped += t.dropped_slots;
     }
     const double grad_norm = clip_grad_norm(trainable, o.max_grad_norm);
     // Checked before the update: a NaN/Inf would reach every weight and the next checkpoint.
@@ -209,6 +215,9 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
       for (const auto& [k, v] : window_terms) line["loss_" + k] = v / window_steps;
       if (!window_load.empty()) line["expert_load"] = load_fractions(window_load);
       window_load.clear();
+      if (o.capacity_factor > 0 && window_routed > 0)
+        line["drop_rate"] = static_cast<double>(window_dropped) / static_cast<double>(window_routed);
+      window_routed = window_dropped = 0;
       run_tokens += window_tokens;
       window_start = now;
       window_tokens = 0;

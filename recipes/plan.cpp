@@ -15,7 +15,7 @@ const std::vector<std::string> kKinds{"init",   "pretrain", "train", "importance
                                       "distill", "export",   "eval",  "bench",      "report"};
 // Options naming files or directories a command reads; `out` is what it writes.
 const std::set<std::string> kInputKeys{"model", "teacher",    "student", "train", "dev",
-                                       "data",  "importance", "config",  "vocab", "labels-from"};
+                                       "data",  "importance", "config",  "vocab", "labels-from", "fit-router"};
 
 bool is_true(const std::string& s) { return s == "true" || s == "yes" || s == "on" || s == "True"; }
 bool is_false(const std::string& s) { return s == "false" || s == "no" || s == "off" || s == "False"; }
