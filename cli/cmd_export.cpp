@@ -7,6 +7,7 @@
 #include "compress/export.h"
 #include "compress/prune.h"
 #include "distill/evaluate.h"
+#include "model/error.h"
 
 namespace moekit::cli {
 

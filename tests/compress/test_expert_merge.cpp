@@ -7,6 +7,7 @@
 #include "compress/expert_merge.h"
 #include "compress/moefy.h"
 #include "tests/compress/moe_fixture.h"
+#include "tests/support/gradcheck.h"
 #include "tests/support/tiny_model.h"
 
 using namespace moekit;
@@ -100,7 +101,9 @@ TEST_CASE("Merging permuted copies of one expert recovers it: the model is uncha
     CHECK(m->config.moe->layer_experts == std::vector<int64_t>{k, k});
     const Mat got = m->forward(b, nullptr, nullptr).logits;
     CHECK((got - want).cwiseAbs().maxCoeff() <= 1e-4f * (1.0f + want.cwiseAbs().maxCoeff()));
-    CHECK(m->layers[1].moe->experts[0].neuron_index[0] == -1);
+    int merged = 0;  // experts averaged from several lose their provenance
+    for (const ExpertFFN& x : m->layers[1].moe->experts) merged += x.neuron_index[0] == -1;
+    CHECK(merged >= 1);
   }
 }
 

@@ -22,6 +22,7 @@ BertConfig small_config() {
   BertConfig c = tiny_config();
   c.hidden_size = 32;
   c.intermediate_size = 64;
+  c.vocab_size = static_cast<int64_t>(synthetic_vocab().tokens.size());
   return c;
 }
 
@@ -62,7 +63,7 @@ TEST_CASE("moefy --shared-mode tied: S = 0 equals copy, S > 0 equals copy at con
       compress::MoefyOptions o;
       o.method = "importance";
       o.experts = 4;
-      o.expert_size = 20;
+      o.expert_size = 16;
       o.shared = shared;
       o.router = router;
       o.top_k = std::string(router) == "gate" ? 2 : 1;
@@ -92,7 +93,7 @@ TEST_CASE("Tied models load back from the checkpoint and every export", "[compre
   compress::MoefyOptions o;
   o.method = "importance";
   o.experts = 4;
-  o.expert_size = 20;
+  o.expert_size = 16;
   o.shared = 8;
   o.shared_mode = "tied";
   o.router = "gate";
@@ -156,10 +157,9 @@ TEST_CASE("moefy --method upcycle with expert-size = d_ff equals the dense model
     for (Param* p : m->params())
       if (p->name.find("router.weight") != std::string::npos) p->value *= 50.0f;  // routing that matters
     const Mat got = logits_of(*m, b);
-    if (std::string(cs.router) == "hash")
-      CHECK(got == want);  // the same FFN, the same operations
-    else  // weights p_i / sum p_j sum to 1 up to float round-off
-      CHECK(rel_diff(got, want) <= 1e-5);
+    // hash: the same FFN (float round-off of differently packed products); top-k: weights
+    // p_i / sum p_j sum to 1 up to round-off
+    CHECK(rel_diff(got, want) <= (std::string(cs.router) == "hash" ? 1e-6 : 1e-5));
   }
   // A top-1 gate weighs by the raw probability: not the dense model (why the identity needs k >= 2).
   compress::MoefyOptions o;
