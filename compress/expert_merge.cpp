@@ -4,18 +4,13 @@
 #include <limits>
 #include <numeric>
 
+#include "compress/prune.h"
 #include "model/error.h"
 #include "model/matmul.h"
 
 namespace moekit::compress {
 
 namespace {
-
-int64_t values_of(ExpertFFN& x) {
-  ParamList list;
-  x.collect(list);
-  return static_cast<int64_t>(count_values(list));
-}
 
 // Cosine similarity of the experts' feature vectors (equal lengths).
 Mat cosine(const std::vector<std::vector<float>>& f) {
