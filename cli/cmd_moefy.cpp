@@ -1,4 +1,5 @@
 // moekit moefy: split each dense FFN into experts and add routers (dense -> MoE).
+#include <algorithm>
 #include <cstdio>
 
 #include "cli/commands.h"
@@ -28,7 +29,7 @@ void run_moefy(const compress::MoefyOptions& in) {
   if (model.config.moe) fail(in.model, "is already an MoE model (config.json has a \"moe\" section)");
   const compress::MoefyOptions o = compress::resolve_moefy_options(in, model.config);
   std::optional<compress::Importance> imp;
-  if (o.method == "importance") {
+  if (!o.importance.empty() && (o.method == "importance" || o.method == "upcycle")) {
     imp = compress::read_importance(o.importance);
     if (!imp->verified) print_warning(io::unverified_warning(o.importance));
   }
@@ -40,7 +41,8 @@ void run_moefy(const compress::MoefyOptions& in) {
   if (!o.fit_router.empty()) {
     compress::RouteFitOptions fo;
     fo.max_examples = o.fit_examples;
-    fitted = compress::fit_routers(model, load_encoded(o.fit_router, loaded, kTrainMaxLen, false), fo);
+    const int max_len = static_cast<int>(std::min<int64_t>(kTrainMaxLen, model.config.max_seq_len()));
+    fitted = compress::fit_routers(model, load_encoded(o.fit_router, loaded, max_len, false), fo);
   }
   io::save_model(o.out, model, loaded.vocab ? &*loaded.vocab : nullptr, loaded.do_lower_case);
   const size_t after = count_values(model.params());
