@@ -60,6 +60,7 @@ void run_bench(const BenchCliOptions& o) {
                  {"tokens_per_second_min", rows[i].tokens_per_second_min},
                  {"tokens_per_second_max", rows[i].tokens_per_second_max},
                  {"latency_ms", rows[i].latency_ms},
+                 {"batch1_latency_ms", rows[i].batch1_latency_ms},
                  {"gflops", rows[i].gflops},
                  {"file_bytes", model_bytes(rows[i].name)},
                  {"ratio_to_first", rows[i].tokens_per_second / rows[0].tokens_per_second}});
@@ -77,14 +78,15 @@ void run_bench(const BenchCliOptions& o) {
     std::cout << nlohmann::json{{"rows", j}, {"peak_rss_bytes", peak}, {"matmul", engine}, {"omp_wait_policy", wait_policy}}.dump(2) << "\n";
     return;
   }
-  std::printf("| model | mode | precision | batch x seq | threads | tokens/s (median) | min-max | ms/batch | GFLOP/s | file MB | vs first |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+  std::printf("| model | mode | precision | batch x seq | threads | tokens/s (median) | min-max | ms/batch | ms at batch 1 | GFLOP/s | file MB | vs first |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (const auto& r : j)
-    std::printf("| %s | %s | %s | %d x %d | %d | %.0f | %.0f-%.0f | %.1f | %.1f | %.2f | %.2fx |\n",
+    std::printf("| %s | %s | %s | %d x %d | %d | %.0f | %.0f-%.0f | %.1f | %.2f | %.1f | %.2f | %.2fx |\n",
                 r["model"].get<std::string>().c_str(), r["mode"].get<std::string>().c_str(),
                 r["precision"].get<std::string>().c_str(), o.bench.batch_size,
                 o.bench.seq_len, threads, r["tokens_per_second"].get<double>(), r["tokens_per_second_min"].get<double>(),
-                r["tokens_per_second_max"].get<double>(), r["latency_ms"].get<double>(), r["gflops"].get<double>(),
+                r["tokens_per_second_max"].get<double>(), r["latency_ms"].get<double>(),
+                r["batch1_latency_ms"].get<double>(), r["gflops"].get<double>(),
                 static_cast<double>(r["file_bytes"].get<uint64_t>()) / 1e6, r["ratio_to_first"].get<double>());
   std::printf("peak memory (whole process): %.1f MB\n", static_cast<double>(peak) / 1e6);
   std::printf("matmul: oneDNN on %s (bf16 %s, int8 %s); kernels: %s\n", matmul_isa().name.c_str(),

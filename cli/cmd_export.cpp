@@ -3,9 +3,11 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "compress/expert_merge.h"
 #include "compress/export.h"
 #include "compress/prune.h"
 #include "distill/evaluate.h"
+#include "model/error.h"
 
 namespace moekit::cli {
 
@@ -29,6 +31,24 @@ void usage_and_prune(BertModel& model, const io::LoadedModel& loaded, const comp
     for (int64_t n : usage[l]) std::printf(" %.2f", total ? static_cast<double>(n) / static_cast<double>(total) : 0.0);
     std::printf("\n");
   }
+  if (o.merge_experts > 0 || o.prune_experts > 0) {
+    const compress::ExpertCalibration cal = compress::calibrate_experts(model, examples, o.batch_size);
+    for (const auto& c : cal.layers) {
+      if (c.layer < 0) continue;
+      std::printf("layer %lld: REAP score (mean gate x |expert output| over its tokens)", static_cast<long long>(c.layer));
+      for (double v : c.reap) std::printf(" %.3g", v);
+      std::printf("\n");
+    }
+    const int64_t removed = o.merge_experts > 0 ? compress::merge_experts_to(model, cal, o.merge_experts)
+                                                : compress::prune_experts_to(model, cal, o.prune_experts, o.criterion);
+    const auto after = distill::run_inference(model, examples, o.batch_size).predicted;
+    size_t same = 0;
+    for (size_t i = 0; i < after.size(); ++i) same += before.predicted[i] == after[i];
+    std::printf("%s to %lld experts per layer: %lld parameters removed; predictions on %s unchanged for %zu of %zu examples\n",
+                o.merge_experts > 0 ? "merged (MC-SMoE)" : ("pruned by " + o.criterion).c_str(),
+                static_cast<long long>(o.merge_experts > 0 ? o.merge_experts : o.prune_experts),
+                static_cast<long long>(removed), o.data.c_str(), same, after.size());
+  }
   if (!o.prune) return;
   const compress::PrunedExperts pruned = compress::prune_unused_experts(model, usage);
   if (pruned.layers.empty()) {
@@ -50,6 +70,10 @@ void usage_and_prune(BertModel& model, const io::LoadedModel& loaded, const comp
 void run_export(const compress::ExportOptions& o) {
   io::LoadedModel loaded = load_model_verbose(o.model);
   BertModel& model = *loaded.model;
+  if ((o.merge_experts > 0 || o.prune_experts > 0) && (o.data.empty() || !model.config.moe))
+    fail(o.model, std::string(o.merge_experts > 0 ? "--merge-experts" : "--prune-experts") +
+                      " needs an MoE model and --data (calibration examples)");
+  if (o.merge_experts > 0 && o.prune_experts > 0) fail("", "--merge-experts and --prune-experts exclude each other");
   if (!o.data.empty() && model.config.moe) usage_and_prune(model, loaded, o);
   const auto summary = compress::export_model(model, loaded.vocab ? &*loaded.vocab : nullptr, loaded.do_lower_case, o);
   const double fp32_bytes = 4.0 * static_cast<double>(count_values(model.params()));
@@ -73,6 +97,15 @@ void register_export(CLI::App& app) {
   cmd->add_flag("--prune", o->prune,
                 "drop what inference never uses: expert provenance tensors, and with --data the experts no token selects");
   cmd->add_option("--data", o->data, "data to report expert usage on (tokens routed per expert) and to prune by");
+  cmd->add_option("--merge-experts", o->merge_experts,
+                  "with --data: merge each MoE layer down to K experts (MC-SMoE: the K most used dominate, the others "
+                  "join the most similar by router logits, neurons permutation-aligned, usage-weighted average)")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--prune-experts", o->prune_experts, "with --data: keep the K best experts per MoE layer by --criterion")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--criterion", o->criterion,
+                  "expert score for --prune-experts: reap (mean gate x expert-output norm over its tokens) or usage (tokens routed)")
+      ->capture_default_str()->check(CLI::IsMember({"usage", "reap"}));
   cmd->add_option("--batch-size", o->batch_size, "examples per forward pass for --data")->capture_default_str();
   cmd->add_option("--max-seq-len", o->max_seq_len, "truncation for --data (0 = model limit, at most 512)")->capture_default_str();
   cmd->callback([o] { run_export(*o); });

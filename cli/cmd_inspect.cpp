@@ -27,15 +27,15 @@ void run_inspect(const InspectOptions& o) {
   if (bad.values)
     print_warning(o.model + ": " + std::to_string(bad.values) + " NaN/Inf weight values in " +
                   std::to_string(bad.params.size()) + " tensors (first: " + bad.params.front() + ")");
-  // FFN multiply-adds per token: dense layers use the whole FFN, MoE layers top_k experts.
+  // FFN multiply-adds per token: dense layers use the whole FFN, MoE layers top_k experts (+ a tied shared FFN).
   int64_t ffn_flops = 0;
   for (size_t l = 0; l < m.layers.size(); ++l)
     ffn_flops += 4 * c.hidden_size *
-                 (m.layers[l].is_moe() ? c.moe->expert_size * c.moe->top_k : c.intermediate_size);
+                 (m.layers[l].is_moe() ? c.moe->neurons_per_token() : c.intermediate_size);
   nlohmann::json moe = nullptr;
   if (c.moe)
     moe = {{"experts", c.moe->n_experts}, {"expert_size", c.moe->expert_size}, {"shared", c.moe->shared},
-           {"method", c.moe->method},     {"router", c.moe->router},           {"top_k", c.moe->top_k},
+           {"shared_mode", c.moe->shared_mode}, {"method", c.moe->method},     {"router", c.moe->router},           {"top_k", c.moe->top_k},
            {"layers", c.moe->layers},         {"norm", c.moe->norm},               {"share_groups", c.moe->share_groups},
            {"share_attention", c.moe->share_attention}, {"layer_experts", c.moe->layer_experts}};
   nlohmann::json j = {
@@ -87,7 +87,7 @@ void run_inspect(const InspectOptions& o) {
     std::string layers;
     for (int64_t l : c.moe->layers) layers += (layers.empty() ? "" : ",") + std::to_string(l);
     row("moe", std::to_string(c.moe->n_experts) + " experts x " + std::to_string(c.moe->expert_size) + " (" +
-                   std::to_string(c.moe->shared) + " shared), " + c.moe->method + ", router " + c.moe->router +
+                   std::to_string(c.moe->shared) + " shared, " + c.moe->shared_mode + "), " + c.moe->method + ", router " + c.moe->router +
                    ", top-" + std::to_string(c.moe->top_k) + ", layers " + layers +
                    (c.moe->norm == "layer" ? ", one LayerNorm per layer" : ""));
     if (!c.moe->layer_experts.empty()) {  // after export --prune

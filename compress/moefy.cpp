@@ -13,9 +13,10 @@ bool sharing(const MoefyOptions& o) { return !o.share_groups.empty() || o.share_
 std::string router_of(const MoefyOptions& o) { return o.router.empty() ? (sharing(o) ? "gate" : "hash") : o.router; }
 
 // The gate router of `n` experts, N(0, initializer_range) like a new linear layer.
-GateRouter new_gate(const BertConfig& c, int n, int top_k, uint64_t seed) {
+GateRouter new_gate(const BertConfig& c, int n, int top_k, uint64_t seed, bool sentence = false) {
   GateRouter gate;
   gate.init("router.weight", c.hidden_size, n, top_k);  // renamed by from_dense / MoeFFN::rename
+  gate.sentence = sentence;
   Rng rng(seed ^ 0x6a7e);
   for (Eigen::Index i = 0; i < gate.weight.value.size(); ++i)
     gate.weight.value.data()[i] = static_cast<float>(rng.normal() * c.initializer_range);
@@ -43,17 +44,30 @@ void average_attention(BertModel& model, const std::vector<int64_t>& group) {
 MoefyOptions resolve_moefy_options(const MoefyOptions& in, const BertConfig& c) {
   MoefyOptions o = in;
   const int ffn = static_cast<int>(c.intermediate_size);
-  if (o.expert_size == 0) o.expert_size = ffn / 4;
+  if (o.expert_size == 0) o.expert_size = o.method == "upcycle" ? ffn : ffn / 4;
   if (o.shared < 0) o.shared = o.method == "importance" ? ffn / 6 : 0;
-  if (o.method != "importance" && o.method != "cluster" && o.method != "random")
-    fail("", "--method must be importance, cluster or random, got " + o.method);
+  if (o.method != "importance" && o.method != "cluster" && o.method != "random" && o.method != "upcycle")
+    fail("", "--method must be importance, cluster, random or upcycle, got " + o.method);
   o.router = router_of(o);
-  if (o.router != "hash" && o.router != "hash-balance" && o.router != "gate")
-    fail("", "--router must be hash, hash-balance or gate, got " + o.router);
+  if (o.router != "hash" && o.router != "hash-balance" && o.router != "gate" && o.router != "gate-sentence")
+    fail("", "--router must be hash, hash-balance, gate or gate-sentence, got " + o.router);
   if (o.top_k < 1 || o.top_k > o.experts) fail("", "--top-k must be in [1, --experts]");
-  if (o.router != "gate" && o.top_k != 1) fail("", "--top-k > 1 needs --router gate (a hash router picks one expert)");
+  if (o.router != "gate" && o.top_k != 1)
+    fail("", "--top-k > 1 needs --router gate (hash routers and the sentence gate pick one expert)");
   if (o.method == "importance" && o.importance.empty())
     fail("", "--method importance needs --importance FILE (from `moekit importance`)");
+  if (o.method == "upcycle" && o.expert_size < ffn && o.importance.empty())
+    fail("", "--method upcycle with --expert-size below intermediate_size (" + std::to_string(ffn) +
+                 ") needs --importance FILE (the experts keep the most important neurons)");
+  if (!o.fit_router.empty() && o.router != "gate" && o.router != "gate-sentence")
+    fail("", "--fit-router needs --router gate or gate-sentence (a hash table is not fitted)");
+  if (o.fit_examples < 1) fail("", "--fit-examples must be positive");
+  if (o.shared_mode != "copy" && o.shared_mode != "tied")
+    fail("", "--shared-mode must be copy or tied, got " + o.shared_mode);
+  if (o.shared_mode == "tied" && o.shared >= o.expert_size)
+    fail("", "--shared-mode tied: --shared " + std::to_string(o.shared) + " must be smaller than --expert-size " +
+                 std::to_string(o.expert_size) + " (the experts keep expert_size - shared routed neurons)");
+  if (o.shared_mode == "tied" && sharing(o)) fail("", "--shared-mode tied is not supported with Go-Wider sharing");
   if (o.router == "hash-balance" && o.data.empty()) fail("", "--router hash-balance needs --data (token counts)");
   if (o.norm.empty()) o.norm = sharing(o) ? "layer" : "expert";
   if (o.norm != "expert" && o.norm != "layer") fail("", "--norm must be expert or layer, got " + o.norm);
@@ -82,8 +96,9 @@ std::vector<SplitPlan> moefy(BertModel& model, const MoefyOptions& o, const Impo
   const auto groups = parse_share_groups(o.share_groups, o.share_every, layers);
   const std::string router = router_of(o);
   const bool layer_norm = o.norm == "layer" || (o.norm.empty() && !groups.empty());
-  if (o.method == "importance") {
-    if (!importance) fail("", "--method importance needs importance scores");
+  const bool scored = o.method == "importance" || (o.method == "upcycle" && o.expert_size < c.intermediate_size);
+  if (scored) {
+    if (!importance) fail("", "--method " + o.method + " needs importance scores");
     if (importance->layers.size() != model.layers.size())
       fail(o.importance, "scores " + std::to_string(importance->layers.size()) + " layers, the model has " +
                              std::to_string(model.layers.size()) + " (an importance file for another model?)");
@@ -93,20 +108,23 @@ std::vector<SplitPlan> moefy(BertModel& model, const MoefyOptions& o, const Impo
     const EncoderLayer& layer = model.layers[static_cast<size_t>(l)];
     if (layer.is_moe()) fail(o.model, "layer " + std::to_string(l) + " is already an MoE layer");
     const uint64_t layer_seed = o.seed * 1000003ULL + static_cast<uint64_t>(l);
-    if (o.method == "importance") {
+    if (scored) {
       const auto& scores = importance->layers[static_cast<size_t>(l)];
       if (static_cast<int64_t>(scores.size()) != c.intermediate_size)
         fail(o.importance, "layer " + std::to_string(l) + " has " + std::to_string(scores.size()) +
                                " scores, the model's FFN has " + std::to_string(c.intermediate_size) +
                                " neurons (an importance file for another model?)");
+      if (o.method == "upcycle") return plan_upcycle(&scores, static_cast<int>(c.intermediate_size), n, o.expert_size);
       return plan_importance(scores, n, o.expert_size, o.shared);
     }
+    if (o.method == "upcycle") return plan_upcycle(nullptr, static_cast<int>(c.intermediate_size), n, o.expert_size);
     if (o.method == "cluster") return plan_cluster(layer.ffn.intermediate.weight.value, n, o.expert_size, layer_seed);
     return plan_random(static_cast<int>(c.intermediate_size), n, o.expert_size, layer_seed);
   };
   auto make_router = [&](int64_t l) -> Router {
     const uint64_t layer_seed = o.seed * 1000003ULL + static_cast<uint64_t>(l);
-    if (router == "gate") return new_gate(c, o.experts, o.top_k, layer_seed);
+    if (router == "gate" || router == "gate-sentence")
+      return new_gate(c, o.experts, o.top_k, layer_seed, router == "gate-sentence");
     if (router == "hash-balance") {
       if (!token_counts || static_cast<int64_t>(token_counts->size()) != c.vocab_size)
         fail(o.data, "token counts do not cover the vocabulary");
@@ -127,7 +145,7 @@ std::vector<SplitPlan> moefy(BertModel& model, const MoefyOptions& o, const Impo
     if (!group) {
       SplitPlan plan = plan_layer(l, o.experts);
       built.emplace_back(l, MoeFFN::from_dense(model.layers[static_cast<size_t>(l)].ffn, plan.experts, make_router(l),
-                                               !layer_norm));
+                                               !layer_norm, o.shared_mode == "tied" ? o.shared : 0));
       plans.push_back(std::move(plan));
       continue;
     }
@@ -155,6 +173,7 @@ std::vector<SplitPlan> moefy(BertModel& model, const MoefyOptions& o, const Impo
   moe.expert_size = o.expert_size;
   moe.shared = o.shared;
   moe.method = o.method;
+  moe.shared_mode = o.shared_mode;
   moe.router = router;
   moe.top_k = o.top_k;
   moe.layers = layers;

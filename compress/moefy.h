@@ -22,6 +22,7 @@ struct MoefyOptions {
   int expert_size = 0;  // 0 = intermediate_size / 4
   int shared = -1;      // -1 = intermediate_size / 6 for method importance, else 0
   std::string method = "importance";
+  std::string shared_mode = "copy";
   std::string router;  // empty = hash, or gate when sharing
   int top_k = 1;
   std::string layers;  // "0,2,4"; empty = all
@@ -30,6 +31,8 @@ struct MoefyOptions {
   std::string share_groups;     // "0-1,2-3" or "0+2,1+3"
   int share_every = 0;          // groups of K consecutive MoE layers
   std::string share_attention;  // empty (own attention), mean or first
+  std::string fit_router;       // data: fit the gate routers to the dense activations (route_fit.h)
+  int fit_examples = 1000;
 
   template <class V>
   void visit(V& v) {
@@ -38,9 +41,17 @@ struct MoefyOptions {
     v("experts", experts, "experts per MoE layer (N)", false);
     v("expert-size", expert_size, "neurons per expert (D); 0 = intermediate_size / 4", false);
     v("shared", shared, "neurons shared by every expert (S, method importance); -1 = intermediate_size / 6", false);
-    v("method", method, "split: importance (MoEBERT), cluster (balanced k-means), random", false);
+    v("method", method,
+      "split: importance (MoEBERT), cluster (balanced k-means), random, upcycle (every expert a copy of the FFN, or of "
+      "its --expert-size most important neurons)",
+      false);
+    v("shared-mode", shared_mode,
+      "copy (MoEBERT: each expert holds the --shared neurons) or tied (one always-on shared FFN of them, experts of "
+      "D - S routed neurons, outputs summed)",
+      false);
     v("router", router,
-      "hash (seeded table), hash-balance (from --data token counts), gate (learned); default hash, gate when sharing",
+      "hash (seeded table), hash-balance (from --data token counts), gate (learned, per token), gate-sentence (learned, "
+      "one expert per sequence from its mean-pooled input); default hash, gate when sharing",
       false);
     v("top-k", top_k, "experts per token (gate router)", false);
     v("importance", importance, "importance.h5 from `moekit importance` (method importance)", false);
@@ -53,6 +64,11 @@ struct MoefyOptions {
     v("share-every", share_every, "Go-Wider: groups of K consecutive MoE layers (instead of --share-groups)", false);
     v("share-attention", share_attention, "groups also share attention, initialised as the layers' mean or the first's",
       false);
+    v("fit-router", fit_router,
+      "data (TSV/JSONL): fit the gate routers to predict the expert whose dense neurons fire most (MoEfication) "
+      "instead of a random init",
+      false);
+    v("fit-examples", fit_examples, "examples of --fit-router used (the first ones)", false);
   }
 };
 

@@ -218,10 +218,11 @@ std::string attention(Builder& b, const std::string& x, const Attention& own, co
   return layer_norm(b, b.op("Add", {linear(b, merged, proj.out), x}), own.norm);
 }
 
-// W2 act(W1 x + b1) + b2, and with a LayerNorm LN(x + that).
+// W2 act(W1 x + b1) + b2 (+ addend: a tied shared FFN's rows), and with a LayerNorm LN(x + that).
 std::string ffn(Builder& b, const std::string& x, const Linear& w1, const Linear& w2, Activation act,
-                const LayerNorm* norm) {
-  const std::string o = linear(b, activation(b, linear(b, x, w1), act), w2);
+                const LayerNorm* norm, const std::string& addend = "") {
+  std::string o = linear(b, activation(b, linear(b, x, w1), act), w2);
+  if (!addend.empty()) o = b.op("Add", {o, addend});
   return norm ? layer_norm(b, b.op("Add", {o, x}), *norm) : o;
 }
 
@@ -235,7 +236,27 @@ std::string moe_block(Builder& b, const std::string& x, const EncoderLayer& laye
   const std::string flat = b.op("Reshape", {x, b.vec_i({-1, c.hidden_size})});  // [N, H]
   const int64_t k = moe.top_k();
   std::string choice, weights;  // hash: choice [N]; gate: choice [N, k], weights [N, k]
-  if (const auto* hash = std::get_if<HashRouter>(&moe.router)) {
+  std::string sentence_weight;  // sentence gate: choice [N] and this [N] (its sequence's probability)
+  const auto* gate_router = std::get_if<GateRouter>(&moe.router);
+  if (gate_router && gate_router->sentence) {
+    // pooled = sum of real rows / their count (at least 1), [B, H]; then the gate, top-1 per sequence
+    const std::string keep = cast(b, "attention_mask", onnx::TensorProto::FLOAT);  // [B, S]
+    const std::string sum = reduce_sum(b, b.op("Mul", {x, b.op("Unsqueeze", {keep, b.vec_i({2})})}), 1, 0);
+    const std::string count = b.op("Max", {reduce_sum(b, keep, 1, 1), b.scalar(1.0f)});
+    const std::string pooled = b.op("Div", {sum, count});
+    const Mat wg = b.int8() ? dequantize(quantize_int8_rows(gate_router->weight.value, gate_router->weight.name))
+                            : gate_router->weight.value;
+    const Mat wt = wg.transpose();
+    const std::string probs = b.op_i(
+        "Softmax", {b.op("MatMul", {pooled, b.floats(gate_router->weight.name, {wt.rows(), wt.cols()}, wt.data())})},
+        "axis", -1);
+    const std::string values = b.fresh("topk_values"), best = b.fresh("topk_experts");
+    onnx::NodeProto* n = b.node("TopK", {probs, b.vec_i({1})}, {values, best});
+    Builder::set(n, "axis", int64_t{-1});
+    const std::string shape = b.op("Shape", {"input_ids"});  // [B, S]
+    choice = b.op("Reshape", {b.op("Expand", {best, shape}), b.vec_i({-1})});
+    sentence_weight = b.op("Reshape", {b.op("Expand", {values, shape}), b.vec_i({-1})});
+  } else if (const auto* hash = std::get_if<HashRouter>(&moe.router)) {
     const std::vector<int64_t> table(hash->table.begin(), hash->table.end());
     choice = b.op("Gather", {b.ints(moe.prefix + "hash_table", {static_cast<int64_t>(table.size())}, table),
                              b.op("Reshape", {"input_ids", b.vec_i({-1})})});
@@ -264,12 +285,16 @@ std::string moe_block(Builder& b, const std::string& x, const EncoderLayer& laye
     a->mutable_t()->add_dims(1);
     a->mutable_t()->add_float_data(0.0f);
   }
+  std::string shared;  // tied: S(x) [N, H] for every token, once
+  if (moe.shared_expert)
+    shared = ffn(b, flat, moe.shared_expert->intermediate, moe.shared_expert->output, moe.shared_expert->act, nullptr);
   for (int64_t e = 0; e < moe.n_experts(); ++e) {
     const ExpertFFN& ex = moe.experts[static_cast<size_t>(e)];
     const std::string is_e = b.op("Equal", {choice, b.scalar_i(e)});  // [N] or [N, k]
     std::string selected, token_weight;
     if (weights.empty()) {
       selected = is_e;
+      token_weight = sentence_weight;
     } else {
       const std::string hit = cast(b, is_e, onnx::TensorProto::FLOAT);
       selected = b.op("Greater", {reduce_sum(b, hit, 1, 0), b.scalar(0.5f)});
@@ -277,13 +302,15 @@ std::string moe_block(Builder& b, const std::string& x, const EncoderLayer& laye
     }
     const std::string rows = b.op("Reshape", {b.op("NonZero", {selected}), b.vec_i({-1})});  // [M]
     const std::string xe = b.op_i("Gather", {flat, rows}, "axis", 0);
-    std::string ye = ffn(b, xe, ex.intermediate, ex.output, ex.act, ex.has_norm ? &ex.norm : nullptr);
+    const std::string addend = !shared.empty() && ex.has_norm ? b.op_i("Gather", {shared, rows}, "axis", 0) : "";
+    std::string ye = ffn(b, xe, ex.intermediate, ex.output, ex.act, ex.has_norm ? &ex.norm : nullptr, addend);
     if (!token_weight.empty())
       ye = b.op("Mul", {ye, b.op("Unsqueeze", {b.op("Gather", {token_weight, rows}), b.vec_i({1})})});
     onnx::NodeProto* n;
     mix = b.op("ScatterND", {mix, b.op("Unsqueeze", {rows, b.vec_i({1})}), ye}, &n);
     Builder::set(n, "reduction", std::string("add"));
   }
+  if (!shared.empty() && !moe.expert_norm) mix = b.op("Add", {mix, shared});
   const std::string y = b.op("Reshape", {mix, b.op("Shape", {x})});
   if (moe.expert_norm) return y;
   return layer_norm(b, b.op("Add", {y, x}), layer.moe_norm);

@@ -7,15 +7,11 @@
 
 namespace moekit::compress {
 
-namespace {
-
 int64_t values_of(ExpertFFN& x) {
   ParamList list;
   x.collect(list);
   return static_cast<int64_t>(count_values(list));
 }
-
-}  // namespace
 
 PrunedExperts prune_unused_experts(BertModel& model, const std::vector<std::vector<int64_t>>& usage) {
   if (!model.config.moe) fail("", "--prune of experts needs an MoE model");

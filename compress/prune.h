@@ -23,6 +23,9 @@ struct PrunedExperts {
   int64_t parameters = 0;      // parameter values removed
 };
 
+// Parameter values of one expert.
+int64_t values_of(ExpertFFN& expert);
+
 // usage: [layer][expert] real tokens routed on the data (distill::run_inference's expert_tokens). A shared MoE FFN counts
 // the tokens of every layer that runs it. Each MoE FFN keeps at least top_k experts (the most
 // used). Experts are renumbered in order; config.moe.layer_experts records the new counts.

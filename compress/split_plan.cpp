@@ -14,7 +14,9 @@ void check_split_sizes(int ffn, int n, int size, int shared, const std::string& 
   if (n < 1) bad("--experts must be at least 1");
   if (size < 1 || size > ffn) bad("--expert-size must be in [1, " + std::to_string(ffn) + "], got " + std::to_string(size));
   if (shared < 0) bad("--shared must not be negative");
-  if (method == "importance") {
+  if (method == "upcycle") {
+    if (shared != 0) bad("--shared applies to --method importance only (got " + std::to_string(shared) + ")");
+  } else if (method == "importance") {
     if (shared >= size && !(n == 1 && shared == size))
       bad("--shared " + std::to_string(shared) + " must be smaller than --expert-size " + std::to_string(size));
     if (static_cast<int64_t>(shared) + static_cast<int64_t>(n) * (size - shared) > ffn)
@@ -42,6 +44,21 @@ SplitPlan plan_importance(const std::vector<double>& scores, int n, int size, in
   plan.experts.assign(static_cast<size_t>(n), std::vector<int32_t>(rank.begin(), rank.begin() + shared));
   for (int k = 0; k < size - shared; ++k)
     for (int e = 0; e < n; ++e) plan.experts[static_cast<size_t>(e)].push_back(rank[static_cast<size_t>(shared + e + n * k)]);
+  return plan;
+}
+
+SplitPlan plan_upcycle(const std::vector<double>* scores, int ffn, int n, int size) {
+  check_split_sizes(ffn, n, size, 0, "upcycle");
+  std::vector<int32_t> rank(static_cast<size_t>(ffn));
+  std::iota(rank.begin(), rank.end(), 0);
+  if (size < ffn) {
+    if (!scores) fail("", "--method upcycle with --expert-size " + std::to_string(size) + " < " + std::to_string(ffn) +
+                              " needs --importance (the experts are the most important neurons)");
+    std::stable_sort(rank.begin(), rank.end(), [&](int32_t a, int32_t b) { return (*scores)[a] > (*scores)[b]; });
+  }
+  SplitPlan plan;
+  plan.method = "upcycle";
+  plan.experts.assign(static_cast<size_t>(n), std::vector<int32_t>(rank.begin(), rank.begin() + size));
   return plan;
 }
 

@@ -27,6 +27,10 @@ SplitPlan plan_random(int ffn, int n_experts, int expert_size, uint64_t seed);
 // ffn/N neurons; when expert_size is smaller, each expert keeps the neurons nearest its centroid.
 SplitPlan plan_cluster(const Mat& w1, int n_experts, int expert_size, uint64_t seed, int iterations = 25);
 
+// Sparse upcycling: every expert holds the same neurons, all of the FFN in order when
+// expert_size = ffn, else the expert_size most important ones (scores needed), best first.
+SplitPlan plan_upcycle(const std::vector<double>* scores, int ffn, int n_experts, int expert_size);
+
 // Throws Error describing the first impossible combination of sizes.
 void check_split_sizes(int ffn, int n_experts, int expert_size, int shared, const std::string& method);
 

@@ -45,7 +45,7 @@ double forward_flops_per_token(const BertConfig& c, int64_t seq) {
     if (!moe) {
       flops += 2 * 2 * h * static_cast<double>(c.intermediate_size);
     } else {
-      flops += static_cast<double>(c.moe->top_k) * 2 * 2 * h * static_cast<double>(c.moe->expert_size);
+      flops += 2 * 2 * h * static_cast<double>(c.moe->neurons_per_token());
       if (c.moe->gated()) flops += 2 * h * static_cast<double>(c.moe->experts_at(l));
     }
   }
@@ -60,13 +60,16 @@ uint64_t peak_rss_bytes() {
 
 std::vector<BenchRow> run_benchmark(const std::vector<BertModel*>& models, const std::vector<std::string>& names,
                                     const BenchOptions& o) {
-  std::vector<Batch> batches;
+  std::vector<Batch> batches, singles;
   std::vector<std::unique_ptr<AdamW>> optimizers;
+  BenchOptions one = o;
+  one.batch_size = 1;
   for (size_t i = 0; i < models.size(); ++i) {
     if (o.seq_len > models[i]->config.max_seq_len())
       fail(names[i], "--seq-len " + std::to_string(o.seq_len) + " exceeds the model's " +
                          std::to_string(models[i]->config.max_seq_len()) + " positions");
     batches.push_back(synthetic_batch(models[i]->config, o));
+    singles.push_back(synthetic_batch(models[i]->config, one));
     // Validate before timing: a fast model that outputs garbage must not post a number.
     Outputs out = models[i]->forward(batches.back(), nullptr, nullptr);
     if (!out.logits.allFinite()) fail(names[i], "produces non-finite logits; not benchmarked");
@@ -89,13 +92,18 @@ std::vector<BenchRow> run_benchmark(const std::vector<BertModel*>& models, const
     clip_grad_norm(m.params(), 1.0);
     optimizers[i]->step(1e-5f);
   };
-  std::vector<std::vector<double>> seconds(models.size());
+  std::vector<std::vector<double>> seconds(models.size()), single_seconds(models.size());
   for (int r = 0; r < o.warmup + o.reps; ++r) {
     for (size_t i = 0; i < models.size(); ++i) {
       const auto t0 = std::chrono::steady_clock::now();
       run_once(i);
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (r >= o.warmup) seconds[i].push_back(s);
+      if (o.train) continue;
+      const auto t1 = std::chrono::steady_clock::now();
+      models[i]->forward(singles[i], nullptr, nullptr);
+      const double s1 = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+      if (r >= o.warmup) single_seconds[i].push_back(s1);
     }
   }
   std::vector<BenchRow> rows;
@@ -105,6 +113,7 @@ std::vector<BenchRow> run_benchmark(const std::vector<BertModel*>& models, const
     row.name = names[i];
     const double med = median(seconds[i]);
     row.latency_ms = med * 1e3;
+    if (!o.train) row.batch1_latency_ms = median(single_seconds[i]) * 1e3;
     row.tokens_per_second = tokens / med;
     row.tokens_per_second_min = tokens / *std::max_element(seconds[i].begin(), seconds[i].end());
     row.tokens_per_second_max = tokens / *std::min_element(seconds[i].begin(), seconds[i].end());

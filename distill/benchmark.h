@@ -1,6 +1,7 @@
 // Throughput of models on synthetic full-length batches: inference (eval mode, no cache) or one
 // training step (forward + backward + AdamW). Models run alternately, after warm-up, so machine
-// noise hits all of them alike. Prints nothing; the CLI formats the rows.
+// noise hits all of them alike. Inference also times a batch of one sequence (the latency a single
+// request sees; MoEBERT's sentence gate runs one expert there). Prints nothing; the CLI formats the rows.
 #pragma once
 #include <string>
 #include <vector>
@@ -24,6 +25,7 @@ struct BenchRow {
   double tokens_per_second_min = 0, tokens_per_second_max = 0;
   double latency_ms = 0;         // median time per batch
   double gflops = 0;             // matrix-product GFLOP/s at the median (forward_flops_per_token)
+  double batch1_latency_ms = 0;  // inference: median time of one sequence of seq_len alone (0 with train)
 };
 
 // Multiply-add FLOPs (2 per multiply-add) of the matrix products of one forward, per token, at

@@ -49,7 +49,8 @@ std::vector<std::pair<int, int>> hidden_pairs(const std::string& map, int ls, in
 
 std::string param_group(const std::string& name) {
   if (name.find(".moe.router.") != std::string::npos) return "router";
-  if (name.find(".moe.experts.") != std::string::npos) return "experts";
+  if (name.find(".moe.experts.") != std::string::npos || name.find(".moe.shared_expert.") != std::string::npos)
+    return "experts";
   if (name.find(".attention.") != std::string::npos) return "attention";
   if (name.find("embeddings.") != std::string::npos) return "embeddings";
   if (name.find("pooler.") != std::string::npos || name.rfind("classifier", 0) == 0) return "head";
@@ -126,6 +127,8 @@ LossFn distillation_loss(const BertModel& teacher, const DistillOptions& o, std:
     terms.total = o.w_task * task + o.w_balance * s.balance_loss +
                   o.lambda * (o.w_hidden * hidden + o.w_kd * kd + o.w_attention * attn);
     terms.expert_tokens = s.expert_tokens;
+    terms.routed_slots = s.routed_slots;
+    terms.dropped_slots = s.dropped_slots;
     return terms;
   };
 }

@@ -1,5 +1,6 @@
 #include "distill/train_options.h"
 
+#include <cmath>
 #include <filesystem>
 
 #include "model/error.h"
@@ -27,6 +28,8 @@ void TrainOptions::validate() const {
   need(warmup_ratio >= 0 && warmup_ratio <= 1, "--warmup-ratio must be in [0, 1]");
   need(warmup_steps >= 0, "--warmup-steps must not be negative");
   need(max_grad_norm >= 0, "--max-grad-norm must not be negative");
+  need(capacity_factor >= 0 && std::isfinite(capacity_factor), "--capacity-factor must be 0 (dropless) or positive");
+  need(router_jitter >= 0 && router_jitter < 1, "--router-jitter must be in [0, 1)");
   need(precision == "fp32" || precision == "bf16", "--precision must be fp32 or bf16, got " + precision);
   need(max_seq_len == 0 || max_seq_len >= 3, "--max-seq-len must be at least 3 (or 0 for the model's limit)");
   need(eval_every >= 0 && save_every >= 0 && log_every > 0, "--eval-every/--save-every must be >= 0, --log-every > 0");

@@ -25,6 +25,8 @@ struct TrainOptions {
   int64_t log_every = 20;
   std::string metric = "accuracy";
   int eval_batch_size = 64;
+  double capacity_factor = 0;  // MoE training: expert capacity (0 = dropless)
+  double router_jitter = 0;    // MoE training: gate input jitter
   std::string precision = "fp32";  // of the matrix products (model/matmul.h); weights, AdamW state stay fp32
 
   // v(key, member, help, required)
@@ -60,6 +62,12 @@ struct TrainOptions {
     v("log-every", log_every, "append a metrics.jsonl line every N steps", false);
     v("metric", metric, "dev metric that picks the best checkpoint: accuracy or macro_f1", false);
     v("eval-batch-size", eval_batch_size, "examples per forward pass in evaluation", false);
+    v("capacity-factor", capacity_factor,
+      "MoE training: each expert takes at most ceil(F x tokens x top_k / experts) tokens per batch, the rest skip it "
+      "through the residual (drop rate in metrics.jsonl); 0 = dropless (default). Inference is always dropless",
+      false);
+    v("router-jitter", router_jitter,
+      "MoE training: multiply the gate router's input by U(1-X, 1+X) noise (Switch); 0 = off", false);
     v("precision", precision,
       "matrix products in fp32 or bf16 (bf16 operands, fp32 accumulation; fp32 master weights, AdamW state and "
       "checkpoints, as PyTorch autocast)",

@@ -31,6 +31,8 @@ LossFn cross_entropy_loss() {
     t.total = softmax_cross_entropy(out.logits, batch.labels, &dlogits);
     t.terms["task"] = t.total;
     t.expert_tokens = out.expert_tokens;
+    t.routed_slots = out.routed_slots;
+    t.dropped_slots = out.dropped_slots;
     dlogits *= scale;
     model.backward(batch, dlogits, cache);
     return t;
@@ -119,6 +121,7 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
   if (data.train.empty()) fail(o.train, "no training examples");
   if (data.dev.empty()) fail(o.dev, "no dev examples");
   model.set_precision(parse_precision(o.precision));
+  model.set_train_routing({o.capacity_factor, o.router_jitter});
   const ParamList all = model.params();
   const ParamList trainable = trainable_in.empty() ? all : trainable_in;
   const size_t batches_per_epoch = (data.train.size() + o.batch_size - 1) / static_cast<size_t>(o.batch_size);
@@ -170,6 +173,7 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
   int window_steps = 0;
   std::map<std::string, double> window_terms;
   std::vector<std::vector<int64_t>> window_load;  // expert load since the last log line
+  int64_t window_routed = 0, window_dropped = 0;  // slots, with --capacity-factor
   auto window_start = std::chrono::steady_clock::now();
   const auto run_start = window_start;
   int64_t run_tokens = 0;
@@ -231,6 +235,9 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
       for (const auto& [k, v] : t.terms) step_terms.terms[k] += v / static_cast<double>(slots);
       add_load(step_terms.expert_tokens, t.expert_tokens);
       step_tokens += batch.real_tokens();
+      // capacity drops: this rank's share only (drop_rate is a ratio of this rank's slots)
+      window_routed += t.routed_slots;
+      window_dropped += t.dropped_slots;
     }
     // The hook of data parallelism: after backward, sum over the ranks (nothing with one rank).
     sync.unstash();
@@ -271,6 +278,9 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
       for (const auto& [k, v] : window_terms) line["loss_" + k] = v / window_steps;
       if (!window_load.empty()) line["expert_load"] = load_fractions(window_load);
       window_load.clear();
+      if (o.capacity_factor > 0 && window_routed > 0)
+        line["drop_rate"] = static_cast<double>(window_dropped) / static_cast<double>(window_routed);
+      window_routed = window_dropped = 0;
       run_tokens += window_tokens;
       window_start = now;
       window_tokens = 0;

@@ -21,6 +21,7 @@ struct LossTerms {
   double total = 0;
   std::map<std::string, double> terms;
   std::vector<std::vector<int64_t>> expert_tokens;  // MoE: [layer][expert] real tokens routed
+  int64_t routed_slots = 0, dropped_slots = 0;      // MoE with --capacity-factor
 };
 using LossFn = std::function<LossTerms(BertModel& model, const Batch& batch, Rng& dropout_rng, float scale)>;
 

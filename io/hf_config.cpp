@@ -112,7 +112,7 @@ std::vector<std::string> read_labels(const json& j, const std::filesystem::path&
   return labels;
 }
 
-// "moe": {"method", "experts", "expert_size", "shared", "router", "top_k", "layers", "norm",
+// "moe": {"method", "experts", "expert_size", "shared", "shared_mode", "router", "top_k", "layers", "norm",
 // "share_groups", "share_attention", "layer_experts"}; unknown
 // keys are ignored like the rest of config.json; values are checked by MoeConfig::validate.
 MoeConfig read_moe(const json& j, int64_t num_layers, const std::filesystem::path& path) {
@@ -124,6 +124,7 @@ MoeConfig read_moe(const json& j, int64_t num_layers, const std::filesystem::pat
   m.shared = r.integer("shared", 0);
   m.method = r.text("method", m.method);
   m.router = r.text("router", m.router);
+  m.shared_mode = r.text("shared_mode", m.shared_mode);
   m.top_k = r.integer("top_k", 1);
   auto it = j.find("layers");
   if (it == j.end() || it->is_null()) {
@@ -246,6 +247,7 @@ json hf_config_json(const BertConfig& c) {
                 {"router", m.router},  {"top_k", m.top_k},       {"layers", m.layers},
                 {"norm", m.norm}};
     if (!m.layer_experts.empty()) j["moe"]["layer_experts"] = m.layer_experts;
+    if (m.tied()) j["moe"]["shared_mode"] = m.shared_mode;
     if (!m.share_groups.empty()) {
       j["moe"]["share_groups"] = m.share_groups;
       j["moe"]["share_attention"] = m.share_attention;

@@ -120,6 +120,7 @@ ParamCounts count_params(BertModel& m) {
     }
     int64_t experts = 0, router = 0;
     for (auto& x : layer.moe->experts) experts += count([&](ParamList& l) { x.collect(l); });
+    if (layer.moe->shared_expert) experts += count([&](ParamList& l) { layer.moe->shared_expert->collect(l); });
     if (auto* gate = std::get_if<GateRouter>(&layer.moe->router)) router = gate->weight.value.size();
     if (!layer.moe->expert_norm) n.experts += count([&](ParamList& l) { layer.moe_norm.collect(l); });
     if (layer.moe_owner) {
@@ -169,6 +170,11 @@ void BertModel::replace_task_head(const std::vector<std::string>& labels, Rng& r
   init_head(rng);
 }
 
+void BertModel::set_train_routing(const MoeTrainRouting& routing) {
+  for (EncoderLayer& layer : layers)
+    if (layer.moe) layer.moe->train_routing = routing;
+}
+
 void BertModel::add_mlm_head(Rng& rng) {
   if (mlm) return;
   mlm.emplace();
@@ -190,6 +196,8 @@ Outputs BertModel::forward(const Batch& batch, ForwardCache* cache, Rng* dropout
       out.expert_tokens.resize(layers.size());
       out.balance_loss += stats.balance_loss;
       out.expert_tokens[i] = std::move(stats.load);
+      out.routed_slots += stats.routed_slots;
+      out.dropped_slots += stats.dropped_slots;
     }
     h = std::move(next);
     if (keep_hidden) out.hidden_states.push_back(h);

@@ -36,6 +36,8 @@ struct Outputs {
   // [layers][n_experts] real tokens routed to each expert ({} for dense layers); a top-k token
   // counts once in each of its k experts.
   std::vector<std::vector<int64_t>> expert_tokens;
+  // Training with a capacity (MoeTrainRouting): real slots routed, and those over capacity.
+  int64_t routed_slots = 0, dropped_slots = 0;
 };
 
 struct BertModel {
@@ -90,6 +92,8 @@ struct BertModel {
   // Turns the layers cfg.layers into MoE layers: ffns[i] (e.g. MoeFFN::from_dense of
   // layers[cfg.layers[i]].ffn) goes to layer cfg.layers[i]; then config.moe = cfg. Checks every
   // FFN against cfg and the names against the layer first, so on error the model is unchanged.
+  // Training-only routing (capacity, router jitter) of every MoE layer; not saved.
+  void set_train_routing(const MoeTrainRouting& routing);
   void set_moe(const MoeConfig& cfg, std::vector<MoeFFN> ffns);
 
   // Go-Wider sharing from config.moe.share_groups: every later layer of a group runs the first

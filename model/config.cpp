@@ -74,13 +74,20 @@ void MoeConfig::validate(int64_t num_hidden_layers) const {
   positive(expert_size, "moe.expert_size");
   if (shared < 0 || shared > expert_size)
     fail("", "moe.shared: expected 0..expert_size (" + std::to_string(expert_size) + "), got " + std::to_string(shared));
-  if (method != "importance" && method != "cluster" && method != "random" && method != "manual")
-    fail("", "moe.method: unknown \"" + method + "\" (expected importance, cluster, random or manual)");
-  if (router != "hash" && router != "hash-balance" && router != "gate")
-    fail("", "moe.router: unknown \"" + router + "\" (expected hash, hash-balance or gate)");
+  if (method != "importance" && method != "cluster" && method != "random" && method != "upcycle" && method != "manual")
+    fail("", "moe.method: unknown \"" + method + "\" (expected importance, cluster, random, upcycle or manual)");
+  if (router != "hash" && router != "hash-balance" && router != "gate" && router != "gate-sentence")
+    fail("", "moe.router: unknown \"" + router + "\" (expected hash, hash-balance, gate or gate-sentence)");
+  if (shared_mode != "copy" && shared_mode != "tied")
+    fail("", "moe.shared_mode: unknown \"" + shared_mode + "\" (expected copy or tied)");
+  if (tied() && shared >= expert_size)
+    fail("", "moe.shared: a tied shared FFN of " + std::to_string(shared) + " neurons leaves no routed neurons in experts of " +
+                 std::to_string(expert_size));
+  if (tied() && !share_groups.empty()) fail("", "moe.shared_mode: tied is not supported with moe.share_groups");
   if (top_k < 1 || top_k > n_experts)
     fail("", "moe.top_k: expected 1..experts (" + std::to_string(n_experts) + "), got " + std::to_string(top_k));
   if (!gated() && top_k != 1) fail("", "moe.top_k: a hash router sends each token to one expert (top_k 1)");
+  if (sentence_gate() && top_k != 1) fail("", "moe.top_k: the sentence gate sends each sequence to one expert (top_k 1)");
   if (layers.empty()) fail("", "moe.layers: expected at least one layer index");
   for (size_t i = 0; i < layers.size(); ++i) {
     if (layers[i] < 0 || layers[i] >= num_hidden_layers)

@@ -16,8 +16,14 @@ struct MoeConfig {
   int64_t n_experts = 4;    // "experts"
   int64_t expert_size = 0;  // neurons per expert (all experts equal)
   int64_t shared = 0;       // neurons every expert shares (provenance of the split)
-  std::string method = "manual";  // how the experts were made: importance | cluster | random | manual
-  std::string router = "hash";    // hash | hash-balance (a hash table) | gate (learned linear)
+  std::string method = "manual";  // how the experts were made: importance | cluster | random | upcycle | manual
+  // hash | hash-balance (a hash table) | gate (learned linear, per token) | gate-sentence (learned
+  // linear on the mean-pooled sequence: one expert per sequence, MoEBERT's fast CPU path)
+  std::string router = "hash";
+  // "copy" (MoEBERT): every expert holds its own copy of the `shared` neurons. "tied" (Residual-MoE,
+  // LLaMA-MoE): the `shared` neurons form one always-on shared FFN, the experts hold only their
+  // expert_size - shared routed neurons, and the outputs sum.
+  std::string shared_mode = "copy";
   int64_t top_k = 1;              // experts per token; 1 for hash routers
   std::vector<int64_t> layers;    // MoE layer indices, increasing; the others stay dense
   // Where the FFN's LayerNorm sits: "expert" = inside each expert, after its own residual
@@ -32,7 +38,15 @@ struct MoeConfig {
   // experts the router never selects); empty = n_experts everywhere.
   std::vector<int64_t> layer_experts;
 
-  bool gated() const { return router == "gate"; }
+  bool gated() const { return router == "gate" || router == "gate-sentence"; }
+  bool sentence_gate() const { return router == "gate-sentence"; }
+  bool tied() const { return shared_mode == "tied"; }
+  // Neurons of each routed expert: expert_size, or expert_size - shared when tied.
+  int64_t routed_size() const { return tied() ? expert_size - shared : expert_size; }
+  // Neurons of the always-on shared FFN (0 unless tied).
+  int64_t tied_size() const { return tied() ? shared : 0; }
+  // FFN neurons one token runs in an MoE layer: top_k routed experts plus the shared FFN.
+  int64_t neurons_per_token() const { return top_k * routed_size() + tied_size(); }
   bool is_moe_layer(int64_t layer) const;
   // The layer whose MoE FFN (and attention, when shared) `layer` runs: its group's first layer,
   // or `layer` itself when it is in no group.

@@ -35,9 +35,10 @@ void ffn_core_backward(Linear& w1, Linear& w2, Activation act, MatRef dout, cons
 }
 
 void ffn_block_forward(const Linear& w1, const Linear& w2, const LayerNorm& norm, Activation act, MatRef x, Mat mask,
-                       Mat& y, FfnCache* cache) {
+                       Mat& y, FfnCache* cache, const Mat* addend) {
   Mat o;
   ffn_core_forward(w1, w2, act, x, o, cache);
+  if (addend) o += *addend;
   if (mask.size() > 0) o.array() *= mask.array();
   o += x;
   norm.forward(o, y, cache ? &cache->norm : nullptr);
@@ -47,11 +48,12 @@ void ffn_block_forward(const Linear& w1, const Linear& w2, const LayerNorm& norm
 // r = x + M*(W2 a + b2), a = act(z), z = W1 x + b1:
 //   dr = LN'(dy);  dx = core backward of (dr*M) + dr.
 void ffn_block_backward(Linear& w1, Linear& w2, LayerNorm& norm, Activation act, MatRef dy, const FfnCache& cache,
-                        Mat& dx, FfnTaps* taps) {
+                        Mat& dx, FfnTaps* taps, Mat* daddend) {
   Mat dr;
   norm.backward(dy, cache.norm, dr);
   Mat dout = cache.hidden_mask.size() > 0 ? Mat(dr.cwiseProduct(cache.hidden_mask)) : dr;
   ffn_core_backward(w1, w2, act, dout, cache, dx, taps);
+  if (daddend) *daddend = std::move(dout);
   dx += dr;
 }
 

@@ -28,12 +28,14 @@ void ffn_core_forward(const Linear& w1, const Linear& w2, Activation act, MatRef
 // Writes dx of the part alone (no residual), accumulates grads, fills taps when given.
 void ffn_core_backward(Linear& w1, Linear& w2, Activation act, MatRef dout, const FfnCache& cache, Mat& dx,
                        FfnTaps* taps);
-// mask: dropout mask of the FFN output (empty = none).
+// mask: dropout mask of the FFN output (empty = none). addend: added to the FFN output before
+// dropout (a tied shared FFN's part, model/moe_ffn.h).
 void ffn_block_forward(const Linear& w1, const Linear& w2, const LayerNorm& norm, Activation act, MatRef x, Mat mask,
-                       Mat& y, FfnCache* cache);
-// Writes dx (residual included), accumulates parameter grads, fills taps when given.
+                       Mat& y, FfnCache* cache, const Mat* addend = nullptr);
+// Writes dx (residual included), accumulates parameter grads, fills taps when given; daddend: the
+// gradient of the addend.
 void ffn_block_backward(Linear& w1, Linear& w2, LayerNorm& norm, Activation act, MatRef dy, const FfnCache& cache,
-                        Mat& dx, FfnTaps* taps);
+                        Mat& dx, FfnTaps* taps, Mat* daddend = nullptr);
 
 struct DenseFFN {
   Linear intermediate;  // W1, b1

@@ -31,16 +31,16 @@ void ExpertFFN::rename(const std::string& p) {
   norm.bias.name = p + "output.LayerNorm.bias";
 }
 
-void ExpertFFN::forward(MatRef x, Mat& y, Cache* cache, const Mat* mask) const {
+void ExpertFFN::forward(MatRef x, Mat& y, Cache* cache, const Mat* mask, const Mat* addend) const {
   if (has_norm)
-    ffn_block_forward(intermediate, output, norm, act, x, mask ? *mask : Mat(), y, cache);
+    ffn_block_forward(intermediate, output, norm, act, x, mask ? *mask : Mat(), y, cache, addend);
   else
     ffn_core_forward(intermediate, output, act, x, y, cache);
 }
 
-void ExpertFFN::backward(MatRef dy, const Cache& cache, Mat& dx) {
+void ExpertFFN::backward(MatRef dy, const Cache& cache, Mat& dx, Mat* daddend) {
   if (has_norm)
-    ffn_block_backward(intermediate, output, norm, act, dy, cache, dx, nullptr);
+    ffn_block_backward(intermediate, output, norm, act, dy, cache, dx, nullptr, daddend);
   else
     ffn_core_backward(intermediate, output, act, dy, cache, dx, nullptr);
 }

@@ -40,10 +40,12 @@ struct ExpertFFN {
   // partition of the dense neurons sum to the dense FFN's part.
   void ffn_part(MatRef x, Mat& y) const;
   // mask: dropout mask rows for these tokens (nullptr in eval; always nullptr without a norm,
-  // where the layer applies dropout after the mixture).
-  void forward(MatRef x, Mat& y, Cache* cache, const Mat* mask) const;
-  // Writes dx (residual included when has_norm), accumulates parameter grads.
-  void backward(MatRef dy, const Cache& cache, Mat& dx);
+  // where the layer applies dropout after the mixture). addend (with a norm): rows added to the
+  // FFN output before dropout and LayerNorm (a tied shared FFN's output).
+  void forward(MatRef x, Mat& y, Cache* cache, const Mat* mask, const Mat* addend = nullptr) const;
+  // Writes dx (residual included when has_norm), accumulates parameter grads; daddend: the
+  // gradient of forward's addend.
+  void backward(MatRef dy, const Cache& cache, Mat& dx, Mat* daddend = nullptr);
   void collect(ParamList& params);
 };
 

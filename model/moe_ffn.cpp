@@ -23,6 +23,36 @@ int64_t busy_experts(const Routing& r) {
   return std::count_if(r.tokens.begin(), r.tokens.end(), [](const auto& t) { return !t.empty(); });
 }
 
+// Switch's router jitter: U(1 - eps, 1 + eps) per element of the router's input.
+Mat jitter_noise(Rng& rng, Eigen::Index rows, Eigen::Index cols, double eps) {
+  Mat m(rows, cols);
+  for (Eigen::Index i = 0; i < m.size(); ++i) m.data()[i] = static_cast<float>(1.0 + eps * (2.0 * rng.uniform() - 1.0));
+  return m;
+}
+
+// Expert e built from the dense neurons idx (W1 rows, b1 entries, W2 columns); with_b2: its own
+// copy of b2 (a tied shared FFN has none of its own: its output bias starts at 0).
+ExpertFFN slice_expert(const DenseFFN& dense, const std::vector<int32_t>& idx, const std::string& prefix,
+                       bool with_norm, bool with_b2) {
+  const Mat& w1 = dense.intermediate.weight.value;
+  const Mat& w2 = dense.output.weight.value;
+  const auto size = static_cast<Eigen::Index>(idx.size());
+  ExpertFFN x;
+  x.init(prefix, w1.cols(), size, dense.act, dense.norm.eps, with_norm);
+  for (Eigen::Index i = 0; i < size; ++i) {
+    x.intermediate.weight.value.row(i) = w1.row(idx[static_cast<size_t>(i)]);
+    x.intermediate.bias.value(0, i) = dense.intermediate.bias.value(0, idx[static_cast<size_t>(i)]);
+    x.output.weight.value.col(i) = w2.col(idx[static_cast<size_t>(i)]);
+  }
+  if (with_b2) x.output.bias.value = dense.output.bias.value;
+  if (with_norm) {
+    x.norm.weight.value = dense.norm.weight.value;
+    x.norm.bias.value = dense.norm.bias.value;
+  }
+  x.neuron_index = idx;
+  return x;
+}
+
 }  // namespace
 
 void MoeFFN::init(const std::string& layer_prefix, const BertConfig& c, int64_t layer) {
@@ -32,11 +62,17 @@ void MoeFFN::init(const std::string& layer_prefix, const BertConfig& c, int64_t 
   expert_norm = mc.norm == "expert";
   experts.assign(static_cast<size_t>(n), ExpertFFN{});
   for (size_t e = 0; e < experts.size(); ++e)
-    experts[e].init(prefix + "experts." + std::to_string(e) + ".", c.hidden_size, mc.expert_size, c.hidden_act,
+    experts[e].init(prefix + "experts." + std::to_string(e) + ".", c.hidden_size, mc.routed_size(), c.hidden_act,
                     c.layer_norm_eps, expert_norm);
+  shared_expert.reset();
+  if (mc.tied_size() > 0) {
+    shared_expert.emplace();
+    shared_expert->init(prefix + "shared_expert.", c.hidden_size, mc.tied_size(), c.hidden_act, c.layer_norm_eps, false);
+  }
   if (mc.gated()) {
     GateRouter gate;
     gate.init(prefix + "router.weight", c.hidden_size, n, mc.top_k);
+    gate.sentence = mc.sentence_gate();
     router = std::move(gate);
   } else {
     router = HashRouter{make_hash_table(c.vocab_size, n, static_cast<uint64_t>(layer))};
@@ -44,19 +80,32 @@ void MoeFFN::init(const std::string& layer_prefix, const BertConfig& c, int64_t 
   hidden_dropout = c.hidden_dropout_prob;
 }
 
-MoeFFN MoeFFN::from_dense(const DenseFFN& dense, const std::vector<std::vector<int32_t>>& neurons, Router r,
-                          bool with_expert_norm) {
+MoeFFN MoeFFN::from_dense(const DenseFFN& dense, const std::vector<std::vector<int32_t>>& neurons_in, Router r,
+                          bool with_expert_norm, int64_t tied_shared) {
   const std::string& w1_name = dense.intermediate.weight.name;
   if (w1_name.size() < kDenseW1.size() || w1_name.compare(w1_name.size() - kDenseW1.size(), kDenseW1.size(), kDenseW1))
     fail("", "MoeFFN::from_dense: \"" + w1_name + "\" is not a dense FFN weight");
   const Mat& w1 = dense.intermediate.weight.value;
-  const Mat& w2 = dense.output.weight.value;
   const Eigen::Index ffn = w1.rows(), hidden = w1.cols();
-  if (neurons.empty() || neurons[0].empty()) fail("", "MoeFFN::from_dense: expected at least one non-empty expert");
+  if (neurons_in.empty() || neurons_in[0].empty()) fail("", "MoeFFN::from_dense: expected at least one non-empty expert");
   MoeFFN m;
   m.prefix = w1_name.substr(0, w1_name.size() - kDenseW1.size()) + "moe.";
   m.hidden_dropout = dense.hidden_dropout;
   m.expert_norm = with_expert_norm;
+  std::vector<std::vector<int32_t>> neurons = neurons_in;
+  if (tied_shared > 0) {  // the common head of every list becomes the shared FFN
+    const auto head = static_cast<std::ptrdiff_t>(tied_shared);
+    if (static_cast<int64_t>(neurons[0].size()) <= tied_shared)
+      fail("", "MoeFFN::from_dense: a tied shared FFN of " + std::to_string(tied_shared) +
+                   " neurons leaves no routed neurons in experts of " + std::to_string(neurons[0].size()));
+    const std::vector<int32_t> shared(neurons[0].begin(), neurons[0].begin() + head);
+    for (auto& idx : neurons) {
+      if (idx.size() < shared.size() || !std::equal(shared.begin(), shared.end(), idx.begin()))
+        fail("", "MoeFFN::from_dense: tied experts must all start with the same shared neurons");
+      idx.erase(idx.begin(), idx.begin() + head);
+    }
+    m.shared_expert = slice_expert(dense, shared, m.prefix + "shared_expert.", false, false);
+  }
   const auto size = static_cast<Eigen::Index>(neurons[0].size());
   for (size_t e = 0; e < neurons.size(); ++e) {
     const std::vector<int32_t>& idx = neurons[e];
@@ -69,20 +118,7 @@ MoeFFN MoeFFN::from_dense(const DenseFFN& dense, const std::vector<std::vector<i
       if (seen[static_cast<size_t>(j)]) fail("", where + ": neuron " + std::to_string(j) + " appears twice");
       seen[static_cast<size_t>(j)] = true;
     }
-    ExpertFFN x;
-    x.init(m.prefix + "experts." + std::to_string(e) + ".", hidden, size, dense.act, dense.norm.eps, with_expert_norm);
-    for (Eigen::Index i = 0; i < size; ++i) {
-      x.intermediate.weight.value.row(i) = w1.row(idx[static_cast<size_t>(i)]);
-      x.intermediate.bias.value(0, i) = dense.intermediate.bias.value(0, idx[static_cast<size_t>(i)]);
-      x.output.weight.value.col(i) = w2.col(idx[static_cast<size_t>(i)]);
-    }
-    x.output.bias.value = dense.output.bias.value;
-    if (with_expert_norm) {
-      x.norm.weight.value = dense.norm.weight.value;
-      x.norm.bias.value = dense.norm.bias.value;
-    }
-    x.neuron_index = idx;
-    m.experts.push_back(std::move(x));
+    m.experts.push_back(slice_expert(dense, idx, m.prefix + "experts." + std::to_string(e) + ".", with_expert_norm, true));
   }
   if (auto* gate = std::get_if<GateRouter>(&r)) {
     if (gate->weight.value.rows() != m.n_experts() || gate->weight.value.cols() != hidden)
@@ -98,6 +134,7 @@ MoeFFN MoeFFN::from_dense(const DenseFFN& dense, const std::vector<std::vector<i
 void MoeFFN::rename(const std::string& moe_prefix) {
   prefix = moe_prefix;
   for (size_t e = 0; e < experts.size(); ++e) experts[e].rename(prefix + "experts." + std::to_string(e) + ".");
+  if (shared_expert) shared_expert->rename(prefix + "shared_expert.");
   if (auto* gate = std::get_if<GateRouter>(&router)) gate->weight.name = prefix + "router.weight";
 }
 
@@ -112,16 +149,26 @@ void MoeFFN::check(const BertConfig& c, int64_t layer) const {
   const std::string where = prefix.substr(0, prefix.size() ? prefix.size() - 1 : 0) + ": ";
   if (n_experts() != n) fail("", where + std::to_string(n_experts()) + " experts, config says " + std::to_string(n));
   for (const ExpertFFN& x : experts) {
-    expect_shape(x.intermediate.weight.value, mc.expert_size, c.hidden_size, x.intermediate.weight.name);
-    expect_shape(x.output.weight.value, c.hidden_size, mc.expert_size, x.output.weight.name);
-    if (static_cast<int64_t>(x.neuron_index.size()) != mc.expert_size)
+    expect_shape(x.intermediate.weight.value, mc.routed_size(), c.hidden_size, x.intermediate.weight.name);
+    expect_shape(x.output.weight.value, c.hidden_size, mc.routed_size(), x.output.weight.name);
+    if (static_cast<int64_t>(x.neuron_index.size()) != mc.routed_size())
       fail("", where + "neuron_index has " + std::to_string(x.neuron_index.size()) + " entries, expected " +
-                   std::to_string(mc.expert_size));
+                   std::to_string(mc.routed_size()));
+  }
+  if (shared_expert.has_value() != (mc.tied_size() > 0))
+    fail("", where + (shared_expert ? "has a shared FFN, config moe.shared_mode is \"" + mc.shared_mode + "\""
+                                    : "has no shared FFN, config moe.shared_mode is tied"));
+  if (shared_expert) {
+    expect_shape(shared_expert->intermediate.weight.value, mc.tied_size(), c.hidden_size,
+                 shared_expert->intermediate.weight.name);
+    expect_shape(shared_expert->output.weight.value, c.hidden_size, mc.tied_size(), shared_expert->output.weight.name);
   }
   if (expert_norm != (mc.norm == "expert"))
     fail("", where + "LayerNorm placement differs from config moe.norm \"" + mc.norm + "\"");
   if (gated() != mc.gated()) fail("", where + "router kind differs from config moe.router \"" + mc.router + "\"");
   if (top_k() != mc.top_k) fail("", where + "top_k differs from config moe.top_k");
+  if (const auto* gate = std::get_if<GateRouter>(&router); gate && gate->sentence != mc.sentence_gate())
+    fail("", where + "sentence gate differs from config moe.router \"" + mc.router + "\"");
   if (const auto* hash = std::get_if<HashRouter>(&router)) {
     if (static_cast<int64_t>(hash->table.size()) != c.vocab_size)
       fail("", where + "hash table has " + std::to_string(hash->table.size()) + " entries, vocab_size is " +
@@ -131,8 +178,13 @@ void MoeFFN::check(const BertConfig& c, int64_t layer) const {
   }
 }
 
-Routing MoeFFN::route(MatRef x, const Batch& batch, GateRouter::Cache* cache) const {
-  if (const auto* gate = std::get_if<GateRouter>(&router)) return gate->route(x, batch.mask, cache);
+Routing MoeFFN::route(MatRef x, const Batch& batch, GateRouter::Cache* cache, const Mat* jitter) const {
+  if (const auto* gate = std::get_if<GateRouter>(&router)) {
+    const Mat noisy = jitter ? Mat(x.cwiseProduct(*jitter)) : Mat();
+    const MatRef in = jitter ? MatRef(noisy) : x;
+    if (gate->sentence) return gate->route_sentence(in, batch.batch, batch.seq, batch.mask, cache);
+    return gate->route(in, batch.mask, cache);
+  }
   return std::get<HashRouter>(router).route(batch.ids, n_experts(), batch.mask);
 }
 
@@ -163,13 +215,30 @@ std::vector<RowChunk> make_chunks(const Routing& r, int threads) {
 }  // namespace
 
 void MoeFFN::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng* dropout_rng, MoeStats* stats) const {
-  Routing r = route(x, batch, cache ? &cache->gate : nullptr);
+  const bool training = dropout_rng != nullptr;  // capacity and jitter: training only
+  Mat jitter;
+  if (training && gated() && train_routing.jitter > 0) jitter = jitter_noise(*dropout_rng, x.rows(), x.cols(), train_routing.jitter);
+  Routing r = route(x, batch, cache ? &cache->gate : nullptr, jitter.size() > 0 ? &jitter : nullptr);
+  std::vector<int32_t> dropped;
+  if (training && train_routing.capacity_factor > 0) dropped = apply_capacity(r, train_routing.capacity_factor, batch.mask);
+  Mat shared_out;  // tied: S(x) for every token, once
+  if (shared_expert) shared_expert->forward(x, shared_out, cache ? &cache->shared : nullptr, nullptr);
   const int64_t n = n_experts(), k = r.top_k;
   // One mask per choice rank, drawn serially: with one expert this is the dense FFN's mask.
   std::vector<Mat> masks;
   if (expert_norm && dropout_rng && hidden_dropout > 0)
     for (int64_t j = 0; j < k; ++j) masks.push_back(dropout_mask(*dropout_rng, x.rows(), x.cols(), hidden_dropout));
   std::vector<Mat> outs(static_cast<size_t>(n));
+  // Expert e on the token rows `rows`. Rows that are every row (a sentence gate at batch 1) are
+  // read from x as it is: no gather. Tied with expert LayerNorms: the shared FFN's output rows
+  // are added inside the expert, before its LayerNorm.
+  auto expert_forward = [&](int64_t e, const std::vector<int32_t>& rows, Mat& out, ExpertFFN::Cache* ec,
+                            const Mat* mask) {
+    const bool all_rows = static_cast<Eigen::Index>(rows.size()) == x.rows();
+    const Mat xe = all_rows ? Mat() : gather_rows(x, rows);
+    const Mat add = expert_norm && shared_expert ? (all_rows ? shared_out : gather_rows(shared_out, rows)) : Mat();
+    experts[static_cast<size_t>(e)].forward(all_rows ? x : MatRef(xe), out, ec, mask, add.size() > 0 ? &add : nullptr);
+  };
   if (cache) {
     // Training: one task per expert (its cache holds all its rows for the backward).
     cache->experts.assign(static_cast<size_t>(n), ExpertFFN::Cache{});
@@ -183,8 +252,8 @@ void MoeFFN::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng* dr
         for (size_t i = 0; i < rows.size(); ++i)
           mask.row(static_cast<Eigen::Index>(i)) = masks[static_cast<size_t>(r.slots[static_cast<size_t>(e)][i] % k)].row(rows[i]);
       }
-      experts[static_cast<size_t>(e)].forward(gather_rows(x, rows), outs[static_cast<size_t>(e)],
-                                              &cache->experts[static_cast<size_t>(e)], masks.empty() ? nullptr : &mask);
+      expert_forward(e, rows, outs[static_cast<size_t>(e)], &cache->experts[static_cast<size_t>(e)],
+                     masks.empty() ? nullptr : &mask);
     }
   } else {
     // Inference (dropout off without a cache only in eval; a masked forward keeps the mask rows).
@@ -202,7 +271,7 @@ void MoeFFN::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng* dr
           mask.row(static_cast<Eigen::Index>(i)) = masks[static_cast<size_t>(r.slots[static_cast<size_t>(ch.expert)][ch.begin + i] % k)].row(rows[i]);
       }
       Mat out;
-      experts[static_cast<size_t>(ch.expert)].forward(gather_rows(x, rows), out, nullptr, masks.empty() ? nullptr : &mask);
+      expert_forward(ch.expert, rows, out, nullptr, masks.empty() ? nullptr : &mask);
       outs[static_cast<size_t>(ch.expert)].middleRows(static_cast<Eigen::Index>(ch.begin), out.rows()) = out;
     }
   }
@@ -212,13 +281,24 @@ void MoeFFN::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng* dr
     for (size_t i = 0; i < rows.size(); ++i)
       y.row(rows[i]) += r.weight[static_cast<size_t>(r.slots[e][i])] * outs[e].row(static_cast<Eigen::Index>(i));
   }
+  // A slot over capacity skips its expert: the identity (the residual) inside expert norms, 0 else.
+  if (expert_norm)
+    for (int32_t s : dropped) y.row(s / k) += r.weight[static_cast<size_t>(s)] * x.row(s / k);
+  if (shared_expert && !expert_norm) y += shared_out;
   if (stats) {
     stats->load = r.load;
     stats->balance_loss = r.balance_loss;
+    stats->routed_slots = r.real_tokens * k;
+    stats->dropped_slots = 0;
+    for (int32_t s : dropped) stats->dropped_slots += batch.mask.empty() || batch.mask[static_cast<size_t>(s / k)];
   }
   if (cache) {
     cache->routing = std::move(r);
     if (gated()) cache->out = std::move(outs);
+    cache->jitter = std::move(jitter);
+    cache->dropped_x.resize(static_cast<Eigen::Index>(dropped.size()), x.cols());
+    for (size_t i = 0; i < dropped.size(); ++i) cache->dropped_x.row(static_cast<Eigen::Index>(i)) = x.row(dropped[i] / k);
+    cache->dropped = std::move(dropped);
   }
 }
 
@@ -230,6 +310,8 @@ void MoeFFN::backward(MatRef dy, const Batch& batch, const Cache& cache, Mat& dx
   const bool gate = gated();
   std::vector<float> dweight(r.weight.size(), 0.0f);
   std::vector<Mat> dxs(static_cast<size_t>(n));
+  const bool tied_inside = shared_expert && expert_norm;
+  std::vector<Mat> dadds(tied_inside ? static_cast<size_t>(n) : 0);
 #pragma omp parallel for schedule(dynamic, 1) if (busy_experts(r) > 1)
   for (int64_t e = 0; e < n; ++e) {
     const auto& rows = r.tokens[static_cast<size_t>(e)];
@@ -241,26 +323,59 @@ void MoeFFN::backward(MatRef dy, const Batch& batch, const Cache& cache, Mat& dx
       dye.row(row) = r.weight[static_cast<size_t>(slots[i])] * dy.row(rows[i]);
       if (gate) dweight[static_cast<size_t>(slots[i])] = dy.row(rows[i]).dot(cache.out[static_cast<size_t>(e)].row(row));
     }
-    experts[static_cast<size_t>(e)].backward(dye, cache.experts[static_cast<size_t>(e)], dxs[static_cast<size_t>(e)]);
+    experts[static_cast<size_t>(e)].backward(dye, cache.experts[static_cast<size_t>(e)], dxs[static_cast<size_t>(e)],
+                                             tied_inside ? &dadds[static_cast<size_t>(e)] : nullptr);
   }
   dx = Mat::Zero(dy.rows(), dy.cols());
   for (size_t e = 0; e < dxs.size(); ++e)  // fixed expert order
     for (size_t i = 0; i < r.tokens[e].size(); ++i) dx.row(r.tokens[e][i]) += dxs[e].row(static_cast<Eigen::Index>(i));
+  backward_extras(dy, cache, dadds, dweight, dx);
   if (gate) {
     Mat dxr;
-    std::get<GateRouter>(router).backward(dweight, r, cache.gate, batch.mask, balance_weight, dxr);
+    const GateRouter& g = std::get<GateRouter>(router);
+    if (g.sentence)
+      std::get<GateRouter>(router).backward_sentence(dweight, r, cache.gate, batch.batch, batch.seq, batch.mask,
+                                                     balance_weight, dxr);
+    else
+      std::get<GateRouter>(router).backward(dweight, r, cache.gate, batch.mask, balance_weight, dxr);
+    if (cache.jitter.size() > 0) dxr.array() *= cache.jitter.array();
     dx += dxr;
+  }
+}
+
+// The shared FFN (its gradient: the chosen experts' addend gradients, or dy under norm "layer")
+// and the slots over capacity (identity inside expert norms: dx += g dy, dg = <dy, x>).
+void MoeFFN::backward_extras(MatRef dy, const Cache& cache, const std::vector<Mat>& dadds, std::vector<float>& dweight,
+                             Mat& dx) {
+  const Routing& r = cache.routing;
+  if (shared_expert) {
+    Mat dshared = dadds.empty() ? Mat(dy) : Mat(Mat::Zero(dy.rows(), dy.cols()));
+    for (size_t e = 0; e < dadds.size(); ++e)
+      for (size_t i = 0; i < r.tokens[e].size(); ++i) dshared.row(r.tokens[e][i]) += dadds[e].row(static_cast<Eigen::Index>(i));
+    Mat dxs;
+    shared_expert->backward(dshared, cache.shared, dxs);
+    dx += dxs;
+  }
+  if (!expert_norm) return;
+  for (size_t i = 0; i < cache.dropped.size(); ++i) {
+    const int32_t s = cache.dropped[i];
+    const int64_t t = s / r.top_k;
+    dx.row(t) += r.weight[static_cast<size_t>(s)] * dy.row(t);
+    dweight[static_cast<size_t>(s)] = dy.row(t).dot(cache.dropped_x.row(static_cast<Eigen::Index>(i)));
   }
 }
 
 void MoeFFN::collect(ParamList& params) {
   if (auto* gate = std::get_if<GateRouter>(&router)) params.push_back(&gate->weight);
+  if (shared_expert) shared_expert->collect(params);
   for (ExpertFFN& x : experts) x.collect(params);
 }
 
 void MoeFFN::collect_indices(std::vector<IndexParam>& list, int64_t ffn_size) {
   if (auto* hash = std::get_if<HashRouter>(&router))
     list.push_back({prefix + "hash_table", &hash->table, 0, static_cast<int32_t>(n_experts())});
+  if (shared_expert)
+    list.push_back({prefix + "shared_expert.neuron_index", &shared_expert->neuron_index, -1, static_cast<int32_t>(ffn_size)});
   for (size_t e = 0; e < experts.size(); ++e)
     list.push_back({prefix + "experts." + std::to_string(e) + ".neuron_index", &experts[e].neuron_index, -1,
                     static_cast<int32_t>(ffn_size)});

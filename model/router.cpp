@@ -1,6 +1,7 @@
 #include "model/router.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 
 #include "model/error.h"
@@ -11,6 +12,16 @@ namespace moekit {
 
 namespace {
 bool is_real(const std::vector<uint8_t>& mask, size_t t) { return mask.empty() || mask[t] != 0; }
+
+// softmax over each row, in place
+void softmax_rows(Mat& p) {
+  for (Eigen::Index t = 0; t < p.rows(); ++t) {
+    p.row(t).array() -= p.row(t).maxCoeff();
+    p.row(t) = p.row(t).array().exp().matrix();
+    p.row(t) /= p.row(t).sum();
+  }
+}
+
 }  // namespace
 
 Routing make_routing(std::vector<int32_t> choice, std::vector<float> weight, int64_t top_k, int64_t n_experts,
@@ -35,6 +46,31 @@ Routing make_routing(std::vector<int32_t> choice, std::vector<float> weight, int
     }
   }
   return r;
+}
+
+std::vector<int32_t> apply_capacity(Routing& r, double factor, const std::vector<uint8_t>& mask) {
+  const auto n = static_cast<double>(r.tokens.size());
+  const auto capacity = static_cast<int64_t>(std::ceil(factor * static_cast<double>(r.real_tokens * r.top_k) / n));
+  std::vector<int32_t> dropped;
+  for (size_t e = 0; e < r.tokens.size(); ++e) {
+    std::vector<int32_t> tokens, slots;
+    int64_t taken = 0;
+    for (size_t i = 0; i < r.tokens[e].size(); ++i) {
+      const bool real = is_real(mask, static_cast<size_t>(r.tokens[e][i]));
+      if (real && taken >= capacity) {
+        dropped.push_back(r.slots[e][i]);
+        --r.load[e];
+        continue;
+      }
+      taken += real;
+      tokens.push_back(r.tokens[e][i]);
+      slots.push_back(r.slots[e][i]);
+    }
+    r.tokens[e] = std::move(tokens);
+    r.slots[e] = std::move(slots);
+  }
+  std::sort(dropped.begin(), dropped.end());
+  return dropped;
 }
 
 Routing HashRouter::route(const std::vector<int32_t>& ids, int64_t n_experts, const std::vector<uint8_t>& mask) const {
@@ -84,12 +120,96 @@ void GateRouter::init(const std::string& name, int64_t hidden, int64_t n_experts
 Mat GateRouter::probabilities(MatRef x) const {
   Mat p;
   matmul_nt(x, weight.value, p);  // fp32 at every precision: routing decisions stay put
-  for (Eigen::Index t = 0; t < p.rows(); ++t) {
-    p.row(t).array() -= p.row(t).maxCoeff();
-    p.row(t) = p.row(t).array().exp().matrix();
-    p.row(t) /= p.row(t).sum();
-  }
+  softmax_rows(p);
   return p;
+}
+
+// Sentence gate: pooled_b = mean of x over b's real tokens, p_b = softmax(pooled_b Wg^T), every
+// token of b goes to argmax p_b with weight max p_b. Balance over sequences (N sum_i f_i P_i).
+Routing GateRouter::route_sentence(MatRef x, int64_t batch, int64_t seq, const std::vector<uint8_t>& mask,
+                                   Cache* cache) const {
+  check(batch * seq == x.rows(), "", "sentence gate: " + std::to_string(x.rows()) + " rows for a batch of " +
+                                         std::to_string(batch) + " x " + std::to_string(seq));
+  Mat pooled = Mat::Zero(batch, x.cols());
+  std::vector<float> inv(static_cast<size_t>(batch), 0.0f);
+  for (int64_t b = 0; b < batch; ++b) {
+    int64_t count = 0;
+    for (int64_t t = 0; t < seq; ++t)
+      if (is_real(mask, static_cast<size_t>(b * seq + t))) {
+        pooled.row(b) += x.row(b * seq + t);
+        ++count;
+      }
+    inv[static_cast<size_t>(b)] = count > 0 ? 1.0f / static_cast<float>(count) : 0.0f;
+    pooled.row(b) *= inv[static_cast<size_t>(b)];
+  }
+  const Mat p = probabilities(pooled);
+  const Eigen::Index n = p.cols();
+  std::vector<int32_t> choice(static_cast<size_t>(batch * seq));
+  std::vector<float> w(choice.size());
+  std::vector<double> f(static_cast<size_t>(n), 0.0), mean_p(static_cast<size_t>(n), 0.0);
+  int64_t real_seqs = 0;
+  for (int64_t b = 0; b < batch; ++b) {
+    Eigen::Index best = 0;
+    for (Eigen::Index i = 1; i < n; ++i)
+      if (p(b, i) > p(b, best)) best = i;  // ties to the lower index
+    for (int64_t t = 0; t < seq; ++t) {
+      choice[static_cast<size_t>(b * seq + t)] = static_cast<int32_t>(best);
+      w[static_cast<size_t>(b * seq + t)] = p(b, best);
+    }
+    if (inv[static_cast<size_t>(b)] == 0) continue;
+    ++real_seqs;
+    f[static_cast<size_t>(best)] += 1.0;
+    for (Eigen::Index i = 0; i < n; ++i) mean_p[static_cast<size_t>(i)] += p(b, i);
+  }
+  Routing r = make_routing(std::move(choice), std::move(w), 1, n, mask);
+  r.top1_fraction.assign(static_cast<size_t>(n), 0.0);
+  if (real_seqs > 0) {
+    for (size_t i = 0; i < f.size(); ++i) {
+      r.top1_fraction[i] = f[i] / static_cast<double>(real_seqs);
+      r.balance_loss += r.top1_fraction[i] * mean_p[i] / static_cast<double>(real_seqs);
+    }
+    r.balance_loss *= static_cast<double>(n);
+  }
+  if (cache) {
+    cache->x = std::move(pooled);
+    cache->probs = p;
+    cache->inv_count = std::move(inv);
+  }
+  return r;
+}
+
+// dg_b = sum over b's rows of dweight;  dp_b,c = dg_b;  balance: dp_bi += w N f_i / R_seq (real b);
+// softmax as backward; dpooled = dlogit Wg;  dx_t = dpooled_b / count_b for b's real tokens.
+void GateRouter::backward_sentence(const std::vector<float>& dweight, const Routing& r, const Cache& cache,
+                                   int64_t batch, int64_t seq, const std::vector<uint8_t>& mask, float balance_weight,
+                                   Mat& dx) {
+  const Mat& p = cache.probs;
+  const Eigen::Index n = p.cols();
+  int64_t real_seqs = 0;
+  for (float v : cache.inv_count) real_seqs += v > 0;
+  Mat dp = Mat::Zero(batch, n);
+  for (int64_t b = 0; b < batch; ++b) {
+    float dg = 0;
+    for (int64_t t = 0; t < seq; ++t) dg += dweight[static_cast<size_t>(b * seq + t)];
+    dp(b, r.choice[static_cast<size_t>(b * seq)]) = dg;
+    if (balance_weight != 0 && real_seqs > 0 && cache.inv_count[static_cast<size_t>(b)] > 0) {
+      const double scale = balance_weight * static_cast<double>(n) / static_cast<double>(real_seqs);
+      for (Eigen::Index i = 0; i < n; ++i) dp(b, i) += static_cast<float>(scale * r.top1_fraction[static_cast<size_t>(i)]);
+    }
+  }
+  Mat dlogit(batch, n);
+  for (Eigen::Index b = 0; b < batch; ++b) {
+    const float inner = dp.row(b).dot(p.row(b));
+    dlogit.row(b) = p.row(b).cwiseProduct((dp.row(b).array() - inner).matrix());
+  }
+  matmul_tn_acc(dlogit, cache.x, weight.grad_buffer());
+  Mat dpooled;
+  matmul_nn(dlogit, weight.value, dpooled);
+  dx = Mat::Zero(batch * seq, weight.value.cols());
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t t = 0; t < seq; ++t)
+      if (is_real(mask, static_cast<size_t>(b * seq + t)))
+        dx.row(b * seq + t) = dpooled.row(b) * cache.inv_count[static_cast<size_t>(b)];
 }
 
 Routing GateRouter::route(MatRef x, const std::vector<uint8_t>& mask, Cache* cache) const {

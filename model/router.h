@@ -28,6 +28,11 @@ struct Routing {
 Routing make_routing(std::vector<int32_t> choice, std::vector<float> weight, int64_t top_k, int64_t n_experts,
                      const std::vector<uint8_t>& mask);
 
+// Training capacity (GShard, Switch): each expert keeps at most ceil(factor * real_tokens * top_k /
+// n_experts) real slots, in token order; the real slots past it are removed from tokens/slots
+// (and load) and returned, ascending. Padding slots are kept and do not count.
+std::vector<int32_t> apply_capacity(Routing& routing, double factor, const std::vector<uint8_t>& mask);
+
 // A fixed table vocabulary id -> expert (MoEBERT's default); no parameters, weight 1.
 struct HashRouter {
   std::vector<int32_t> table;  // [vocab_size], values in [0, n_experts)
@@ -47,10 +52,14 @@ std::vector<int32_t> make_balanced_hash_table(const std::vector<int64_t>& token_
 struct GateRouter {
   Param weight;  // [n_experts, hidden], "...moe.router.weight", no bias
   int64_t top_k = 1;
+  // moe.router "gate-sentence": one expert per sequence from the mean of its real tokens' x
+  // (MoEBERT's sentence-level gate); top_k 1, weight = that sequence's raw probability.
+  bool sentence = false;
 
   struct Cache {
-    Mat x;      // [n_tok, hidden]
-    Mat probs;  // [n_tok, n_experts]
+    Mat x;      // [n_tok, hidden] (sentence: [batch, hidden] pooled)
+    Mat probs;  // [n_tok, n_experts] (sentence: [batch, n_experts])
+    std::vector<float> inv_count;  // sentence: 1 / real tokens per sequence
   };
 
   void init(const std::string& name, int64_t hidden, int64_t n_experts, int64_t k);
@@ -58,10 +67,15 @@ struct GateRouter {
   Mat probabilities(MatRef x) const;
   // Also computes the balance loss over real tokens (mask 1).
   Routing route(MatRef x, const std::vector<uint8_t>& mask, Cache* cache) const;
+  // Sentence gate: x is [batch * seq, hidden]; the balance loss is over sequences.
+  Routing route_sentence(MatRef x, int64_t batch, int64_t seq, const std::vector<uint8_t>& mask, Cache* cache) const;
   // dweight: dL/d(routing.weight) per slot. Adds balance_weight * d(balance_loss). Writes dx,
   // accumulates weight.grad.
   void backward(const std::vector<float>& dweight, const Routing& routing, const Cache& cache,
                 const std::vector<uint8_t>& mask, float balance_weight, Mat& dx);
+  // The sentence gate's backward (route_sentence): dx [batch * seq, hidden].
+  void backward_sentence(const std::vector<float>& dweight, const Routing& routing, const Cache& cache, int64_t batch,
+                         int64_t seq, const std::vector<uint8_t>& mask, float balance_weight, Mat& dx);
 };
 
 }  // namespace moekit

@@ -17,7 +17,7 @@ const std::vector<std::string> kKinds{"init",   "pretrain", "train", "importance
                                       "distill", "export",   "eval",  "bench",      "report"};
 // Options naming files or directories a command reads; `out` is what it writes.
 const std::set<std::string> kInputKeys{"model", "teacher",    "student", "train", "dev",
-                                       "data",  "importance", "config",  "vocab", "labels-from"};
+                                       "data",  "importance", "config",  "vocab", "labels-from", "fit-router"};
 
 // Commands that run data-parallel under an MPI launcher (distill/communicator.h).
 const std::set<std::string> kDataParallel{"train", "distill", "importance", "pretrain"};

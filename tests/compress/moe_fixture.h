@@ -7,6 +7,7 @@
 #include <string>
 
 #include "compress/moefy.h"
+#include "model/rng.h"
 #include "tests/support/tiny_model.h"
 
 namespace moekit::test {
@@ -26,6 +27,18 @@ inline std::unique_ptr<BertModel> random_moe_model(const std::string& moe_layers
   compress::moefy(*m, o, nullptr, nullptr);
   m->classifier.weight.value *= 20.0f;
   return m;
+}
+
+// Seeded pseudo-importance scores of every layer's FFN neurons (uniform in [0, 1)).
+inline compress::Importance fake_importance(const BertConfig& c, uint64_t seed) {
+  compress::Importance imp;
+  Rng rng(seed);
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    std::vector<double> s(static_cast<size_t>(c.intermediate_size));
+    for (double& v : s) v = rng.uniform();
+    imp.layers.push_back(std::move(s));
+  }
+  return imp;
 }
 
 // Rows of a and b whose largest logit is in the same column.

@@ -88,22 +88,27 @@ double max_abs_diff(const BertModel& m, const std::filesystem::path& onnx) {
   return worst;
 }
 
-std::unique_ptr<BertModel> moe_model(const std::string& router, int top_k, const std::string& share_groups = "") {
+std::unique_ptr<BertModel> moe_model(const std::string& router, int top_k, const std::string& share_groups = "",
+                                     const std::string& shared_mode = "copy", const std::string& norm = "") {
   BertConfig c = test::tiny_config();
   c.hidden_size = 32;
   c.intermediate_size = 64;
   auto m = std::make_unique<BertModel>(c);
   test::randomize(*m, 61, 0.2);
   compress::MoefyOptions o;
-  o.method = "random";
+  o.method = shared_mode == "tied" ? "importance" : "random";
   o.experts = 4;
   o.expert_size = 16;
-  o.shared = 0;
+  o.shared = shared_mode == "tied" ? 6 : 0;
+  o.shared_mode = shared_mode;
+  o.importance = "in memory";
+  o.norm = norm;
   o.router = router;
   o.top_k = top_k;
   o.share_groups = share_groups;
   if (!share_groups.empty()) o.share_attention = "mean";
-  compress::moefy(*m, compress::resolve_moefy_options(o, c), nullptr, nullptr);
+  const compress::Importance imp = test::fake_importance(c, 3);
+  compress::moefy(*m, compress::resolve_moefy_options(o, c), &imp, nullptr);
   // A random gate of std 0.02 sends nearly every token the same way; a wider one routes them apart.
   for (Param* p : m->params())
     if (p->name.find("router.weight") != std::string::npos) p->value *= 50.0f;
@@ -137,6 +142,16 @@ TEST_CASE("ONNX export: fp32 logits equal moekit's on padded mixed-length batche
   SECTION("MoE, gate top-2 (renormalised)") {
     auto m = moe_model("gate", 2);
     CHECK(max_abs_diff(*m, export_onnx(*m, "fp32", "gate2")) <= kTol);
+  }
+  SECTION("MoE, tied shared FFN (hash, expert norms; gate top-2, layer norm)") {
+    auto m = moe_model("hash", 1, "", "tied");
+    CHECK(max_abs_diff(*m, export_onnx(*m, "fp32", "tied_hash")) <= kTol);
+    auto g = moe_model("gate", 2, "", "tied", "layer");
+    CHECK(max_abs_diff(*g, export_onnx(*g, "fp32", "tied_gate")) <= kTol);
+  }
+  SECTION("MoE, sentence gate (one expert per sequence from the masked mean)") {
+    auto m = moe_model("gate-sentence", 1);
+    CHECK(max_abs_diff(*m, export_onnx(*m, "fp32", "sentence")) <= kTol);
   }
   SECTION("Go-Wider: layers 0-1 share one MoE FFN and attention, layer norm") {
     auto m = moe_model("gate", 2, "0-1");
