@@ -23,7 +23,7 @@ struct TrainOptions {
   int64_t eval_every = 0;  // 0 = once per epoch
   int64_t save_every = 0;  // 0 = at every evaluation
   int64_t log_every = 20;
-  std::string metric = "accuracy";
+  std::string metric;  // empty = the task's (distill::default_metric: accuracy, pearson, micro_f1)
   int eval_batch_size = 64;
   std::string precision = "fp32";  // of the matrix products (model/matmul.h); weights, AdamW state stay fp32
 
@@ -58,7 +58,10 @@ struct TrainOptions {
     v("eval-every", eval_every, "evaluate on --dev every N steps (0 = once per epoch)", false);
     v("save-every", save_every, "write a resumable checkpoint every N steps (0 = at each evaluation)", false);
     v("log-every", log_every, "append a metrics.jsonl line every N steps", false);
-    v("metric", metric, "dev metric that picks the best checkpoint: accuracy or macro_f1", false);
+    v("metric", metric,
+      "dev metric that picks the best checkpoint: accuracy or macro_f1; pearson, spearman or mse (regression); "
+      "micro_f1, macro_f1 or accuracy (multi-label); default: accuracy, pearson or micro_f1 by the model's task",
+      false);
     v("eval-batch-size", eval_batch_size, "examples per forward pass in evaluation", false);
     v("precision", precision,
       "matrix products in fp32 or bf16 (bf16 operands, fp32 accumulation; fp32 master weights, AdamW state and "
