@@ -44,7 +44,7 @@ void run_distill(distill::DistillOptions o) {
   const auto r = distill::train(*student.model, student.vocab ? &*student.vocab : nullptr, student.do_lower_case, data,
                                 t, distill::distillation_loss(*teacher.model, o, pairs), trainable, {}, comm);
   std::printf("steps       %lld\nfinal loss  %.4f\nbest dev %s %.4f (step %lld)\nspeed       %.0f tokens/s\nmodel       %s\n",
-              static_cast<long long>(r.steps), r.final_loss, t.metric.c_str(), r.best_metric,
+              static_cast<long long>(r.steps), r.final_loss, r.metric.c_str(), r.best_metric,
               static_cast<long long>(r.best_step), r.tokens_per_second, t.out.c_str());
 }
 

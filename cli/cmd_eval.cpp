@@ -1,4 +1,5 @@
-// moekit eval: accuracy, macro-F1 and throughput on labelled data.
+// moekit eval: the task's metrics (accuracy and macro-F1, Pearson/Spearman, micro/macro-F1) and
+// throughput on labelled data.
 #include <cstdio>
 #include <iostream>
 
@@ -24,30 +25,31 @@ void run_eval(const EvalOptions& o) {
   io::LoadedModel loaded = load_model_verbose(o.model, io::LoadFor::inference, parse_precision_option(o.precision));
   const auto examples = load_encoded(o.data, loaded, o.max_seq_len, true);
   const auto result = distill::run_inference(*loaded.model, examples, o.batch_size, "eval");
-  const auto m = distill::evaluate(result, examples, static_cast<int>(loaded.model->config.num_labels()));
+  const auto metrics = distill::task_metrics(loaded.model->config.task, result, examples);
   const double secs = std::max(result.seconds, 1e-9);
-  nlohmann::json j = {{"model", o.model},
-                      {"data", o.data},
-                      {"examples", m.examples},
-                      {"accuracy", m.accuracy},
-                      {"macro_f1", m.macro_f1},
-                      {"examples_per_second", static_cast<double>(m.examples) / secs},
-                      {"tokens_per_second", static_cast<double>(result.tokens) / secs}};
+  const double n = static_cast<double>(examples.size());
+  nlohmann::json j = {{"model", o.model}, {"data", o.data}, {"examples", examples.size()}};
+  for (const auto& [name, value] : metrics) j[name] = value;
+  j["examples_per_second"] = n / secs;
+  j["tokens_per_second"] = static_cast<double>(result.tokens) / secs;
   if (o.json) {
     std::cout << j.dump(2) << "\n";
     return;
   }
-  std::printf("model       %s\ndata        %s (%lld examples)\naccuracy    %.4f\nmacro-F1    %.4f\n"
-              "speed       %.1f examples/s, %.0f tokens/s\n",
-              o.model.c_str(), o.data.c_str(), static_cast<long long>(m.examples), m.accuracy, m.macro_f1,
-              static_cast<double>(m.examples) / secs, static_cast<double>(result.tokens) / secs);
+  std::printf("model       %s\ndata        %s (%zu examples)\n", o.model.c_str(), o.data.c_str(), examples.size());
+  for (const auto& [name, value] : metrics) {
+    std::string shown = name;  // macro_f1 -> macro-F1
+    if (auto at = shown.find("_f1"); at != std::string::npos) shown.replace(at, 3, "-F1");
+    std::printf("%-11s %.4f\n", shown.c_str(), value);
+  }
+  std::printf("speed       %.1f examples/s, %.0f tokens/s\n", n / secs, static_cast<double>(result.tokens) / secs);
 }
 
 }  // namespace
 
 void register_eval(CLI::App& app) {
   auto opts = std::make_shared<EvalOptions>();
-  CLI::App* cmd = app.add_subcommand("eval", "Accuracy, macro-F1 and speed of a model on labelled data");
+  CLI::App* cmd = app.add_subcommand("eval", "The task's metrics (accuracy, macro-F1; Pearson, Spearman; micro-F1) and speed on labelled data");
   cmd->add_option("--model", opts->model, "model directory")->required();
   cmd->add_option("--data", opts->data, "labelled TSV or JSONL file")->required();
   cmd->add_option("--batch-size", opts->batch_size, "examples per forward pass")

@@ -13,7 +13,7 @@ namespace moekit::cli {
 namespace {
 
 struct InitOptions {
-  std::string config, vocab, out, labels, labels_from;
+  std::string config, vocab, out, labels, labels_from, problem_type;
   uint64_t seed = 0;
   bool lower_case = true;
 };
@@ -30,8 +30,15 @@ void run_init(const InitOptions& o) {
   }
   if (!j.is_object()) fail(o.config, "expected a JSON object");
   if (!j.contains("vocab_size")) j["vocab_size"] = vocab.size();
+  if (!o.problem_type.empty()) j["problem_type"] = o.problem_type;
+  Task task = Task::single_label;  // what --labels-from collects; the config's own problem_type when set
+  if (auto it = j.find("problem_type"); it != j.end() && it->is_string()) try {
+      task = parse_task(it->get<std::string>());
+    } catch (const Error& e) {
+      fail(o.config, e.what());
+    }
   std::vector<std::string> labels;
-  if (!o.labels_from.empty()) labels = io::collect_labels(o.labels_from);
+  if (!o.labels_from.empty()) labels = io::collect_labels(o.labels_from, task);
   if (!o.labels.empty()) {
     labels.clear();
     std::stringstream ss(o.labels);
@@ -42,6 +49,7 @@ void run_init(const InitOptions& o) {
     j["id2label"] = nlohmann::json::object();
     for (size_t i = 0; i < labels.size(); ++i) j["id2label"][std::to_string(i)] = labels[i];
     j["num_labels"] = labels.size();
+    j["problem_type"] = task_name(task);  // explicit: one collected label is not regression by accident
   }
   BertConfig config = io::parse_hf_config(j, o.config);
   if (static_cast<int64_t>(vocab.size()) > config.vocab_size)
@@ -66,6 +74,10 @@ void register_init(CLI::App& app) {
   cmd->add_option("--seed", opts->seed, "initialisation seed")->capture_default_str();
   cmd->add_option("--labels", opts->labels, "comma-separated label names (overrides the config)");
   cmd->add_option("--labels-from", opts->labels_from, "take the label set from a labelled dataset (TSV/JSONL)");
+  cmd->add_option("--problem-type", opts->problem_type,
+                  "the task head (overrides the config's problem_type): single_label_classification, regression "
+                  "(one output, MSE) or multi_label_classification (a sigmoid per label, BCE)")
+      ->check(CLI::IsMember({"single_label_classification", "regression", "multi_label_classification"}));
   cmd->add_flag("!--cased", opts->lower_case, "the vocabulary is cased (no lower-casing)");
   cmd->callback([opts] { run_init(*opts); });
 }

@@ -1,4 +1,4 @@
-// moekit predict: one JSON line per example, {"label": ..., "logits": [...]}, in input order.
+// moekit predict: one JSON line per example (io/prediction.h: label, or score, or labels), in input order.
 #include <iostream>
 #include <sstream>
 
@@ -8,6 +8,7 @@
 #include "cli/common.h"
 #include "distill/evaluate.h"
 #include "io/atomic_file.h"
+#include "io/prediction.h"
 
 namespace moekit::cli {
 
@@ -24,15 +25,9 @@ void run_predict(const PredictOptions& o) {
   io::LoadedModel loaded = load_model_verbose(o.model, io::LoadFor::inference, parse_precision_option(o.precision));
   const auto examples = load_encoded(o.data, loaded, o.max_seq_len, false);
   const auto result = distill::run_inference(*loaded.model, examples, o.batch_size, "predict");
-  const auto& labels = loaded.model->config.labels;
   auto write = [&](std::ostream& os) {
-    for (Eigen::Index i = 0; i < result.logits.rows(); ++i) {
-      nlohmann::json line;
-      line["label"] = labels[static_cast<size_t>(result.predicted[static_cast<size_t>(i)])];
-      std::vector<float> logits(result.logits.row(i).data(), result.logits.row(i).data() + result.logits.cols());
-      line["logits"] = logits;
-      os << line.dump() << "\n";
-    }
+    for (Eigen::Index i = 0; i < result.logits.rows(); ++i)
+      os << io::prediction_json(loaded.model->config, result.logits.row(i)).dump() << "\n";
   };
   if (o.out.empty()) {
     write(std::cout);

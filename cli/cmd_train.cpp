@@ -33,9 +33,9 @@ void run_train(distill::TrainOptions o) {
     std::fprintf(stderr, "training %s: %zu train / %zu dev examples (%d rank(s))\n", o.model.c_str(),
                  data.train.size(), data.dev.size(), comm.size());
   const auto r = distill::train(*loaded.model, loaded.vocab ? &*loaded.vocab : nullptr, loaded.do_lower_case, data, o,
-                                distill::cross_entropy_loss(), {}, {}, comm);
+                                distill::task_loss_fn(), {}, {}, comm);
   std::printf("steps       %lld\nfinal loss  %.4f\nbest dev %s %.4f (step %lld)\nspeed       %.0f tokens/s\nmodel       %s\n",
-              static_cast<long long>(r.steps), r.final_loss, o.metric.c_str(), r.best_metric,
+              static_cast<long long>(r.steps), r.final_loss, r.metric.c_str(), r.best_metric,
               static_cast<long long>(r.best_step), r.tokens_per_second, o.out.c_str());
 }
 

@@ -62,7 +62,8 @@ int resolve_max_len(const BertConfig& config, int max_len, int cap) {
 
 std::vector<io::EncodedExample> load_encoded(const std::filesystem::path& data, const io::LoadedModel& loaded,
                                              int max_len, bool require_labels, int cap) {
-  const auto examples = io::read_dataset(data, loaded.model->config.labels, require_labels);
+  const BertConfig& c = loaded.model->config;
+  const auto examples = io::read_dataset(data, c.labels, require_labels, c.task);
   return io::encode_examples(make_tokenizer(loaded), examples, resolve_max_len(loaded.model->config, max_len, cap));
 }
 

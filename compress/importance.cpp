@@ -28,11 +28,11 @@ Importance score_importance(BertModel& model, const std::vector<io::EncodedExamp
   int64_t done = 0;
   for (const auto& indices : batches) {
     Batch b = io::make_batch(examples, indices, static_cast<int32_t>(model.config.pad_token_id));
-    if (b.labels.size() != indices.size()) fail("", "importance needs labelled examples (cross-entropy against gold labels)");
+    if (!b.labelled()) fail("", "importance needs labelled examples (the task loss against gold labels)");
     ForwardCache cache;
     Outputs out = model.forward(b, &cache, nullptr);  // eval mode: no dropout
     Mat dlogits;
-    softmax_cross_entropy(out.logits, b.labels, &dlogits);
+    task_loss(model.config.task, out.logits, b, &dlogits);
     dlogits *= static_cast<float>(b.batch);  // sum of per-example losses, not their mean
     std::vector<DenseFFN::Taps> taps;
     model.backward(b, dlogits, cache, nullptr, &taps);

@@ -1,6 +1,7 @@
 // MoEBERT's importance score of every FFN neuron (Zuo et al., NAACL'22, as its official code):
 //   I_j = sum over examples x of | sum_k W1[j,k] dL(x)/dW1[j,k] + sum_k W2[k,j] dL(x)/dW2[k,j] |
-// with L(x) the cross-entropy of x against its gold label, model in eval mode, biases not scored.
+// with L(x) the task loss of x against its gold label (cross-entropy, MSE for regression, BCE for
+// multi-label: model/loss.h task_loss), model in eval mode, biases not scored.
 // One batched backward gives every example's term (DESIGN.md 4.1): with z = W1 x + b1, h = act(z),
 //   term(x, j) = sum over x's tokens t of ( dz[t,j] * (z[t,j] - b1[j]) + dh[t,j] * h[t,j] ).
 #pragma once

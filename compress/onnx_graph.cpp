@@ -354,13 +354,15 @@ onnx::ModelProto build_onnx_model(const BertModel& m, const OnnxGraphOptions& op
       "Unsqueeze", {b.op("Mul", {b.op("Sub", {b.scalar(1.0f), keep}), b.scalar(std::numeric_limits<float>::lowest())}),
                     b.vec_i({1, 2})});
   std::string x = embeddings(b, m);
+  if (m.embeddings_project) x = linear(b, x, *m.embeddings_project);  // ELECTRA
   for (const EncoderLayer& layer : m.layers) {
     const std::string a = attention(b, x, layer.attention, mask, c);
     x = layer.moe ? moe_block(b, a, layer, c)
                   : ffn(b, a, layer.ffn.intermediate, layer.ffn.output, layer.ffn.act, &layer.ffn.norm);
   }
   const std::string cls = b.op_i("Gather", {x, b.scalar_i(0)}, "axis", 1);  // [B, H]
-  const std::string pooled = b.op("Tanh", {linear(b, cls, m.pooler)});
+  const std::string head = linear(b, cls, m.pooler);
+  const std::string pooled = c.electra() ? activation(b, head, Activation::gelu) : b.op("Tanh", {head});
   b.node("Identity", {linear(b, pooled, m.classifier)}, {"logits"});
   return model;
 }

@@ -85,8 +85,9 @@ LossFn distillation_loss(const BertModel& teacher, const DistillOptions& o, std:
     const Outputs s = student.forward(batch, &cache, &rng, true);
     LossTerms terms;
     Mat d_task, d_kd, dlogits = Mat::Zero(s.logits.rows(), s.logits.cols());
-    const double task = softmax_cross_entropy(s.logits, batch.labels, &d_task);
-    const double kd = kd_loss(s.logits, t.logits, kind, o.temperature, &d_kd);
+    const Task head = student.config.task;
+    const double task = task_loss(head, s.logits, batch, &d_task);
+    const double kd = task_kd_loss(head, s.logits, t.logits, kind, o.temperature, &d_kd);
     dlogits += d_task * static_cast<float>(o.w_task) + d_kd * static_cast<float>(o.lambda * o.w_kd);
     std::vector<Mat> dhidden(s.hidden_states.size());
     double hidden = 0;

@@ -1,9 +1,10 @@
 // MoEBERT's distillation objective (DESIGN.md 4.5) as a trainer LossFn:
-//   w_task CE(student, labels) + w_balance load_balance
+//   w_task L_task(student, labels) + w_balance load_balance
 //     + lambda ( w_hidden sum_l MSE(h_s[l], h_t[map(l)]) + w_kd KD(student, teacher)
 //                + w_attention sum_l KL(A_t[map(l)] || A_s[l]) )
 // (the attention term, off by default, is MiniLM/TinyBERT-style: see losses.h attention_kl)
 // with h[0] the embedding output, padding masked out of the MSE, the teacher in eval mode.
+// L_task and KD follow the model's task (model/loss.h task_loss, losses.h task_kd_loss).
 #pragma once
 #include <string>
 #include <utility>

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "io/progress.h"
+#include "model/error.h"
 
 namespace moekit::distill {
 
@@ -48,5 +49,50 @@ ClassMetrics evaluate(const InferenceResult& result, const std::vector<io::Encod
   for (const auto& e : examples) gold.push_back(e.label);
   return classification_metrics(result.predicted, gold, num_labels);
 }
+
+std::map<std::string, double> task_metrics(Task task, const InferenceResult& result,
+                                           const std::vector<io::EncodedExample>& examples) {
+  const Eigen::Index cols = result.logits.cols();
+  for (const auto& e : examples)
+    if (!e.labelled() || (task != Task::single_label && static_cast<Eigen::Index>(e.targets.size()) != cols))
+      fail("", "metrics need every example labelled for the model's task");
+  switch (task) {
+    case Task::single_label: {
+      const ClassMetrics c = evaluate(result, examples, static_cast<int>(cols));
+      return {{"accuracy", c.accuracy}, {"macro_f1", c.macro_f1}};
+    }
+    case Task::regression: {
+      std::vector<double> predicted, gold;
+      for (size_t i = 0; i < examples.size(); ++i) {
+        predicted.push_back(result.logits(static_cast<Eigen::Index>(i), 0));
+        gold.push_back(examples[i].targets[0]);
+      }
+      const RegressionMetrics r = regression_metrics(predicted, gold);
+      return {{"pearson", r.pearson}, {"spearman", r.spearman}, {"mse", r.mse}};
+    }
+    case Task::multi_label: {
+      std::vector<uint8_t> predicted, gold;
+      for (size_t i = 0; i < examples.size(); ++i)
+        for (Eigen::Index c = 0; c < cols; ++c) {
+          predicted.push_back(result.logits(static_cast<Eigen::Index>(i), c) > 0);  // sigmoid > 0.5
+          gold.push_back(examples[i].targets[static_cast<size_t>(c)] > 0.5f);
+        }
+      const MultiLabelMetrics m = multilabel_metrics(predicted, gold, static_cast<int>(cols));
+      return {{"micro_f1", m.micro_f1}, {"macro_f1", m.macro_f1}, {"accuracy", m.subset_accuracy}};
+    }
+  }
+  fail("", "unknown task");
+}
+
+std::string default_metric(Task task) {
+  switch (task) {
+    case Task::single_label: return "accuracy";
+    case Task::regression: return "pearson";
+    case Task::multi_label: return "micro_f1";
+  }
+  return "accuracy";
+}
+
+bool lower_is_better(const std::string& metric) { return metric == "mse"; }
 
 }  // namespace moekit::distill

@@ -1,5 +1,6 @@
 // Inference over a whole dataset: logits in input order (batches grouped by length inside).
 #pragma once
+#include <map>
 #include <string>
 #include <vector>
 
@@ -28,5 +29,16 @@ InferenceResult run_inference(const BertModel& model, const std::vector<io::Enco
 // Accuracy and macro-F1 of `result` against the examples' gold labels (all must be labelled).
 ClassMetrics evaluate(const InferenceResult& result, const std::vector<io::EncodedExample>& examples,
                       int num_labels);
+
+// The metrics of `task` by name (all examples labelled):
+//   single_label  accuracy, macro_f1
+//   regression    pearson, spearman, mse
+//   multi_label   micro_f1, macro_f1, accuracy (exact label set), a label predicted when its logit > 0
+std::map<std::string, double> task_metrics(Task task, const InferenceResult& result,
+                                           const std::vector<io::EncodedExample>& examples);
+// The metric that picks the best model by default: accuracy, pearson, micro_f1.
+std::string default_metric(Task task);
+// Whether a smaller value of `metric` is better (mse).
+bool lower_is_better(const std::string& metric);
 
 }  // namespace moekit::distill

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "model/error.h"
+#include "model/loss.h"
 
 namespace moekit::distill {
 
@@ -66,6 +67,47 @@ double kd_loss(MatRef zs, MatRef zt, KdKind kind, double temperature, Mat* grad)
     }
   }
   return factor * total / static_cast<double>(rows);
+}
+
+namespace {
+
+std::vector<float> flat(MatRef m) {
+  std::vector<float> v(static_cast<size_t>(m.size()));
+  Eigen::Map<Mat>(v.data(), m.rows(), m.cols()) = m;  // Mat is row-major: v is row-major too
+  return v;
+}
+
+// Bernoulli KL(p_t || p_s) summed via BCE(zs, p_t) - H(p_t), mean over entries, at temperature T.
+double multilabel_kd(MatRef zs, MatRef zt, double T, Mat* grad) {
+  const Mat ss = zs / static_cast<float>(T), st = zt / static_cast<float>(T);
+  const std::vector<float> pt = flat(sigmoid(st));
+  double entropy = 0;
+  for (Eigen::Index i = 0; i < st.size(); ++i) {
+    const double z = st.data()[i], p = pt[static_cast<size_t>(i)];
+    // -[p log s(z) + (1-p) log(1-s(z))] with p = s(z): the same stable form as the BCE
+    entropy += std::log1p(std::exp(-std::abs(z))) + std::max(z, 0.0) - p * z;
+  }
+  entropy /= static_cast<double>(std::max<Eigen::Index>(1, st.size()));
+  const double factor = T != 1.0 ? T * T : 1.0;
+  const double bce = bce_with_logits(ss, pt, grad);
+  if (grad) *grad *= static_cast<float>(factor / T);
+  return factor * std::max(0.0, bce - entropy);
+}
+
+}  // namespace
+
+double task_kd_loss(Task task, MatRef zs, MatRef zt, KdKind kind, double temperature, Mat* grad) {
+  if (zs.rows() != zt.rows() || zs.cols() != zt.cols())
+    fail("", "KD: student logits " + shape_str(zs.rows(), zs.cols()) + " vs teacher " + shape_str(zt.rows(), zt.cols()) +
+                 " (the models must share the label set)");
+  switch (task) {
+    case Task::single_label: return kd_loss(zs, zt, kind, temperature, grad);
+    case Task::regression:
+      if (temperature != 1.0) fail("", "--temperature: a regression head has no distribution to soften (use 1)");
+      return mse_loss(zs, flat(zt), grad);
+    case Task::multi_label: return multilabel_kd(zs, zt, temperature, grad);
+  }
+  fail("", "unknown task");
 }
 
 double attention_kl(MatRef ps, MatRef pt, const std::vector<uint8_t>& mask, int64_t seq, int64_t heads, Mat* grad) {

@@ -3,6 +3,7 @@
 #pragma once
 #include <vector>
 
+#include "model/config.h"
 #include "model/tensor.h"
 
 namespace moekit::distill {
@@ -20,6 +21,16 @@ enum class KdKind { kl, symmetric_kl };
 //                  with dKL(p_s||p_t)/dzs_k = p_s,k (a_k - KL) / T, a = log p_s - log p_t
 // times T^2 when T != 1 (Hinton et al.), so gradients keep their scale.
 double kd_loss(MatRef student_logits, MatRef teacher_logits, KdKind kind, double temperature, Mat* grad);
+
+// The KD term of a task head (model/config.h Task), mean over rows and labels where not said:
+//   single_label  kd_loss above (KL or symmetric KL of the softmax at T)
+//   regression    MSE(z_s, z_t) over the examples (T must be 1: there is no distribution to soften)
+//   multi_label   BCE of sigmoid(z_s / T) against the teacher's probabilities sigmoid(z_t / T),
+//                 minus the teacher's own entropy (so a student equal to its teacher scores 0:
+//                 the Bernoulli KL(p_t || p_s); the gradient is the BCE's), times T^2 when T != 1:
+//                 dL/dzs = T (sigmoid(zs/T) - sigmoid(zt/T)) / n   (T^2 / T; n = rows * labels)
+double task_kd_loss(Task task, MatRef student_logits, MatRef teacher_logits, KdKind kind, double temperature,
+                    Mat* grad);
 
 // Attention distillation (MiniLM's KL of attention distributions; TinyBERT matches the same maps
 // with an MSE): for every sequence b, head and real query row i,

@@ -33,7 +33,9 @@ void TrainOptions::validate() const {
   need(precision == "fp32" || precision == "bf16", "--precision must be fp32 or bf16, got " + precision);
   need(max_seq_len == 0 || max_seq_len >= 3, "--max-seq-len must be at least 3 (or 0 for the model's limit)");
   need(eval_every >= 0 && save_every >= 0 && log_every > 0, "--eval-every/--save-every must be >= 0, --log-every > 0");
-  need(metric == "accuracy" || metric == "macro_f1", "--metric must be accuracy or macro_f1, got " + metric);
+  need(metric.empty() || metric == "accuracy" || metric == "macro_f1" || metric == "micro_f1" || metric == "pearson" ||
+           metric == "spearman" || metric == "mse",
+       "--metric must be accuracy, macro_f1, micro_f1, pearson, spearman or mse, got " + metric);
   need(eval_batch_size > 0, "--eval-batch-size must be positive");
   need(!out.empty(), "--out is required");
   file_exists(train, "--train");

@@ -23,7 +23,7 @@ struct TrainOptions {
   int64_t eval_every = 0;  // 0 = once per epoch
   int64_t save_every = 0;  // 0 = at every evaluation
   int64_t log_every = 20;
-  std::string metric = "accuracy";
+  std::string metric;  // empty = the task's (distill::default_metric: accuracy, pearson, micro_f1)
   int eval_batch_size = 64;
   double capacity_factor = 0;  // MoE training: expert capacity (0 = dropless)
   double router_jitter = 0;    // MoE training: gate input jitter
@@ -60,7 +60,10 @@ struct TrainOptions {
     v("eval-every", eval_every, "evaluate on --dev every N steps (0 = once per epoch)", false);
     v("save-every", save_every, "write a resumable checkpoint every N steps (0 = at each evaluation)", false);
     v("log-every", log_every, "append a metrics.jsonl line every N steps", false);
-    v("metric", metric, "dev metric that picks the best checkpoint: accuracy or macro_f1", false);
+    v("metric", metric,
+      "dev metric that picks the best checkpoint: accuracy or macro_f1; pearson, spearman or mse (regression); "
+      "micro_f1, macro_f1 or accuracy (multi-label); default: accuracy, pearson or micro_f1 by the model's task",
+      false);
     v("eval-batch-size", eval_batch_size, "examples per forward pass in evaluation", false);
     v("capacity-factor", capacity_factor,
       "MoE training: each expert takes at most ceil(F x tokens x top_k / experts) tokens per batch, the rest skip it "

@@ -22,13 +22,13 @@ namespace moekit::distill {
 
 namespace fs = std::filesystem;
 
-LossFn cross_entropy_loss() {
+LossFn task_loss_fn() {
   return [](BertModel& model, const Batch& batch, Rng& rng, float scale) {
     ForwardCache cache;
     Outputs out = model.forward(batch, &cache, &rng);
     Mat dlogits;
     LossTerms t;
-    t.total = softmax_cross_entropy(out.logits, batch.labels, &dlogits);
+    t.total = task_loss(model.config.task, out.logits, batch, &dlogits);
     t.terms["task"] = t.total;
     t.expert_tokens = out.expert_tokens;
     t.routed_slots = out.routed_slots;
@@ -181,8 +181,9 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
 
   DevEval dev_eval = dev_eval_in;
   if (!dev_eval.fn) {
-    dev_eval.metric = o.metric;
-    dev_eval.fn = [&](const BertModel& m) -> std::map<std::string, double> {
+    dev_eval.metric = o.metric.empty() ? default_metric(model.config.task) : o.metric;
+    dev_eval.lower_is_better = lower_is_better(dev_eval.metric);
+    dev_eval.fn = [&](const BertModel& m) {
       // Each rank runs its share of the batches; the summed logits are the whole set's (others' rows are 0).
       auto r = run_inference(m, data.dev, static_cast<size_t>(o.eval_batch_size), "", static_cast<size_t>(comm.rank()),
                              static_cast<size_t>(comm.size()));
@@ -190,10 +191,10 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
         comm.allreduce_sum(r.logits.data(), static_cast<size_t>(r.logits.size()));
         for (Eigen::Index i = 0; i < r.logits.rows(); ++i) r.logits.row(i).maxCoeff(&r.predicted[static_cast<size_t>(i)]);
       }
-      const ClassMetrics c = evaluate(r, data.dev, static_cast<int>(m.config.num_labels()));
-      return {{"accuracy", c.accuracy}, {"macro_f1", c.macro_f1}};
+      return task_metrics(m.config.task, r, data.dev);
     };
   }
+  result.metric = dev_eval.metric;
 
   const StopSignal stop;
   // Where a failed or stopped run can continue from (nothing is saved after a bad step).
@@ -291,7 +292,11 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
     if (do_eval && (root || !dev_eval_in.fn)) {  // the default evaluation needs every rank
       const auto values = dev_eval.fn(model);
       for (const auto& [k, v] : values) line["dev_" + k] = v;
-      const double value = values.at(dev_eval.metric);
+      const auto found = values.find(dev_eval.metric);
+      if (found == values.end())
+        fail(o.dev, "--metric " + dev_eval.metric + " is not a metric of this model's task (" +
+                        task_name(model.config.task) + ")");
+      const double value = found->second;
       // The first evaluation is the best so far whatever its value (a loss may exceed any start).
       if (state.best_step < 0 || (dev_eval.lower_is_better ? value < state.best_metric : value > state.best_metric)) {
         state.best_metric = value;

@@ -25,8 +25,8 @@ struct LossTerms {
 };
 using LossFn = std::function<LossTerms(BertModel& model, const Batch& batch, Rng& dropout_rng, float scale)>;
 
-// Task loss only: cross-entropy against the batch labels.
-LossFn cross_entropy_loss();
+// Task loss only, by the model's task (model/loss.h task_loss): cross-entropy, MSE or BCE.
+LossFn task_loss_fn();
 
 struct TrainData {
   std::vector<io::EncodedExample> train, dev;
@@ -38,6 +38,7 @@ struct TrainResult {
   int64_t best_step = 0;
   double final_loss = 0;
   double tokens_per_second = 0;
+  std::string metric;  // the dev metric that picked the best model
 };
 
 // Dev evaluation: the values for metrics.jsonl (each logged as "dev_<name>") and the one, named

@@ -15,6 +15,7 @@ std::vector<EncodedExample> encode_examples(const WordPieceTokenizer& tokenizer,
     out[i].ids = std::move(enc.ids);
     out[i].type_ids = std::move(enc.type_ids);
     out[i].label = e.label;
+    out[i].targets = e.targets;
   }
   return out;
 }
@@ -27,7 +28,7 @@ Batch make_batch(const std::vector<EncodedExample>& examples, const std::vector<
   b.ids.assign(n, pad_id);
   b.type_ids.assign(n, 0);
   b.mask.assign(n, 0);
-  bool labelled = true;
+  bool labelled = true, has_targets = true;
   for (size_t k = 0; k < indices.size(); ++k) {
     const EncodedExample& e = examples[indices[k]];
     const size_t row = k * static_cast<size_t>(b.seq);
@@ -35,9 +36,12 @@ Batch make_batch(const std::vector<EncodedExample>& examples, const std::vector<
     std::copy(e.type_ids.begin(), e.type_ids.end(), b.type_ids.begin() + static_cast<std::ptrdiff_t>(row));
     std::fill_n(b.mask.begin() + static_cast<std::ptrdiff_t>(row), e.ids.size(), 1);
     labelled = labelled && e.label >= 0;
+    has_targets = has_targets && !e.targets.empty();
   }
   if (labelled)
     for (size_t i : indices) b.labels.push_back(examples[i].label);
+  if (has_targets)
+    for (size_t i : indices) b.targets.insert(b.targets.end(), examples[i].targets.begin(), examples[i].targets.end());
   return b;
 }
 

@@ -12,14 +12,16 @@ namespace moekit::io {
 struct EncodedExample {
   std::vector<int32_t> ids, type_ids;
   int label = -1;
+  std::vector<float> targets;  // regression / multi-label gold (io::Example::targets)
+  bool labelled() const { return label >= 0 || !targets.empty(); }
 };
 
 // Tokenises every example ([CLS] a [SEP] (b [SEP]), truncated to max_len).
 std::vector<EncodedExample> encode_examples(const WordPieceTokenizer& tokenizer, const std::vector<Example>& examples,
                                             int max_len);
 
-// Pads the chosen examples (by index) to their longest length with pad_id. Labels are copied
-// when every chosen example has one.
+// Pads the chosen examples (by index) to their longest length with pad_id. Labels (and targets)
+// are copied when every chosen example has them.
 Batch make_batch(const std::vector<EncodedExample>& examples, const std::vector<size_t>& indices, int32_t pad_id);
 
 // Indices 0..n-1 cut into batches of at most batch_size, each batch holding examples of similar

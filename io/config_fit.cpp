@@ -40,7 +40,8 @@ int64_t highest_layer(const std::map<std::string, Tensor>& tensors) {
 // the check never refuses a file that binds.
 double min_parameters(const BertConfig& c) {
   const double h = double(c.hidden_size);
-  double n = (double(c.vocab_size) + double(c.max_position_embeddings) + double(c.type_vocab_size)) * h;
+  double n = (double(c.vocab_size) + double(c.max_position_embeddings) + double(c.type_vocab_size)) *
+             double(c.embedding_dim());
   for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
     const bool moe = c.moe && c.moe->is_moe_layer(l);
     const bool owns_attention = !(moe && c.moe->share_attention) || c.moe->share_owner(l) == l;
@@ -62,7 +63,9 @@ void check_config_fits_weights(const BertConfig& c, const std::map<std::string, 
     if (!t || t->shape.size() != 2) return;  // absent or odd: bind reports it with the rest
     const std::string held = ", but " + file + " stores " + tail + " as " + shape_string(t->shape);
     check(t->shape[0] == rows, config_path, field(rows_field, rows) + held);
-    check(t->shape[1] == c.hidden_size, config_path, field("hidden_size", c.hidden_size) + held);
+    const bool narrow = c.embedding_dim() != c.hidden_size;  // ELECTRA's embedding_size
+    check(t->shape[1] == c.embedding_dim(), config_path,
+          field(narrow ? "embedding_size" : "hidden_size", c.embedding_dim()) + held);
   };
   check_table("embeddings.word_embeddings.weight", "vocab_size", c.vocab_size);
   check_table("embeddings.position_embeddings.weight", "max_position_embeddings", c.max_position_embeddings);

@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <unordered_map>
 
@@ -23,6 +25,8 @@ struct Row {
   Example ex;
   bool has_label = false;
   std::string label;
+  bool label_is_list = false;            // a JSON array (multi-label)
+  std::vector<std::string> label_list;   // its items, integers as digits
 };
 
 std::string at_line(size_t line) { return "line " + std::to_string(line) + ": "; }
@@ -161,13 +165,17 @@ std::vector<Row> read_jsonl(const fs::path& path) {
     auto label = obj.find("label");
     if (label != obj.end() && !label->is_null()) {
       row.has_label = true;
-      if (label->is_string()) {
-        row.label = label->get<std::string>();
-      } else if (label->is_number_integer()) {
-        row.label = label->dump();
+      auto item_text = [&](const nlohmann::json& v, const char* what) {
+        if (v.is_string()) return v.get<std::string>();
+        if (v.is_number()) return v.dump();  // an index, or a regression value
+        fail(path, at_line(line_no) + what + v.type_name());
+      };
+      if (label->is_array()) {
+        row.label_is_list = true;
+        for (const auto& item : *label)
+          row.label_list.push_back(item_text(item, "\"label\": expected a list of names or integers, got an item of type "));
       } else {
-        fail(path, at_line(line_no) + "\"label\": expected a string or an integer, got " +
-                       label->type_name());
+        row.label = item_text(*label, "\"label\": expected a string, a number or a list of names, got ");
       }
     }
     rows.push_back(std::move(row));
@@ -213,32 +221,69 @@ bool parse_integer(const std::string& s, long long& value) {
 }
 
 
+// A regression target: a finite decimal number, the whole text.
+float parse_value(const std::string& s, const fs::path& path, size_t line) {
+  char* end = nullptr;
+  const double v = s.empty() ? 0 : std::strtod(s.c_str(), &end);
+  if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(v) || std::abs(v) > 3e38)
+    fail(path, at_line(line) + "label '" + s + "' is not a number (a regression model's labels are values)");
+  return static_cast<float>(v);
+}
+
+// The names of a multi-label row: a JSON list's items, or a TSV cell's comma-separated ones.
+std::vector<std::string> label_names(const Row& row) {
+  if (row.label_is_list) return row.label_list;
+  std::vector<std::string> names;
+  size_t start = 0;
+  while (start <= row.label.size()) {
+    const size_t comma = std::min(row.label.find(',', start), row.label.size());
+    if (comma > start) names.push_back(row.label.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return names;
+}
 
 }  // namespace
 
 std::vector<Example> read_dataset(const fs::path& path, const std::vector<std::string>& labels,
-                                  bool require_labels) {
+                                  bool require_labels, Task task) {
   std::unordered_map<std::string, int> by_name;
   for (size_t i = 0; i < labels.size(); ++i) by_name.emplace(labels[i], static_cast<int>(i));
   std::string known;
   for (size_t i = 0; i < labels.size() && i < 5; ++i) known += (i ? ", " : "") + labels[i];
   if (labels.size() > 5) known += ", ... (" + std::to_string(labels.size()) + " in total)";
+  // A label name, or an integer index when it is not a name.
+  auto resolve = [&](const std::string& name, size_t line) {
+    if (auto it = by_name.find(name); it != by_name.end()) return it->second;
+    if (long long index; parse_integer(name, index) && !labels.empty()) {
+      if (index < 0 || index >= static_cast<long long>(labels.size()))
+        fail(path, at_line(line) + "label index " + name + " out of range; expected 0 to " +
+                       std::to_string(static_cast<long long>(labels.size()) - 1) + " (" +
+                       std::to_string(labels.size()) + " labels)");
+      return static_cast<int>(index);
+    }
+    char* end = nullptr;
+    if (!name.empty() && (std::strtod(name.c_str(), &end), end == name.c_str() + name.size()))
+      fail(path, at_line(line) + "expected a label name or an integer index, got the number " + name +
+                     " (values as labels need problem_type regression)");
+    fail(path, at_line(line) + "unknown label '" + name + "'; " +
+                   (labels.empty() ? "the model has no labels" : "known labels: " + known));
+  };
 
   std::vector<Example> out;
   for (Row& row : read_rows(path, require_labels)) {
     if (!row.has_label) {
       if (require_labels) fail(path, at_line(row.line) + missing_label_message(path));
-    } else if (auto it = by_name.find(row.label); it != by_name.end()) {
-      row.ex.label = it->second;
-    } else if (long long index; parse_integer(row.label, index) && !labels.empty()) {
-      if (index < 0 || index >= static_cast<long long>(labels.size()))
-        fail(path, at_line(row.line) + "label index " + row.label + " out of range; expected 0 to " +
-                       std::to_string(static_cast<long long>(labels.size()) - 1) + " (" +
-                       std::to_string(labels.size()) + " labels)");
-      row.ex.label = static_cast<int>(index);
+    } else if (task == Task::multi_label) {
+      row.ex.targets.assign(labels.size(), 0.0f);
+      for (const std::string& name : label_names(row)) row.ex.targets[static_cast<size_t>(resolve(name, row.line))] = 1.0f;
+    } else if (row.label_is_list) {
+      fail(path, at_line(row.line) + "\"label\" is a list, but the model's problem_type is " + task_name(task) +
+                     " (a list needs multi_label_classification)");
+    } else if (task == Task::regression) {
+      row.ex.targets = {parse_value(row.label, path, row.line)};
     } else {
-      fail(path, at_line(row.line) + "unknown label '" + row.label + "'; " +
-                     (labels.empty() ? "the model has no labels" : "known labels: " + known));
+      row.ex.label = resolve(row.label, row.line);
     }
     out.push_back(std::move(row.ex));
   }
@@ -257,13 +302,22 @@ std::vector<std::string> read_texts(const fs::path& path) {
   return out;
 }
 
-std::vector<std::string> collect_labels(const fs::path& path) {
+std::vector<std::string> collect_labels(const fs::path& path, Task task) {
   std::vector<std::string> names;
   std::unordered_map<std::string, bool> seen;
   for (const Row& row : read_rows(path, true)) {
     if (!row.has_label) fail(path, at_line(row.line) + missing_label_message(path));
-    if (seen.emplace(row.label, true).second) names.push_back(row.label);
+    if (task == Task::regression) {
+      parse_value(row.label_is_list ? std::string("[...]") : row.label, path, row.line);
+      continue;
+    }
+    if (task == Task::single_label && row.label_is_list)
+      fail(path, at_line(row.line) + "\"label\" is a list; a multi-label task needs problem_type multi_label_classification");
+    for (const std::string& name : task == Task::multi_label ? label_names(row) : std::vector<std::string>{row.label})
+      if (seen.emplace(name, true).second) names.push_back(name);
   }
+  if (task == Task::regression) return {"LABEL_0"};
+  check(!names.empty(), path, "no label names in any label set");
   bool all_integers = std::all_of(names.begin(), names.end(), [](const std::string& s) {
     long long v;
     return parse_integer(s, v);

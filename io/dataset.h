@@ -5,24 +5,33 @@
 #include <string>
 #include <vector>
 
+#include "model/config.h"
+
 namespace moekit::io {
 
 struct Example {
   std::string text;
   std::string text_pair;
   bool has_pair = false;
-  int label = -1;  // index into the model's labels; -1 = unlabeled
+  int label = -1;  // single-label tasks: index into the model's labels; -1 = unlabeled
+  // Regression: {value}; multi-label: 0/1 per model label; empty = unlabeled (or single-label).
+  std::vector<float> targets;
+  bool labelled() const { return label >= 0 || !targets.empty(); }
 };
 
 // Format by extension:
 //  .tsv          header row naming `text`, optional `text_pair`, `label` (any order, others ignored);
 //                tab-separated, no quoting; every row has the header's column count.
 //  .jsonl/.json  one JSON object per line: "text", optional "text_pair", "label" (string or integer).
-// A label is a name in `labels` (the model's id2label); an integer that is not a name is an index.
+// What a label is depends on the model's task:
+//  single_label  a name in `labels` (the model's id2label); an integer that is not a name is an index.
+//  regression    a number: JSON 3.5 or "3.5", a TSV cell 3.5.
+//  multi_label   a set of names (or indices) as above: a JSON array ["sports", "politics"] ([] =
+//                none of them), a TSV cell sports,politics (comma-separated).
 // Without a label (absent, null, empty cell) the example is unlabeled, an error if require_labels.
 // Blank lines are skipped; a UTF-8 BOM is ignored. Throws Error naming file and line.
-std::vector<Example> read_dataset(const std::filesystem::path& path,
-                                  const std::vector<std::string>& labels, bool require_labels);
+std::vector<Example> read_dataset(const std::filesystem::path& path, const std::vector<std::string>& labels,
+                                  bool require_labels, Task task = Task::single_label);
 
 // Unlabelled text for masked-LM pretraining. .txt: one text per non-blank line (UTF-8 checked,
 // '\r' and a BOM removed). .tsv/.jsonl/.json: the `text` field of each example, labels ignored
@@ -30,7 +39,8 @@ std::vector<Example> read_dataset(const std::filesystem::path& path,
 std::vector<std::string> read_texts(const std::filesystem::path& path);
 
 // Distinct label names of a labelled dataset, sorted (numerically if all are integers), as HF's
-// run_glue builds a new model's label list. Every example must have a label.
-std::vector<std::string> collect_labels(const std::filesystem::path& path);
+// run_glue builds a new model's label list. Every example must have a label. Multi-label: the
+// names in all label sets; regression: {"LABEL_0"} (HF's name for the one output).
+std::vector<std::string> collect_labels(const std::filesystem::path& path, Task task = Task::single_label);
 
 }  // namespace moekit::io

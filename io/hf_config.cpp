@@ -47,7 +47,7 @@ struct Limit {
   int64_t max;
 };
 constexpr Limit kLimits[] = {{"vocab_size", 4'000'000},         {"hidden_size", 32768},
-                             {"num_hidden_layers", 1024},       {"num_attention_heads", 1024},
+                             {"embedding_size", 32768},         {"num_hidden_layers", 1024},       {"num_attention_heads", 1024},
                              {"intermediate_size", 262144},     {"max_position_embeddings", 131072},
                              {"type_vocab_size", 1024},         {"experts", 1024},
                              {"expert_size", 262144}};
@@ -171,10 +171,11 @@ BertConfig parse_hf_config(const json& j, const std::filesystem::path& path) {
   Reader r{j, path, ""};
   BertConfig c;
   c.model_type = r.text("model_type", "bert");
-  if (c.model_type != "bert" && c.model_type != "roberta")
-    fail(path, "model_type \"" + c.model_type + "\" is not supported (expected bert or roberta)");
+  if (c.model_type != "bert" && !c.roberta_like() && !c.electra())
+    fail(path, "model_type \"" + c.model_type + "\" is not supported (expected bert, roberta, xlm-roberta or electra)");
   c.vocab_size = bounded(r, "vocab_size", 0, true);
   c.hidden_size = bounded(r, "hidden_size", 0, true);
+  if (c.electra()) c.embedding_size = bounded(r, "embedding_size", c.hidden_size);
   c.num_hidden_layers = bounded(r, "num_hidden_layers", 0, true);
   c.num_attention_heads = bounded(r, "num_attention_heads", 0, true);
   c.intermediate_size = bounded(r, "intermediate_size", 0, true);
@@ -189,10 +190,17 @@ BertConfig parse_hf_config(const json& j, const std::filesystem::path& path) {
   c.type_vocab_size = bounded(r, "type_vocab_size", 2);
   c.initializer_range = r.number("initializer_range", 0.02f);
   c.layer_norm_eps = r.number("layer_norm_eps", 1e-12f);
-  c.pad_token_id = r.integer("pad_token_id", c.model_type == "roberta" ? 1 : 0);
+  c.pad_token_id = r.integer("pad_token_id", c.roberta_like() ? 1 : 0);
   if (auto it = j.find("position_embedding_type"); it != j.end() && it->is_string() && *it != "absolute")
     fail(path, "position_embedding_type " + it->dump() + " is not supported (only \"absolute\")");
   c.labels = read_labels(j, path);
+  // As transformers: without problem_type, one label means regression.
+  const std::string problem = r.text("problem_type", "");
+  try {
+    c.task = !problem.empty() ? parse_task(problem) : c.labels.size() == 1 ? Task::regression : Task::single_label;
+  } catch (const Error& e) {
+    fail(path, e.what());
+  }
   if (auto it = j.find("moe"); it != j.end() && !it->is_null()) c.moe = read_moe(*it, c.num_hidden_layers, path);
   try {
     c.validate();
@@ -216,11 +224,14 @@ BertConfig read_hf_config(const std::filesystem::path& path) {
 
 json hf_config_json(const BertConfig& c) {
   json j;
-  const bool roberta = c.model_type == "roberta";
-  j["architectures"] = {roberta ? "RobertaForSequenceClassification" : "BertForSequenceClassification"};
+  j["architectures"] = {c.model_type == "xlm-roberta" ? "XLMRobertaForSequenceClassification"
+                        : c.roberta_like()          ? "RobertaForSequenceClassification"
+                        : c.electra()               ? "ElectraForSequenceClassification"
+                                                    : "BertForSequenceClassification"};
   j["model_type"] = c.model_type;
   j["vocab_size"] = c.vocab_size;
   j["hidden_size"] = c.hidden_size;
+  if (c.electra()) j["embedding_size"] = c.embedding_dim();
   j["num_hidden_layers"] = c.num_hidden_layers;
   j["num_attention_heads"] = c.num_attention_heads;
   j["intermediate_size"] = c.intermediate_size;
@@ -241,6 +252,7 @@ json hf_config_json(const BertConfig& c) {
   j["id2label"] = id2label;
   j["label2id"] = label2id;
   j["num_labels"] = c.labels.size();
+  j["problem_type"] = task_name(c.task);
   if (c.moe) {
     const MoeConfig& m = *c.moe;
     j["moe"] = {{"method", m.method}, {"experts", m.n_experts}, {"expert_size", m.expert_size}, {"shared", m.shared},

@@ -11,9 +11,13 @@ struct Batch {
   std::vector<int32_t> ids;       // [batch * seq] vocabulary ids (padding = pad_token_id)
   std::vector<int32_t> type_ids;  // [batch * seq] token type (segment) ids
   std::vector<uint8_t> mask;      // [batch * seq] 1 = real token, 0 = padding
-  std::vector<int> labels;        // [batch] gold label ids, or empty when unlabeled
+  std::vector<int> labels;        // [batch] gold label ids (single-label tasks), or empty
+  // [batch * num_labels] row-major float targets: the value (regression) or 0/1 per label
+  // (multi-label); empty for single-label tasks and unlabeled batches.
+  std::vector<float> targets;
 
   int64_t n_tok() const { return batch * seq; }
+  bool labelled() const { return !labels.empty() || !targets.empty(); }
   int64_t real_tokens() const {
     int64_t n = 0;
     for (uint8_t m : mask) n += m;

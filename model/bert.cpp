@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "model/activation.h"
 #include "model/dropout.h"
 #include "model/error.h"
 
@@ -10,11 +11,15 @@ namespace moekit {
 BertModel::BertModel(const BertConfig& c) : config(c) {
   c.validate();
   embeddings.init(c);
+  if (c.embedding_dim() != c.hidden_size) {
+    embeddings_project.emplace();
+    embeddings_project->init(c.prefix() + "embeddings_project", c.embedding_dim(), c.hidden_size);
+  }
   layers.resize(static_cast<size_t>(c.num_hidden_layers));
   for (size_t i = 0; i < layers.size(); ++i)
     layers[i].init(c.prefix() + "encoder.layer." + std::to_string(i) + ".", c, static_cast<int64_t>(i));
   link_shared();
-  if (c.model_type == "roberta") {
+  if (c.roberta_like() || c.electra()) {
     pooler.init("classifier.dense", c.hidden_size, c.hidden_size);
     classifier.init("classifier.out_proj", c.hidden_size, c.num_labels());
   } else {
@@ -26,6 +31,7 @@ BertModel::BertModel(const BertConfig& c) : config(c) {
 ParamList BertModel::params() {
   ParamList list;
   embeddings.collect(list);
+  if (embeddings_project) embeddings_project->collect(list);
   for (auto& layer : layers) layer.collect(list);
   pooler.collect(list);
   classifier.collect(list);
@@ -35,6 +41,7 @@ ParamList BertModel::params() {
 
 std::vector<Linear*> BertModel::linears() {
   std::vector<Linear*> out;
+  if (embeddings_project) out.push_back(&*embeddings_project);
   for (EncoderLayer& layer : layers) {
     Attention& a = layer.attention;
     if (!a.shared) out.insert(out.end(), {&a.query, &a.key, &a.value, &a.out});
@@ -107,7 +114,10 @@ ParamCounts count_params(BertModel& m) {
     return static_cast<int64_t>(count_values(list));
   };
   ParamCounts n;
-  n.embeddings = count([&](ParamList& l) { m.embeddings.collect(l); });
+  n.embeddings = count([&](ParamList& l) {
+    m.embeddings.collect(l);
+    if (m.embeddings_project) m.embeddings_project->collect(l);
+  });
   for (auto& layer : m.layers) {
     n.attention += count([&](ParamList& l) { layer.attention.collect(l); });
     if (Attention* shared = layer.attention.shared)
@@ -186,6 +196,11 @@ Outputs BertModel::forward(const Batch& batch, ForwardCache* cache, Rng* dropout
   Outputs out;
   Mat h;
   embeddings.forward(batch, h, cache ? &cache->embeddings : nullptr, dropout_rng);
+  if (embeddings_project) {
+    Mat projected;
+    embeddings_project->forward(h, projected, cache ? &cache->project : nullptr);
+    h = std::move(projected);
+  }
   if (keep_hidden) out.hidden_states.push_back(h);
   if (cache) cache->layers.resize(layers.size());
   for (size_t i = 0; i < layers.size(); ++i) {
@@ -207,13 +222,17 @@ Outputs BertModel::forward(const Batch& batch, ForwardCache* cache, Rng* dropout
   for (int64_t b = 0; b < batch.batch; ++b) cls.row(b) = h.row(b * batch.seq);
   const bool train = dropout_rng && config.hidden_dropout_prob > 0;
   Mat cls_mask, pooled_mask;
-  if (train && config.model_type == "roberta") {
+  const bool head_dropout = config.roberta_like() || config.electra();  // before the head's dense too
+  if (train && head_dropout) {
     cls_mask = dropout_mask(*dropout_rng, cls.rows(), cls.cols(), config.hidden_dropout_prob);
     cls.array() *= cls_mask.array();
   }
-  Mat pooled;
-  pooler.forward(cls, pooled, cache ? &cache->pooler : nullptr);
-  pooled = pooled.array().tanh().matrix();
+  Mat pooler_z, pooled;
+  pooler.forward(cls, pooler_z, cache ? &cache->pooler : nullptr);
+  if (config.electra())
+    activation_forward(Activation::gelu, pooler_z, pooled);  // ElectraClassificationHead: gelu, not tanh
+  else
+    pooled = pooler_z.array().tanh().matrix();
   Mat pooled_in = pooled;
   if (train) {
     pooled_mask = dropout_mask(*dropout_rng, pooled.rows(), pooled.cols(), config.hidden_dropout_prob);
@@ -221,6 +240,7 @@ Outputs BertModel::forward(const Batch& batch, ForwardCache* cache, Rng* dropout
   }
   classifier.forward(pooled_in, out.logits, cache ? &cache->classifier : nullptr);
   if (cache) {
+    if (config.electra()) cache->pooler_z = std::move(pooler_z);
     cache->cls_mask = std::move(cls_mask);
     cache->pooled = std::move(pooled);
     cache->pooled_mask = std::move(pooled_mask);
@@ -234,8 +254,11 @@ void BertModel::backward(const Batch& batch, MatRef dlogits, const ForwardCache&
   Mat dpooled;
   classifier.backward(dlogits, cache.classifier, &dpooled);
   if (cache.pooled_mask.size() > 0) dpooled.array() *= cache.pooled_mask.array();
-  // tanh' = 1 - tanh^2
-  Mat dpre = dpooled.cwiseProduct((1.0f - cache.pooled.array().square()).matrix());
+  Mat dpre;
+  if (config.electra())
+    activation_backward(Activation::gelu, cache.pooler_z, dpooled, dpre);
+  else  // tanh' = 1 - tanh^2
+    dpre = dpooled.cwiseProduct((1.0f - cache.pooled.array().square()).matrix());
   Mat dcls;
   pooler.backward(dpre, cache.pooler, &dcls);
   if (cache.cls_mask.size() > 0) dcls.array() *= cache.cls_mask.array();
@@ -255,6 +278,11 @@ void BertModel::backward(const Batch& batch, MatRef dlogits, const ForwardCache&
     dh = std::move(dx);
   }
   add_hidden(0);
+  if (embeddings_project) {
+    Mat dx;
+    embeddings_project->backward(dh, cache.project, &dx);
+    dh = std::move(dx);
+  }
   embeddings.backward(batch, dh, cache.embeddings);
 }
 

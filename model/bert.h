@@ -1,7 +1,9 @@
 // BertForSequenceClassification (and RoBERTa's equivalent), exactly as Hugging Face computes it:
 // embeddings -> post-LN blocks -> pooler tanh(dense(CLS)) -> classifier.
 // RoBERTa's head (classifier.dense -> tanh -> classifier.out_proj) is the same maths under
-// other names, plus a dropout before the dense layer in training.
+// other names, plus a dropout before the dense layer in training. ELECTRA's discriminator:
+// embeddings (optionally narrower, then electra.embeddings_project to hidden_size) -> BERT blocks
+// -> classifier.dense -> GELU -> classifier.out_proj on [CLS], dropouts as RoBERTa's.
 #pragma once
 #include <optional>
 #include <vector>
@@ -19,11 +21,13 @@ struct ForwardCache {
   // L_task + balance_weight * balance_loss. Set by the trainer; 0 (the default) adds nothing.
   float balance_weight = 0;
   Embeddings::Cache embeddings;
+  Linear::Cache project;  // ELECTRA's embeddings_project
   std::vector<EncoderLayer::Cache> layers;
   Mat cls;                // [batch, hidden] CLS rows of the last layer
   Mat cls_mask;           // RoBERTa dropout before the pooler dense (empty otherwise)
   Linear::Cache pooler;
-  Mat pooled;             // tanh output [batch, hidden]
+  Mat pooler_z;           // pooler dense output before its activation (ELECTRA's GELU needs it)
+  Mat pooled;             // tanh (GELU for ELECTRA) output [batch, hidden]
   Mat pooled_mask;        // dropout mask before the classifier (empty in eval)
   Linear::Cache classifier;
 };
@@ -43,9 +47,11 @@ struct Outputs {
 struct BertModel {
   BertConfig config;  // config.moe: the MoE layout (absent = dense)
   Embeddings embeddings;
+  // electra.embeddings_project (embedding_size -> hidden_size), only when they differ.
+  std::optional<Linear> embeddings_project;
   std::vector<EncoderLayer> layers;
-  Linear pooler;      // bert.pooler.dense | classifier.dense (RoBERTa)
-  Linear classifier;  // classifier | classifier.out_proj (RoBERTa)
+  Linear pooler;      // bert.pooler.dense | classifier.dense (RoBERTa, ELECTRA)
+  Linear classifier;  // classifier | classifier.out_proj (RoBERTa, ELECTRA)
   // Masked-LM head (cls.predictions.*), present while pretraining or when a checkpoint has one;
   // forward() does not run it (distill/pretrain.h does, on the masked rows).
   std::optional<MlmHead> mlm;

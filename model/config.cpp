@@ -20,13 +20,32 @@ Activation parse_activation(const std::string& name) {
   fail("", "hidden_act: unsupported activation \"" + name + "\" (expected gelu, gelu_new or relu)");
 }
 
+const char* task_name(Task t) {
+  switch (t) {
+    case Task::single_label: return "single_label_classification";
+    case Task::regression: return "regression";
+    case Task::multi_label: return "multi_label_classification";
+  }
+  return "?";
+}
+
+Task parse_task(const std::string& name) {
+  if (name == "single_label_classification") return Task::single_label;
+  if (name == "regression") return Task::regression;
+  if (name == "multi_label_classification") return Task::multi_label;
+  fail("", "problem_type: unknown \"" + name +
+               "\" (expected single_label_classification, regression or multi_label_classification)");
+}
+
 static void positive(int64_t v, const char* name) {
   if (v <= 0) fail("", std::string(name) + ": expected a positive integer, got " + std::to_string(v));
 }
 
 void BertConfig::validate() const {
-  if (model_type != "bert" && model_type != "roberta")
-    fail("", "model_type: unsupported \"" + model_type + "\" (expected bert or roberta)");
+  if (model_type != "bert" && !roberta_like() && !electra())
+    fail("", "model_type: unsupported \"" + model_type + "\" (expected bert, roberta, xlm-roberta or electra)");
+  if (embedding_size < 0 || (embedding_size > 0 && embedding_size != hidden_size && !electra()))
+    fail("", "embedding_size: only an ELECTRA model may have an embedding width other than hidden_size");
   positive(vocab_size, "vocab_size");
   positive(hidden_size, "hidden_size");
   positive(num_hidden_layers, "num_hidden_layers");
@@ -46,6 +65,8 @@ void BertConfig::validate() const {
     fail("", "pad_token_id " + std::to_string(pad_token_id) + " is outside the vocabulary");
   if (max_seq_len() < 2) fail("", "max_position_embeddings is too small for model_type " + model_type);
   if (labels.empty()) fail("", "the model has no labels (num_labels must be at least 1)");
+  if (task == Task::regression && labels.size() != 1)
+    fail("", "problem_type regression: expected num_labels 1, got " + std::to_string(labels.size()));
   if (moe) moe->validate(num_hidden_layers);
 }
 

@@ -10,6 +10,13 @@ namespace moekit {
 
 enum class Activation { gelu, gelu_new, relu };
 
+// What the task head predicts (HF config.json `problem_type`): the one switch every task-specific
+// piece (loss, KD term, metrics, predictions) dispatches on.
+//   single_label: softmax over num_labels classes, cross-entropy ("single_label_classification")
+//   regression:   one real value per example (num_labels 1), MSE ("regression")
+//   multi_label:  an independent sigmoid per label, BCE with logits ("multi_label_classification")
+enum class Task { single_label, regression, multi_label };
+
 // The MoE layout (DESIGN.md 4.2, 4.3), config.json "moe". It lives inside BertConfig so every
 // `BertModel(config)` (load, copies, students) gets the same structure; absent = a dense model.
 struct MoeConfig {
@@ -57,9 +64,15 @@ struct MoeConfig {
 };
 
 struct BertConfig {
-  std::string model_type = "bert";  // "bert" or "roberta"
+  // "bert", "roberta", "xlm-roberta" (RoBERTa's architecture and tensor names, `roberta.*`) or
+  // "electra" (an ELECTRA discriminator: BERT blocks under `electra.*`, no pooler, a
+  // classifier.dense -> GELU -> classifier.out_proj head on [CLS]).
+  std::string model_type = "bert";
   int64_t vocab_size = 30522;
   int64_t hidden_size = 768;
+  // ELECTRA's embedding width; when it differs from hidden_size, `electra.embeddings_project`
+  // maps the embeddings to hidden_size. 0 = hidden_size.
+  int64_t embedding_size = 0;
   int64_t num_hidden_layers = 12;
   int64_t num_attention_heads = 12;
   int64_t intermediate_size = 3072;
@@ -72,22 +85,31 @@ struct BertConfig {
   float layer_norm_eps = 1e-12f;
   int64_t pad_token_id = 0;
   std::vector<std::string> labels;  // id2label in id order; size = num_labels
+  Task task = Task::single_label;    // problem_type; regression has exactly one label
   std::optional<MoeConfig> moe;     // config.json "moe"; absent = dense
 
   int64_t num_labels() const { return static_cast<int64_t>(labels.size()); }
   int64_t head_dim() const { return hidden_size / num_attention_heads; }
   // RoBERTa numbers positions from padding_idx + 1 (HF create_position_ids_from_input_ids).
-  int64_t position_offset() const { return model_type == "roberta" ? pad_token_id + 1 : 0; }
+  int64_t position_offset() const { return roberta_like() ? pad_token_id + 1 : 0; }
+  // RoBERTa's architecture: position offset, head classifier.dense -> tanh -> classifier.out_proj.
+  bool roberta_like() const { return model_type == "roberta" || model_type == "xlm-roberta"; }
+  int64_t embedding_dim() const { return embedding_size > 0 ? embedding_size : hidden_size; }
+  bool electra() const { return model_type == "electra"; }
   // Longest sequence the position table allows.
   int64_t max_seq_len() const { return max_position_embeddings - position_offset(); }
-  // Prefix of encoder tensor names: "bert." or "roberta.".
-  std::string prefix() const { return model_type + "."; }
+  // Prefix of encoder tensor names: "bert." or "roberta." (XLM-R's too, as transformers names them).
+  std::string prefix() const { return roberta_like() ? "roberta." : model_type + "."; }
 
   // Throws Error (without a path; callers add it) naming the first bad field.
   void validate() const;
 };
 
 const char* activation_name(Activation a);
+// HF problem_type names: single_label_classification, regression, multi_label_classification.
+const char* task_name(Task t);
+// Throws Error for an unknown name.
+Task parse_task(const std::string& name);
 // Throws Error for an unknown name.
 Activation parse_activation(const std::string& name);
 

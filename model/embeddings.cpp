@@ -7,13 +7,14 @@ namespace moekit {
 
 void Embeddings::init(const BertConfig& c) {
   const std::string p = c.prefix() + "embeddings.";
-  word.init(p + "word_embeddings.weight", c.vocab_size, c.hidden_size, true);
-  position.init(p + "position_embeddings.weight", c.max_position_embeddings, c.hidden_size, true);
-  token_type.init(p + "token_type_embeddings.weight", c.type_vocab_size, c.hidden_size, true);
-  norm.init(p + "LayerNorm", c.hidden_size, c.layer_norm_eps);
+  const int64_t width = c.embedding_dim();  // ELECTRA's may be narrower than hidden_size
+  word.init(p + "word_embeddings.weight", c.vocab_size, width, true);
+  position.init(p + "position_embeddings.weight", c.max_position_embeddings, width, true);
+  token_type.init(p + "token_type_embeddings.weight", c.type_vocab_size, width, true);
+  norm.init(p + "LayerNorm", width, c.layer_norm_eps);
   dropout = c.hidden_dropout_prob;
   pad_token_id = c.pad_token_id;
-  roberta_positions = c.model_type == "roberta";
+  roberta_positions = c.roberta_like();
 }
 
 std::vector<int32_t> Embeddings::position_ids(const Batch& batch) const {

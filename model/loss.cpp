@@ -1,5 +1,6 @@
 #include "model/loss.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "model/error.h"
@@ -38,6 +39,58 @@ double softmax_cross_entropy(MatRef logits, const std::vector<int>& labels, Mat*
     }
   }
   return loss / static_cast<double>(rows);
+}
+
+static void check_targets(const char* what, MatRef logits, const std::vector<float>& targets) {
+  if (static_cast<Eigen::Index>(targets.size()) != logits.size())
+    fail("", std::string(what) + ": " + std::to_string(targets.size()) + " targets for " +
+                 shape_str(logits.rows(), logits.cols()) + " logits");
+}
+
+double mse_loss(MatRef logits, const std::vector<float>& targets, Mat* dlogits) {
+  check_targets("MSE", logits, targets);
+  const double n = static_cast<double>(logits.size());
+  if (dlogits) dlogits->resize(logits.rows(), logits.cols());
+  double sum = 0;
+  for (Eigen::Index r = 0; r < logits.rows(); ++r)
+    for (Eigen::Index c = 0; c < logits.cols(); ++c) {
+      const double d = static_cast<double>(logits(r, c)) - targets[static_cast<size_t>(r * logits.cols() + c)];
+      sum += d * d;
+      if (dlogits) (*dlogits)(r, c) = static_cast<float>(2 * d / n);
+    }
+  return n > 0 ? sum / n : 0;
+}
+
+// log(1 + e^-|z|) + max(z, 0) - y z is the stable form of the BCE (torch's).
+double bce_with_logits(MatRef logits, const std::vector<float>& targets, Mat* dlogits) {
+  check_targets("BCE", logits, targets);
+  const double n = static_cast<double>(logits.size());
+  if (dlogits) dlogits->resize(logits.rows(), logits.cols());
+  double sum = 0;
+  for (Eigen::Index r = 0; r < logits.rows(); ++r)
+    for (Eigen::Index c = 0; c < logits.cols(); ++c) {
+      const double z = logits(r, c), y = targets[static_cast<size_t>(r * logits.cols() + c)];
+      sum += std::log1p(std::exp(-std::abs(z))) + std::max(z, 0.0) - y * z;
+      if (dlogits) (*dlogits)(r, c) = static_cast<float>((1 / (1 + std::exp(-z)) - y) / n);
+    }
+  return n > 0 ? sum / n : 0;
+}
+
+Mat sigmoid(MatRef logits) { return (1.0f / (1.0f + (-logits.array()).exp())).matrix(); }
+
+double task_loss(Task task, MatRef logits, const Batch& batch, Mat* dlogits) {
+  switch (task) {
+    case Task::single_label:
+      if (batch.labels.empty()) fail("", "the task loss needs labelled examples (cross-entropy against gold labels)");
+      return softmax_cross_entropy(logits, batch.labels, dlogits);
+    case Task::regression:
+      if (batch.targets.empty()) fail("", "the task loss needs labelled examples (MSE against gold values)");
+      return mse_loss(logits, batch.targets, dlogits);
+    case Task::multi_label:
+      if (batch.targets.empty()) fail("", "the task loss needs labelled examples (BCE against gold label sets)");
+      return bce_with_logits(logits, batch.targets, dlogits);
+  }
+  fail("", "unknown task");
 }
 
 }  // namespace moekit

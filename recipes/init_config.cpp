@@ -15,6 +15,7 @@ InitConfig init_config(const Value& init, int positions) {
                                                           {"ffn", "intermediate_size"},
                                                           {"positions", "max_position_embeddings"},
                                                           {"act", "hidden_act"},
+                                                          {"task", "problem_type"},
                                                           {"dropout", "hidden_dropout_prob"},
                                                           {"seed", ""}};
   nlohmann::json config = {{"max_position_embeddings", positions}};
@@ -29,7 +30,7 @@ InitConfig init_config(const Value& init, int positions) {
     if (e.value.kind != Value::Kind::kScalar)
       fail(e.value.loc, "init." + e.key + ": expected a value, got a " + e.value.kind_name());
     const std::string& text = e.value.text;
-    if (e.key == "act") {
+    if (e.key == "act" || e.key == "task") {
       config[it->second] = text;
       continue;
     }

@@ -12,7 +12,8 @@ struct InitConfig {
   std::string seed = "0";  // `moekit init --seed`
 };
 
-// Keys: hidden, layers, heads, ffn, positions (default `positions`), act, dropout, seed.
+// Keys: hidden, layers, heads, ffn, positions (default `positions`), act, dropout, seed, task
+// (the HF problem_type: regression, multi_label_classification, single_label_classification).
 // Throws Error at the key's line for unknown keys (with did-you-mean) and non-numbers.
 InitConfig init_config(const Value& init, int positions);
 

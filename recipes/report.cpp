@@ -199,6 +199,8 @@ std::vector<ModelRow> model_rows(const Plan& plan) {
       if (m.contains("eval")) {
         r.accuracy = m["eval"].value("accuracy", -1.0);
         r.macro_f1 = m["eval"].value("macro_f1", -1.0);
+        for (const char* k : {"pearson", "spearman", "mse", "micro_f1"})
+          if (m["eval"].contains(k)) r.task_metrics[k] = m["eval"][k].get<double>();
         r.eval_tokens_per_second = m["eval"].value("tokens_per_second", -1.0);
       }
       if (m.contains("inspect") && m["inspect"].contains("parameters"))
@@ -246,6 +248,8 @@ nlohmann::json step_metrics(const PlannedStep& step) {
         m["best_dev_accuracy"] = l["dev_accuracy"];
         m["best_dev_macro_f1"] = l.value("dev_macro_f1", 0.0);
       }
+      for (const char* k : {"dev_pearson", "dev_micro_f1"})  // the regression and multi-label heads
+        if (l.contains(k) && l[k].get<double>() > m.value(std::string("best_") + k, -2.0)) m[std::string("best_") + k] = l[k];
     }
   } else if (step.kind == "eval" || step.kind == "bench") {
     Plan one;
@@ -253,6 +257,7 @@ nlohmann::json step_metrics(const PlannedStep& step) {
     for (const auto& r : model_rows(one)) {
       nlohmann::json e;
       if (r.accuracy >= 0) e["accuracy"] = r.accuracy, e["macro_f1"] = r.macro_f1;
+      for (const auto& [k, v] : r.task_metrics) e[k] = v;
       if (r.bench_tokens_per_second >= 0)
         e["tokens_per_second"] = r.bench_tokens_per_second;
       else if (r.eval_tokens_per_second >= 0)

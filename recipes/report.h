@@ -3,6 +3,7 @@
 // (inline SVG: training curves, expert load per layer, importance histograms).
 #pragma once
 #include <cstdint>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -14,6 +15,9 @@ namespace moekit::recipes {
 struct ModelRow {
   std::string name, path;
   double accuracy = -1, macro_f1 = -1;  // -1 = not evaluated
+  // The other task heads' eval metrics (pearson, spearman, mse; micro_f1), for summary.json and
+  // the step table.
+  std::map<std::string, double> task_metrics;
   double bench_tokens_per_second = -1;  // `bench`: synthetic full-length batches
   double eval_tokens_per_second = -1;   // `eval`: on the test data (includes tokenising)
   uint64_t file_bytes = 0;

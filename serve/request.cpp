@@ -85,16 +85,20 @@ TokenizeRequest parse_tokenize(const std::string& body, int max_client_batch) {
   return r;
 }
 
-json label_scores(const Eigen::Ref<const RowVec>& logits, const std::vector<std::string>& labels, bool raw_scores) {
+json label_scores(const Eigen::Ref<const RowVec>& logits, const std::vector<std::string>& labels, bool raw_scores,
+                  Task task) {
   const auto n = static_cast<size_t>(logits.cols());
   std::vector<double> score(n);
   const double top = logits.maxCoeff();
   double sum = 0;
   for (size_t i = 0; i < n; ++i) {
-    score[i] = raw_scores ? logits(static_cast<Eigen::Index>(i)) : std::exp(logits(static_cast<Eigen::Index>(i)) - top);
+    const double z = logits(static_cast<Eigen::Index>(i));
+    score[i] = raw_scores || task == Task::regression ? z
+               : task == Task::multi_label           ? 1 / (1 + std::exp(-z))
+                                                     : std::exp(z - top);
     sum += score[i];
   }
-  if (!raw_scores)
+  if (!raw_scores && task == Task::single_label)
     for (double& s : score) s /= sum;
   std::vector<size_t> order(n);
   std::iota(order.begin(), order.end(), 0);

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/config.h"
 #include "model/tensor.h"
 
 namespace moekit::serve {
@@ -35,9 +36,10 @@ struct TokenizeRequest {
 PredictRequest parse_predict(const std::string& body, int max_client_batch);
 TokenizeRequest parse_tokenize(const std::string& body, int max_client_batch);
 
-// Every label with its score, highest first: softmax of the logits, or the logits themselves
-// when raw_scores. Ties keep label order.
+// Every label with its score, highest first: softmax of the logits (an independent sigmoid per
+// label for multi_label), or the logits themselves when raw_scores. Ties keep label order.
+// Regression: the one label with the predicted value as its score.
 nlohmann::json label_scores(const Eigen::Ref<const RowVec>& logits, const std::vector<std::string>& labels,
-                            bool raw_scores);
+                            bool raw_scores, Task task = Task::single_label);
 
 }  // namespace moekit::serve

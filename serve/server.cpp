@@ -169,7 +169,7 @@ void Server::predict(const httplib::Request& req, httplib::Response& res) {
   const Mat logits = scheduler_->submit(std::move(inputs)).get();
   const auto& labels = loaded_.model->config.labels;
   json out = json::array();
-  for (Eigen::Index i = 0; i < logits.rows(); ++i) out.push_back(label_scores(logits.row(i), labels, p.raw_scores));
+  for (Eigen::Index i = 0; i < logits.rows(); ++i) out.push_back(label_scores(logits.row(i), labels, p.raw_scores, loaded_.model->config.task));
   res.set_content((p.batched ? out : out[0]).dump(), kJson);
 }
 

@@ -86,7 +86,7 @@ TEST_CASE("Training a small BERT learns the keyword task far above chance", "[di
   model.init_weights(rng);
   TrainOptions o = options_for(t, "out");
   o.epochs = 4;
-  const TrainResult r = train(model, &t.vocab, true, t.data, o, cross_entropy_loss());
+  const TrainResult r = train(model, &t.vocab, true, t.data, o, task_loss_fn());
   INFO("best dev accuracy " << r.best_metric);
   CHECK(r.best_metric >= 0.9);  // chance is 1/3
   const auto losses = logged(fs::path(o.out) / "metrics.jsonl", "loss");
@@ -113,7 +113,7 @@ TEST_CASE("bf16 training learns the keyword task as fp32 does, with fp32 weights
     TrainOptions o = options_for(t, std::string("out_") + precisions[i]);
     o.epochs = 4;
     o.precision = precisions[i];
-    results[i] = train(*models[i], &t.vocab, true, t.data, o, cross_entropy_loss());
+    results[i] = train(*models[i], &t.vocab, true, t.data, o, task_loss_fn());
   }
   INFO("best dev accuracy fp32 " << results[0].best_metric << ", bf16 " << results[1].best_metric);
   CHECK(results[1].best_metric >= 0.9);
@@ -182,13 +182,13 @@ TEST_CASE("A run interrupted mid-way and resumed ends with bit-identical weights
   o.save_every = 5;
   o.eval_every = 8;
   auto straight = fresh_model();
-  train(*straight, &t.vocab, true, t.data, o, cross_entropy_loss());
+  train(*straight, &t.vocab, true, t.data, o, task_loss_fn());
 
   // Same run, killed (an exception from inside the loss) during step 13, then resumed.
   TrainOptions oi = o;
   oi.out = (t.dir / "interrupted").string();
   int calls = 0;
-  LossFn base = cross_entropy_loss();
+  LossFn base = task_loss_fn();
   LossFn crashing = [&](BertModel& m, const Batch& b, Rng& r, float s) {
     if (++calls == 13) throw std::runtime_error("simulated kill");
     return base(m, b, r, s);
@@ -200,7 +200,7 @@ TEST_CASE("A run interrupted mid-way and resumed ends with bit-identical weights
   CHECK(latest->filename() == "step-00000010");
   auto second = fresh_model();
   oi.resume = oi.out;
-  train(*second, &t.vocab, true, t.data, oi, cross_entropy_loss());
+  train(*second, &t.vocab, true, t.data, oi, task_loss_fn());
   omp_set_num_threads(saved_threads);
 
   ParamList a = straight->params(), b = second->params();
@@ -225,7 +225,7 @@ TEST_CASE("Bad training options are refused before any work", "[distill]") {
   expect([](TrainOptions& x) { x.lr = -1e-4; }, "--lr must be in (0, 1)");
   expect([](TrainOptions& x) { x.batch_size = 0; }, "--batch-size must be positive");
   expect([&](TrainOptions& x) { x.dev = (t.dir / "missing.tsv").string(); }, "missing.tsv: no such file (--dev)");
-  expect([](TrainOptions& x) { x.metric = "bleu"; }, "--metric must be accuracy or macro_f1");
+  expect([](TrainOptions& x) { x.metric = "bleu"; }, "--metric must be accuracy, macro_f1, micro_f1, pearson");
   // Labels outside the model's label set: the dataset reader names the line.
   std::ofstream(t.dir / "odd.tsv") << "label\ttext\npurple\tw1 w2\n";
   REQUIRE_THROWS_WITH(io::read_dataset(t.dir / "odd.tsv", small_config().labels, true),

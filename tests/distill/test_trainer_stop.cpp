@@ -67,7 +67,7 @@ struct StopTask {
 // gradient accumulation), which may raise a signal or poison the loss or a gradient.
 LossFn hooked(std::function<void(int, BertModel&, LossTerms&)> after) {
   auto calls = std::make_shared<int>(0);
-  LossFn base = cross_entropy_loss();
+  LossFn base = task_loss_fn();
   return [=](BertModel& m, const Batch& b, Rng& r, float s) {
     LossTerms terms = base(m, b, r, s);
     after(++*calls, m, terms);
@@ -83,7 +83,7 @@ TEST_CASE("SIGTERM during training writes a checkpoint, names the step, and the 
   omp_set_num_threads(1);
   TrainOptions o = t.options("straight");
   auto straight = t.model();
-  train(*straight, &t.vocab, true, t.data, o, cross_entropy_loss());
+  train(*straight, &t.vocab, true, t.data, o, task_loss_fn());
 
   TrainOptions oi = t.options("stopped");
   auto first = t.model();
@@ -101,7 +101,7 @@ TEST_CASE("SIGTERM during training writes a checkpoint, names the step, and the 
 
   oi.resume = oi.out;
   auto second = t.model();
-  train(*second, &t.vocab, true, t.data, oi, cross_entropy_loss());
+  train(*second, &t.vocab, true, t.data, oi, task_loss_fn());
   omp_set_num_threads(saved_threads);
   ParamList a = straight->params(), b = second->params();
   for (size_t i = 0; i < a.size(); ++i) {

@@ -139,7 +139,7 @@ TEST_CASE("JSONL errors name the file and line", "[io][corrupt]") {
                     Contains("e.jsonl") && Contains("line 3") && Contains("label index 5 out of range"));
   CHECK_THROWS_WITH(read_dataset(dir.write("f.jsonl", good + "{\"text\": \"b\", \"label\": 1.5}\n"),
                                  kLabels, true),
-                    Contains("line 2") && Contains("expected a string or an integer"));
+                    Contains("line 2") && Contains("expected a label name or an integer index, got the number 1.5"));
   CHECK_THROWS_WITH(read_dataset(dir.write("g.json", "[{\"text\": \"a\"}]\n"), kLabels, true),
                     Contains("g.json") && Contains("line 1") && Contains("expected a JSON object"));
   CHECK_THROWS_WITH(read_dataset(dir.write("h.jsonl", "\n \n"), kLabels, true),

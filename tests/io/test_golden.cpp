@@ -44,10 +44,11 @@ void require_close(float got, double want) {
 }  // namespace
 
 TEST_CASE("Logits equal the PyTorch reference on every golden fixture", "[io][golden]") {
-  for (const char* name : {"bert_tiny", "bert_tiny_variant", "roberta_tiny"}) {
+  for (const char* name : {"bert_tiny", "bert_tiny_variant", "roberta_tiny", "xlmr_tiny", "electra_tiny"}) {
     INFO(name);
     const auto g = read_json(kGolden + name + "/golden.json");
     io::LoadedModel loaded = io::load_model(kGolden + name);
+    CHECK(loaded.model->config.model_type == g["model_type"].get<std::string>());
     Batch b = golden_batch(g);
     Outputs out = loaded.model->forward(b, nullptr, nullptr);
     REQUIRE(out.logits.rows() == static_cast<Eigen::Index>(g["logits"].size()));
@@ -77,7 +78,7 @@ TEST_CASE("A checkpoint without a classifier loads with a new head and the refer
 }
 
 TEST_CASE("The tokenizer reproduces the golden input ids from text", "[io][golden]") {
-  for (const char* name : {"bert_tiny", "bert_tiny_variant"}) {
+  for (const char* name : {"bert_tiny", "bert_tiny_variant", "electra_tiny"}) {
     INFO(name);
     const auto g = read_json(kGolden + name + "/golden.json");
     io::LoadedModel loaded = io::load_model(kGolden + name);

@@ -3,7 +3,7 @@
 (nn.TransformerEncoderLayer with nn.MultiheadAttention, F.layer_norm, F.gelu, F.embedding) in
 float64, and check the committed golden.json files against the reference.
 
-  /usr/bin/python3 tests/data/golden/crosscheck.py [FIXTURE_DIR ...]   (default: all four)
+  /usr/bin/python3 tests/data/golden/crosscheck.py [FIXTURE_DIR ...]   (default: all six)
 
 A FIXTURE_DIR needs golden.json with at least input_ids/token_type_ids/attention_mask (an input
 file from make_model.py --inputs copied there works); its outputs are compared when present.
@@ -29,13 +29,13 @@ def alt_forward(ref, ids, tt, mask):
     """Same model via torch.nn building blocks; returns (last_hidden, logits or None)."""
     cfg, sd, mt = ref.config, ref.sd, ref.model_type
     g = lambda n: torch.from_numpy(np.asarray(sd[n], dtype=np.float64))
-    p = mt + "."
+    p = ref.prefix
     H, nh, eps = cfg["hidden_size"], cfg["num_attention_heads"], cfg["layer_norm_eps"]
     ids = torch.tensor(ids)
     tt = torch.tensor(tt)
     mask = torch.tensor(mask)
     B, L = ids.shape
-    if mt == "roberta":  # positions by an explicit loop rather than cumsum
+    if ref.roberta:  # roberta, xlm-roberta: positions by an explicit loop rather than cumsum
         pad = cfg["pad_token_id"]
         pos = torch.empty_like(ids)
         for b in range(B):
@@ -51,7 +51,10 @@ def alt_forward(ref, ids, tt, mask):
     x = (F.embedding(ids, g(p + "embeddings.word_embeddings.weight"))
          + F.embedding(pos, g(p + "embeddings.position_embeddings.weight"))
          + F.embedding(tt, g(p + "embeddings.token_type_embeddings.weight")))
-    x = F.layer_norm(x, (H,), g(p + "embeddings.LayerNorm.weight"), g(p + "embeddings.LayerNorm.bias"), eps)
+    E = x.shape[-1]  # ELECTRA's embedding_size
+    x = F.layer_norm(x, (E,), g(p + "embeddings.LayerNorm.weight"), g(p + "embeddings.LayerNorm.bias"), eps)
+    if E != H:
+        x = F.linear(x, g(p + "embeddings_project.weight"), g(p + "embeddings_project.bias"))
     act = {"gelu": F.gelu, "relu": F.relu,
            "gelu_new": lambda z: F.gelu(z, approximate="tanh")}[cfg["hidden_act"]]
     for i in range(cfg["num_hidden_layers"]):
@@ -81,7 +84,8 @@ def alt_forward(ref, ids, tt, mask):
         if ref.has_head:
             logits = F.linear(pooled, g("classifier.weight"), g("classifier.bias"))
     elif ref.has_head:
-        z = torch.tanh(F.linear(cls, g("classifier.dense.weight"), g("classifier.dense.bias")))
+        z = F.linear(cls, g("classifier.dense.weight"), g("classifier.dense.bias"))
+        z = F.gelu(z) if mt == "electra" else torch.tanh(z)
         logits = F.linear(z, g("classifier.out_proj.weight"), g("classifier.out_proj.bias"))
     return x, logits
 
@@ -117,7 +121,8 @@ def check_reader(model_dir):
 def main(dirs):
     torch.manual_seed(0)
     check_dtype_conversions()
-    dirs = dirs or [os.path.join(HERE, d) for d in ("bert_tiny", "bert_tiny_variant", "roberta_tiny", "bert_tiny_noclf")]
+    dirs = dirs or [os.path.join(HERE, d) for d in ("bert_tiny", "bert_tiny_variant", "roberta_tiny", "bert_tiny_noclf",
+                                                   "xlmr_tiny", "electra_tiny")]
     bad = 0
     for d in dirs:
         check_reader(d)

@@ -233,6 +233,30 @@ def roberta_tiny(out):
                            "type_vocab_size 1, BF16 embedding tables, F32 elsewhere", inputs)
 
 
+def xlmr_tiny(out):
+    d = os.path.join(out, "xlmr_tiny")
+    cfg = make_model.make_config("xlm-roberta", vocab=len(VOCAB), hidden=16, layers=2, heads=4, ffn=32,
+                                 max_pos=SEQ_LEN + 2 + 4, type_vocab=1, act="gelu",
+                                 labels=["contradiction", "entailment", "neutral"], pad=1, eps=1e-5)
+    sd = make_model.random_state_dict(make_model.tensor_shapes(cfg), normal_from(5), std=0.2)
+    make_model.write_model_dir(d, cfg, sd)
+    inputs = roberta_inputs(np.random.RandomState(55), cfg["vocab_size"])
+    return write_golden(d, "XLMRobertaForSequenceClassification: the RoBERTa architecture under roberta.* names, "
+                           "gelu, pad_token_id 1, type_vocab_size 1, F32", inputs)
+
+
+def electra_tiny(out):
+    d = os.path.join(out, "electra_tiny")
+    cfg = make_model.make_config("electra", vocab=len(VOCAB), hidden=16, layers=2, heads=4, ffn=32,
+                                 max_pos=40, act="gelu", labels=["neg", "neu", "pos"], embedding_size=8)
+    sd = make_model.random_state_dict(make_model.tensor_shapes(cfg), normal_from(6), std=0.2)
+    make_model.write_model_dir(d, cfg, sd, vocab=VOCAB)
+    inputs, tokens = bert_inputs()
+    return write_golden(d, "ElectraForSequenceClassification: embedding_size 8 -> electra.embeddings_project -> "
+                           "hidden 16, no pooler, head classifier.dense -> gelu -> classifier.out_proj, F32",
+                        inputs, tokens)
+
+
 def bert_tiny_noclf(out):
     d = os.path.join(out, "bert_tiny_noclf")
     cfg = make_model.make_config("bert", vocab=len(VOCAB), hidden=16, layers=2, heads=4, ffn=32,
@@ -256,7 +280,7 @@ def main(argv):
     args = ap.parse_args(argv)
     assert len(VOCAB) == 64 and len(set(VOCAB)) == 64
     torch.set_num_threads(1)
-    for fn in (bert_tiny, bert_tiny_variant, roberta_tiny, bert_tiny_noclf):
+    for fn in (bert_tiny, bert_tiny_variant, roberta_tiny, bert_tiny_noclf, xlmr_tiny, electra_tiny):
         g = fn(args.out)
         print("%-18s lengths %s  %s" % (fn.__name__, g["lengths"],
                                         ("logits[0] %s" % g["logits"][0]) if "logits" in g else "no head"))

@@ -26,13 +26,22 @@ import reference_bert  # noqa: E402
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
+ARCH_NAMES = {"bert": "Bert", "roberta": "Roberta", "xlm-roberta": "XLMRoberta", "electra": "Electra"}
+
+
+def prefix_of(model_type):
+    """Base-model tensor prefix as transformers names it (XLM-R's modules are `roberta.*`)."""
+    return "roberta." if model_type == "xlm-roberta" else model_type + "."
+
+
 def make_config(model_type="bert", vocab=64, hidden=16, layers=2, heads=4, ffn=32, max_pos=40,
                 type_vocab=None, act="gelu", labels=("LABEL_0", "LABEL_1"), pad=None, eps=None,
-                head=True):
-    """A config.json dict as transformers writes it (keys sorted)."""
-    bert = model_type == "bert"
+                head=True, embedding_size=None):
+    """A config.json dict as transformers writes it (keys sorted). BERT-style defaults (pad 0,
+    eps 1e-12, 2 token types) for bert and electra, RoBERTa's for roberta and xlm-roberta."""
+    bert = model_type in ("bert", "electra")
     cfg = {
-        "architectures": [("Bert" if bert else "Roberta") + ("ForSequenceClassification" if head else "Model")],
+        "architectures": [ARCH_NAMES[model_type] + ("ForSequenceClassification" if head else "Model")],
         "attention_probs_dropout_prob": 0.1,
         "classifier_dropout": None,
         "hidden_act": act,
@@ -53,6 +62,8 @@ def make_config(model_type="bert", vocab=64, hidden=16, layers=2, heads=4, ffn=3
         "use_cache": True,
         "vocab_size": vocab,
     }
+    if model_type == "electra":
+        cfg["embedding_size"] = embedding_size if embedding_size is not None else hidden
     if not bert:
         cfg["bos_token_id"] = 0
         cfg["eos_token_id"] = 2
@@ -65,15 +76,18 @@ def make_config(model_type="bert", vocab=64, hidden=16, layers=2, heads=4, ffn=3
 def tensor_shapes(cfg, head=True, pooler=None):
     """Ordered (name, shape, kind) for a checkpoint; kind is weight|bias|ln_weight|ln_bias."""
     mt = cfg["model_type"]
-    p = mt + "."
+    p = prefix_of(mt)
     H, F = cfg["hidden_size"], cfg["intermediate_size"]
+    E = cfg.get("embedding_size", H)  # ELECTRA's embedding width
     out = [
-        (p + "embeddings.word_embeddings.weight", [cfg["vocab_size"], H], "weight"),
-        (p + "embeddings.position_embeddings.weight", [cfg["max_position_embeddings"], H], "weight"),
-        (p + "embeddings.token_type_embeddings.weight", [cfg["type_vocab_size"], H], "weight"),
-        (p + "embeddings.LayerNorm.weight", [H], "ln_weight"),
-        (p + "embeddings.LayerNorm.bias", [H], "ln_bias"),
+        (p + "embeddings.word_embeddings.weight", [cfg["vocab_size"], E], "weight"),
+        (p + "embeddings.position_embeddings.weight", [cfg["max_position_embeddings"], E], "weight"),
+        (p + "embeddings.token_type_embeddings.weight", [cfg["type_vocab_size"], E], "weight"),
+        (p + "embeddings.LayerNorm.weight", [E], "ln_weight"),
+        (p + "embeddings.LayerNorm.bias", [E], "ln_bias"),
     ]
+    if E != H:
+        out += [(p + "embeddings_project.weight", [H, E], "weight"), (p + "embeddings_project.bias", [H], "bias")]
     for i in range(cfg["num_hidden_layers"]):
         q = "%sencoder.layer.%d." % (p, i)
         for m, o, n in (("attention.self.query", H, H), ("attention.self.key", H, H),

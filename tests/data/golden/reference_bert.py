@@ -1,10 +1,12 @@
 #!/usr/bin/python3
-"""Independent PyTorch reference for Hugging Face BertForSequenceClassification and
-RobertaForSequenceClassification (eval mode), written from scratch.
+"""Independent PyTorch reference for Hugging Face BertForSequenceClassification,
+RobertaForSequenceClassification, XLMRobertaForSequenceClassification and
+ElectraForSequenceClassification (eval mode), written from scratch.
 
 It shares no code with moekit: it reads a Hugging Face model directory (config.json +
 model.safetensors) with its own safetensors reader and recomputes the forward pass with
-plain torch tensor ops, following transformers' modeling_bert.py / modeling_roberta.py:
+plain torch tensor ops, following transformers' modeling_bert.py / modeling_roberta.py / modeling_xlm_roberta.py /
+modeling_electra.py:
 
   embeddings   LayerNorm(word[ids] + token_type[type_ids] + position[pos]), eps = layer_norm_eps
                bert:    pos = 0..L-1
@@ -16,6 +18,11 @@ plain torch tensor ops, following transformers' modeling_bert.py / modeling_robe
                act: gelu = exact erf GELU, gelu_new / gelu_pytorch_tanh = tanh approx, relu
   bert head    logits = classifier(tanh(pooler.dense(h[:, 0])))
   roberta head logits = classifier.out_proj(tanh(classifier.dense(h[:, 0])))
+  xlm-roberta  exactly RoBERTa (XLMRoberta* subclass the Roberta* modules; tensors `roberta.*`)
+  electra      BERT embeddings (positions 0..L-1) of width embedding_size, then
+               electra.embeddings_project (to hidden_size) when embedding_size != hidden_size;
+               BERT layers under `electra.encoder.*`; no pooler; head (ElectraClassificationHead)
+               logits = classifier.out_proj(gelu_erf(classifier.dense(h[:, 0])))
 
 Dropout is the identity (eval). Checkpoint naming quirks handled like transformers' loader:
 legacy LayerNorm `gamma`/`beta` names, a missing `bert.`/`roberta.` prefix (bare BertModel
@@ -193,7 +200,7 @@ def normalize_state_dict(raw, model_type):
 
 def canonical_names(names, model_type):
     """checkpoint name -> canonical name (see normalize_state_dict)."""
-    prefix = model_type + "."
+    prefix = _prefix(model_type)
     out = {}
     for orig in names:
         name = orig
@@ -210,14 +217,23 @@ def canonical_names(names, model_type):
     return out
 
 
+def _prefix(model_type):
+    return "roberta." if model_type == "xlm-roberta" else model_type + "."
+
+
 class Reference:
     """Forward pass of Bert/RobertaForSequenceClassification from a state dict."""
 
     def __init__(self, config, state_dict):
         self.config = config
         self.model_type = config.get("model_type", "bert")
-        if self.model_type not in ("bert", "roberta"):
+        if self.model_type not in ("bert", "roberta", "xlm-roberta", "electra"):
             raise ValueError("unsupported model_type %r" % self.model_type)
+        # The position and head conventions: BERT's, or RoBERTa's (XLM-R is RoBERTa).
+        self.roberta = self.model_type in ("roberta", "xlm-roberta")
+        self.prefix = _prefix(self.model_type)
+        self.project = (self.model_type == "electra" and
+                        int(config.get("embedding_size", config["hidden_size"])) != int(config["hidden_size"]))
         self.sd = normalize_state_dict(state_dict, self.model_type)
         self.hidden = int(config["hidden_size"])
         self.heads = int(config["num_attention_heads"])
@@ -240,10 +256,12 @@ class Reference:
         self._cache = {}
 
     def required_names(self):
-        p = self.model_type + "."
+        p = self.prefix
         names = [p + "embeddings.word_embeddings.weight", p + "embeddings.position_embeddings.weight",
                  p + "embeddings.token_type_embeddings.weight", p + "embeddings.LayerNorm.weight",
                  p + "embeddings.LayerNorm.bias"]
+        if self.project:
+            names += [p + "embeddings_project.weight", p + "embeddings_project.bias"]
         for i in range(self.layers):
             q = "%sencoder.layer.%d." % (p, i)
             for m in ("attention.self.query", "attention.self.key", "attention.self.value",
@@ -267,7 +285,7 @@ class Reference:
 
     def position_ids(self, input_ids):
         L = input_ids.shape[1]
-        if self.model_type == "roberta":
+        if self.roberta:
             m = input_ids.ne(self.pad).long()
             return torch.cumsum(m, dim=1) * m + self.pad
         return torch.arange(L, dtype=torch.long).unsqueeze(0).expand_as(input_ids)
@@ -280,7 +298,7 @@ class Reference:
         tt = torch.zeros_like(ids) if token_type_ids is None else torch.as_tensor(token_type_ids, dtype=torch.long)
         mask = torch.ones_like(ids) if attention_mask is None else torch.as_tensor(attention_mask, dtype=torch.long)
         B, L = ids.shape
-        p = self.model_type + "."
+        p = self.prefix
         t = lambda n: self._t(n, dtype)
 
         pos = self.position_ids(ids)
@@ -288,6 +306,8 @@ class Reference:
         x = x + t(p + "embeddings.token_type_embeddings.weight")[tt]
         x = x + t(p + "embeddings.position_embeddings.weight")[pos]
         x = _layer_norm(x, t(p + "embeddings.LayerNorm.weight"), t(p + "embeddings.LayerNorm.bias"), self.eps)
+        if self.project:
+            x = _linear(x, t(p + "embeddings_project.weight"), t(p + "embeddings_project.bias"))
 
         # get_extended_attention_mask: [B,1,1,L], 0 for keep, finfo(float32).min for masked.
         ext = (1.0 - mask.to(dtype))[:, None, None, :] * torch.finfo(torch.float32).min
@@ -316,7 +336,9 @@ class Reference:
             if self.has_head:
                 out["logits"] = _linear(pooled, t("classifier.weight"), t("classifier.bias"))
         elif self.has_head:
-            z = torch.tanh(_linear(cls, t("classifier.dense.weight"), t("classifier.dense.bias")))
+            dense = _linear(cls, t("classifier.dense.weight"), t("classifier.dense.bias"))
+            # ElectraClassificationHead uses gelu ("although BERT uses tanh here"), RoBERTa tanh.
+            z = _act("gelu")(dense) if self.model_type == "electra" else torch.tanh(dense)
             out["logits"] = _linear(z, t("classifier.out_proj.weight"), t("classifier.out_proj.bias"))
         return out
 
