@@ -36,14 +36,14 @@ BertConfig small_config() {
   return c;
 }
 
-struct Task {
+struct KeywordTask {
   fs::path dir;
   TrainData data;
   io::Vocab vocab = test::synthetic_vocab();
 };
 
-Task make_task(const std::string& name, int n_train, int n_dev) {
-  Task t;
+KeywordTask make_task(const std::string& name, int n_train, int n_dev) {
+  KeywordTask t;
   t.dir = fresh_dir(name);
   test::write_keyword_task(t.dir / "train.tsv", n_train, 1);
   test::write_keyword_task(t.dir / "dev.tsv", n_dev, 2);
@@ -54,7 +54,7 @@ Task make_task(const std::string& name, int n_train, int n_dev) {
   return t;
 }
 
-TrainOptions options_for(const Task& t, const std::string& out) {
+TrainOptions options_for(const KeywordTask& t, const std::string& out) {
   TrainOptions o;
   o.train = (t.dir / "train.tsv").string();
   o.dev = (t.dir / "dev.tsv").string();
@@ -80,7 +80,7 @@ std::vector<double> logged(const fs::path& metrics, const std::string& key) {
 }  // namespace
 
 TEST_CASE("Training a small BERT learns the keyword task far above chance", "[distill][train]") {
-  Task t = make_task("learn", 600, 150);
+  KeywordTask t = make_task("learn", 600, 150);
   BertModel model(small_config());
   Rng rng(3);
   model.init_weights(rng);
@@ -102,7 +102,7 @@ TEST_CASE("bf16 training learns the keyword task as fp32 does, with fp32 weights
   // The same run at both precisions, from one init. bf16 rounds every matrix product's operands
   // (model/matmul.h) but keeps fp32 master weights and AdamW state, so it must reach the same dev
   // accuracy (within 1 point), train a slightly different model, and save fp32 tensors.
-  Task t = make_task("bf16", 600, 150);
+  KeywordTask t = make_task("bf16", 600, 150);
   TrainResult results[2];
   std::unique_ptr<BertModel> models[2];
   const char* precisions[2] = {"fp32", "bf16"};
@@ -167,7 +167,7 @@ TEST_CASE("Global-norm clipping scales gradients to the limit", "[distill]") {
 TEST_CASE("A run interrupted mid-way and resumed ends with bit-identical weights", "[distill][resume]") {
   const std::string precision = GENERATE("fp32", "bf16");  // bf16: fp32 checkpoints resume it too
   INFO("precision " << precision);
-  Task t = make_task("resume_" + precision, 160, 40);
+  KeywordTask t = make_task("resume_" + precision, 160, 40);
   const int saved_threads = omp_get_max_threads();
   omp_set_num_threads(1);  // bit-identity is claimed per thread count; 1 keeps the test strict
   auto fresh_model = [] {
@@ -215,7 +215,7 @@ TEST_CASE("A run interrupted mid-way and resumed ends with bit-identical weights
 }
 
 TEST_CASE("Bad training options are refused before any work", "[distill]") {
-  Task t = make_task("badopts", 20, 10);
+  KeywordTask t = make_task("badopts", 20, 10);
   TrainOptions o = options_for(t, "out");
   auto expect = [&](auto edit, const std::string& phrase) {
     TrainOptions bad = o;
