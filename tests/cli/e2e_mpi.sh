@@ -131,7 +131,10 @@ cmp -s "$work/full/model.safetensors" "$work/killed/model.safetensors" || fail "
 
 # A rank that fails (here every rank: a file that is not a model) ends the job with its rank named.
 "${mpi[@]}" "$moekit" --quiet train "${args[@]}" --model "$work/train.tsv" --out "$work/bad" >/dev/null 2>"$work/bad.err"
-[ $? -ne 0 ] && grep -q "moekit: error: rank [01] of 2: " "$work/bad.err" || fail "a failing rank: $(cat "$work/bad.err")"
+# Both ranks fail at once and their stderr lines may interleave, so look for the pieces, not one line.
+status=$?
+[ $status -ne 0 ] && grep -q "rank [01] of" "$work/bad.err" && grep -q "expected a model directory" "$work/bad.err" \
+  || fail "a failing rank: $(cat "$work/bad.err")"
 # A stuck rank (stopped, never reaching the collective) trips the watchdog instead of hanging.
 MOEKIT_MPI_TIMEOUT=2 "${mpi[@]}" -x MOEKIT_MPI_TIMEOUT "$moekit" --threads 1 --quiet train "${long[@]}" --out "$work/stuck" >/dev/null 2>"$work/stuck.err" &
 launcher=$!
