@@ -35,7 +35,7 @@ void run_moefy(const compress::MoefyOptions& in) {
   if (o.router == "hash-balance") counts = token_counts(loaded, o.data);
   const size_t before = count_values(model.params());
   const auto plans = compress::moefy(model, o, imp ? &*imp : nullptr, counts ? &*counts : nullptr);
-  io::save_model(o.out, model, loaded.vocab ? &*loaded.vocab : nullptr, loaded.do_lower_case);
+  io::save_model(o.out, model, loaded.vocab ? &*loaded.vocab : nullptr, loaded.do_lower_case, loaded.tokenizer_files);
   const size_t after = count_values(model.params());
   const MoeConfig& mc = *model.config.moe;
   const double ffn_per_token = static_cast<double>(o.expert_size * o.top_k) / static_cast<double>(model.config.intermediate_size);

@@ -28,6 +28,7 @@ void run_train(distill::TrainOptions o) {
   distill::TrainData data;
   data.train = load_encoded(o.train, loaded, o.max_seq_len, true);
   data.dev = load_encoded(o.dev, loaded, o.max_seq_len, true);
+  data.tokenizer_files = loaded.tokenizer_files;
   std::fprintf(stderr, "training %s: %zu train / %zu dev examples\n", o.model.c_str(), data.train.size(),
                data.dev.size());
   const auto r = distill::train(*loaded.model, loaded.vocab ? &*loaded.vocab : nullptr, loaded.do_lower_case, data, o,

@@ -28,6 +28,7 @@ LossFn cross_entropy_loss();
 
 struct TrainData {
   std::vector<io::EncodedExample> train, dev;
+  std::vector<std::filesystem::path> tokenizer_files;  // copied into every saved model (io::save_model)
 };
 
 struct TrainResult {

@@ -269,6 +269,15 @@ std::vector<int32_t> WordPieceTokenizer::to_ids(const std::vector<std::string>& 
   return ids;
 }
 
+WordPieceTokenizer::Encoded WordPieceTokenizer::encode_plain(const std::string& text) const {
+  Encoding enc;
+  enc.ids = to_ids(tokenize(text));
+  for (int32_t id : enc.ids) enc.tokens.push_back(vocab_.tokens[static_cast<size_t>(id)]);
+  enc.type_ids.assign(enc.ids.size(), 0);
+  enc.special.assign(enc.ids.size(), 0);  // only added [CLS]/[SEP] count as special, as before
+  return enc;
+}
+
 WordPieceTokenizer::Encoded WordPieceTokenizer::encode(const std::string& text,
                                                        const std::string* text_pair,
                                                        int max_len) const {
@@ -302,6 +311,12 @@ WordPieceTokenizer::Encoded WordPieceTokenizer::encode(const std::string& text,
     enc.ids.push_back(sep_id_);
     enc.type_ids.resize(enc.ids.size(), 1);
   }
+  enc.special.assign(enc.ids.size(), 0);
+  enc.special.front() = 1;
+  enc.special.back() = 1;
+  if (text_pair) enc.special[a.size() + 1] = 1;
+  enc.tokens.reserve(enc.ids.size());
+  for (int32_t id : enc.ids) enc.tokens.push_back(vocab_.tokens[static_cast<size_t>(id)]);
   return enc;
 }
 
