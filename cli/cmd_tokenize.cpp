@@ -31,7 +31,7 @@ void run_tokenize(const TokenizeOptions& o) {
   auto write = [&](std::ostream& os) {
     for (const io::Example& e : examples) {
       const io::Encoding enc = tokenizer->encode(e.text, e.has_pair ? &e.text_pair : nullptr, max_len);
-      nlohmann::json line{{"ids", enc.ids}, {"type_ids", enc.type_ids}, {"tokens", enc.tokens}};
+      const nlohmann::ordered_json line{{"ids", enc.ids}, {"type_ids", enc.type_ids}, {"tokens", enc.tokens}};
       os << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     }
   };

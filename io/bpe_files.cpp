@@ -1,10 +1,8 @@
 // RoBERTa / GPT-2's slow tokenizer files (vocab.json + merges.txt) as the byte-level BPE pipeline
 // transformers' RobertaConverter builds from them.
-#include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
 
+#include "io/hf_json.h"
 #include "io/hf_tokenizer.h"
 #include "io/utf8.h"
 #include "model/error.h"
@@ -13,33 +11,9 @@ namespace moekit::io {
 
 namespace fs = std::filesystem;
 
-namespace {
-
-std::string read_bounded(const fs::path& file) {
-  std::error_code ec;
-  const uintmax_t bytes = fs::file_size(file, ec);
-  check(!ec, file, "cannot read");
-  check(bytes <= HfTokenizer::kMaxTokenizerJsonBytes, file,
-        "file of " + std::to_string(bytes) + " bytes is larger than moekit allows (" +
-            std::to_string(HfTokenizer::kMaxTokenizerJsonBytes) + ")");
-  std::ifstream in(file, std::ios::binary);
-  check(static_cast<bool>(in), file, "cannot open");
-  std::stringstream buf;
-  buf << in.rdbuf();
-  check(!in.bad(), file, "read error");
-  return buf.str();
-}
-
-}  // namespace
-
 std::unique_ptr<HfTokenizer> HfTokenizer::from_vocab_merges(const fs::path& vocab_json, const fs::path& merges_txt,
                                                             bool add_prefix_space) {
-  nlohmann::json v;
-  try {
-    v = nlohmann::json::parse(read_bounded(vocab_json));
-  } catch (const nlohmann::json::exception& e) {
-    fail(vocab_json, std::string("invalid JSON: ") + e.what());
-  }
+  const nlohmann::json v = hf_json::read_json_file(vocab_json, kMaxTokenizerJsonBytes);
   check(v.is_object(), vocab_json, std::string("expected an object {token: id}, got ") + v.type_name());
   check(v.size() <= kMaxTokenizerVocab, vocab_json, "too many tokens (" + std::to_string(v.size()) + ")");
   std::unordered_map<std::string, int32_t> vocab;
@@ -49,7 +23,7 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_vocab_merges(const fs::path& voca
     vocab.emplace(token, id.get<int32_t>());
   }
 
-  const std::string data = read_bounded(merges_txt);
+  const std::string data = hf_json::read_text_file(merges_txt, kMaxTokenizerJsonBytes);
   if (long bad = invalid_utf8_at(data); bad >= 0) fail(merges_txt, "invalid UTF-8 at byte " + std::to_string(bad));
   std::vector<std::pair<std::string, std::string>> merges;
   size_t line_no = 0;

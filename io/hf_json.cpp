@@ -1,5 +1,8 @@
 #include "io/hf_json.h"
 
+#include <fstream>
+#include <sstream>
+
 #include "model/error.h"
 
 namespace moekit::io::hf_json {
@@ -40,6 +43,29 @@ const nlohmann::json& Fields::array(const char* key) const {
   const auto& v = need(key);
   if (!v.is_array()) fail_with(std::string("\"") + key + "\": expected an array, got " + v.type_name());
   return v;
+}
+
+std::string read_text_file(const std::filesystem::path& file, uintmax_t max_bytes) {
+  std::error_code ec;
+  const uintmax_t bytes = std::filesystem::file_size(file, ec);
+  check(!ec, file, "cannot read");
+  check(bytes <= max_bytes, file,
+        "file of " + std::to_string(bytes) + " bytes is larger than moekit allows (" + std::to_string(max_bytes) + ")");
+  std::ifstream in(file, std::ios::binary);
+  check(static_cast<bool>(in), file, "cannot open");
+  std::stringstream buf;
+  buf << in.rdbuf();
+  check(!in.bad(), file, "read error");
+  return buf.str();
+}
+
+nlohmann::json read_json_file(const std::filesystem::path& file, uintmax_t max_bytes) {
+  const std::string text = read_text_file(file, max_bytes);
+  try {
+    return nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    fail(file, std::string("invalid JSON: ") + e.what());
+  }
 }
 
 std::string type_of(const nlohmann::json& j, const std::filesystem::path& file, const std::string& component) {

@@ -23,6 +23,11 @@ struct Fields {
   bool has(const char* key) const { return j.contains(key) && !j.at(key).is_null(); }
 };
 
+// A whole file of at most max_bytes, as text / parsed as JSON; Error naming the file when it is
+// unreadable, larger, or not JSON ("invalid JSON: ...").
+std::string read_text_file(const std::filesystem::path& file, uintmax_t max_bytes);
+nlohmann::json read_json_file(const std::filesystem::path& file, uintmax_t max_bytes);
+
 // j must be an object with a string "type"; returns it.
 std::string type_of(const nlohmann::json& j, const std::filesystem::path& file, const std::string& component);
 

@@ -94,7 +94,8 @@ Matches gpt2_matches(const std::string& s) {
 Pattern parse_pattern(const nlohmann::json& j, const std::filesystem::path& file, const std::string& component) {
   if (!j.is_object() || j.size() != 1)
     fail(file, component + ": \"pattern\" must be {\"String\": ...} or {\"Regex\": ...}");
-  const auto& [kind, value] = *j.items().begin();
+  const std::string kind = j.begin().key();
+  const nlohmann::json& value = j.begin().value();
   if (!value.is_string()) fail(file, component + ": pattern " + kind + ": expected a string");
   const std::string p = value.get<std::string>();
   if (kind == "String") {

@@ -27,7 +27,8 @@ std::vector<TemplatePart> parse_template(const Fields& f, const char* key, const
   std::vector<TemplatePart> out;
   for (const auto& piece : f.array(key)) {
     if (!piece.is_object() || piece.size() != 1) f.fail_with(std::string("\"") + key + "\": bad template piece");
-    const auto& [kind, body] = *piece.items().begin();
+    const std::string kind = piece.begin().key();
+    const nlohmann::json& body = piece.begin().value();
     const Fields b{body, f.file, f.what + " " + key};
     const int64_t type_id = b.integer_or("type_id", 0);
     if (type_id < 0 || type_id > INT32_MAX) b.fail_with("type_id out of range");

@@ -1,10 +1,9 @@
 // Which tokenizer a model directory ships, by transformers' AutoTokenizer rule: the fast
 // tokenizer's tokenizer.json first, then the slow tokenizer's own files.
-#include <fstream>
-
 #include <nlohmann/json.hpp>
 
 #include "io/checkpoint.h"
+#include "io/hf_json.h"
 #include "io/hf_tokenizer.h"
 #include "io/tokenizer.h"
 #include "io/wordpiece.h"
@@ -16,6 +15,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
+constexpr uintmax_t kMaxTokenizerConfigBytes = 16 << 20;
+
 bool has(const fs::path& dir, const char* name) {
   std::error_code ec;
   return fs::is_regular_file(dir / name, ec);
@@ -25,13 +26,7 @@ bool has(const fs::path& dir, const char* name) {
 bool read_add_prefix_space(const fs::path& dir) {
   const fs::path file = dir / "tokenizer_config.json";
   if (!has(dir, "tokenizer_config.json")) return false;
-  std::ifstream in(file, std::ios::binary);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    fail(file, std::string("invalid JSON: ") + e.what());
-  }
+  const nlohmann::json j = hf_json::read_json_file(file, kMaxTokenizerConfigBytes);
   if (!j.is_object() || !j.contains("add_prefix_space") || j.at("add_prefix_space").is_null()) return false;
   check(j.at("add_prefix_space").is_boolean(), file, "\"add_prefix_space\": expected a boolean");
   return j.at("add_prefix_space").get<bool>();

@@ -1,8 +1,6 @@
 // tokenizer.json -> HfTokenizer: the file read with a size bound, every top-level key and every
 // component type checked.
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -51,20 +49,7 @@ std::vector<AddedToken> parse_added(const nlohmann::json& list, const fs::path& 
 }  // namespace
 
 std::unique_ptr<HfTokenizer> HfTokenizer::from_json_file(const fs::path& file) {
-  std::error_code ec;
-  const uintmax_t bytes = fs::file_size(file, ec);
-  check(!ec, file, "cannot read tokenizer file");
-  check(bytes <= kMaxTokenizerJsonBytes, file,
-        "tokenizer file of " + std::to_string(bytes) + " bytes is larger than moekit allows (" +
-            std::to_string(kMaxTokenizerJsonBytes) + ")");
-  std::ifstream in(file, std::ios::binary);
-  check(static_cast<bool>(in), file, "cannot open");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    fail(file, std::string("invalid JSON: ") + e.what());
-  }
+  const nlohmann::json j = hf_json::read_json_file(file, kMaxTokenizerJsonBytes);
   check(j.is_object(), file, std::string("expected a JSON object, got ") + j.type_name());
   static const std::set<std::string> keys{"version", "truncation", "padding", "added_tokens", "normalizer",
                                           "pre_tokenizer", "post_processor", "decoder", "model"};
