@@ -23,10 +23,11 @@ bool is_chinese_char(int32_t cp) {  // normalizers/bert.rs (its 0x2B920 differs 
          (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x2F800 && cp <= 0x2FA1F);
 }
 
-std::string strip_marks(const std::string& s) {
+// BertNormalizer drops Mn only; the StripAccents normalizer every mark (Mn, Mc, Me).
+std::string strip_marks(const std::string& s, bool (*is_accent)(int32_t)) {
   CodePoints out;
   for (int32_t cp : text::decode(s))
-    if (!text::is_nonspacing_mark(cp)) out.push_back(cp);
+    if (!is_accent(cp)) out.push_back(cp);
   return text::encode(out);
 }
 
@@ -67,7 +68,7 @@ std::string bert_normalize(const std::string& s, bool clean_text, bool handle_ch
     else cps.push_back(cp);
   }
   std::string out = text::encode(cps);
-  if (strip_accents) out = strip_marks(text::normalize(out, text::Form::nfd));
+  if (strip_accents) out = strip_marks(text::normalize(out, text::Form::nfd), text::is_nonspacing_mark);
   if (lowercase) out = text::lowercase(out);
   return out;
 }
@@ -86,7 +87,8 @@ Normalizer parse_normalizer(const nlohmann::json& j, const std::filesystem::path
   if (type == "NFKC") return [](const std::string& s) { return text::normalize(s, text::Form::nfkc); };
   if (type == "NFKD") return [](const std::string& s) { return text::normalize(s, text::Form::nfkd); };
   if (type == "Lowercase") return [](const std::string& s) { return text::lowercase(s); };
-  if (type == "StripAccents") return strip_marks;  // Mn only, no NFD first (as the Rust library)
+  if (type == "StripAccents")  // no NFD first (as the Rust library)
+    return [](const std::string& s) { return strip_marks(s, text::is_mark); };
   if (type == "Strip") {
     const bool left = f.boolean_or("strip_left", true), right = f.boolean_or("strip_right", true);
     return [=](const std::string& s) { return strip(s, left, right); };

@@ -62,7 +62,7 @@ Matches word_or_symbol_runs(const std::string& s) {
   int last_kind = -1;
   for (int32_t cp : text::decode(s)) {
     const size_t len = static_cast<size_t>(text::utf8_length(static_cast<unsigned char>(s[pos])));
-    const int kind = text::is_onig_word(cp) ? 0 : text::is_whitespace(cp) ? -1 : 1;
+    const int kind = text::is_word(cp) ? 0 : text::is_whitespace(cp) ? -1 : 1;  // the regex crate's \w
     if (kind >= 0) {
       if (kind == last_kind && !out.empty() && out.back().second == pos) out.back().second = pos + len;
       else out.emplace_back(pos, pos + len);

@@ -68,9 +68,12 @@ HfTokenizer::HfTokenizer(std::unique_ptr<TokenModel> model, std::optional<Normal
       post_(std::move(post)),
       added_(std::move(added)),
       source_(std::move(source)) {
-  // Normalized added tokens are matched in normalized text, so their content is normalized too.
-  for (AddedToken& t : added_)
+  for (AddedToken& t : added_) {
+    // The Rust library gives an added token the model's id for its content when there is one.
+    if (const int32_t id = model_->token_to_id(t.content); id >= 0) t.id = id;
+    // Normalized added tokens are matched in normalized text, so their content is normalized too.
     if (t.normalized && normalizer_) t.content = (*normalizer_)(t.content);
+  }
   added_.erase(std::remove_if(added_.begin(), added_.end(), [](const AddedToken& t) { return t.content.empty(); }),
                added_.end());
   std::stable_sort(added_.begin(), added_.end(),

@@ -79,16 +79,6 @@ bool is_word(int32_t cp) {
   }
 }
 
-bool is_onig_word(int32_t cp) {
-  switch (category(cp)) {
-    case UTF8PROC_CATEGORY_MN: case UTF8PROC_CATEGORY_MC: case UTF8PROC_CATEGORY_ME:
-    case UTF8PROC_CATEGORY_PC:
-      return true;
-    default:
-      return is_letter(cp) || is_number(cp);
-  }
-}
-
 bool is_punctuation(int32_t cp) {
   switch (category(cp)) {
     case UTF8PROC_CATEGORY_PC: case UTF8PROC_CATEGORY_PD: case UTF8PROC_CATEGORY_PS:
@@ -111,6 +101,11 @@ bool is_other(int32_t cp) {
 }
 
 bool is_nonspacing_mark(int32_t cp) { return category(cp) == UTF8PROC_CATEGORY_MN; }
+
+bool is_mark(int32_t cp) {
+  const auto c = category(cp);
+  return c == UTF8PROC_CATEGORY_MN || c == UTF8PROC_CATEGORY_MC || c == UTF8PROC_CATEGORY_ME;
+}
 
 std::string normalize(const std::string& s, Form form) {
   int flags = UTF8PROC_STABLE;

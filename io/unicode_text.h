@@ -22,11 +22,11 @@ bool is_whitespace(int32_t cp);
 bool is_letter(int32_t cp);       // \p{L}
 bool is_number(int32_t cp);       // \p{N}; also Rust char::is_numeric
 bool is_word(int32_t cp);         // Rust regex \w: letters, marks, Nd, Nl, Pc, joiners
-bool is_onig_word(int32_t cp);    // Oniguruma \w (tokenizers' SysRegex): letters, marks, numbers, Pc
 bool is_punctuation(int32_t cp);  // \p{P}
 bool is_ascii_punctuation(int32_t cp);
 bool is_other(int32_t cp);        // \p{C}
 bool is_nonspacing_mark(int32_t cp);  // Mn
+bool is_mark(int32_t cp);             // \p{M}: Mn, Mc, Me
 
 enum class Form { nfc, nfd, nfkc, nfkd };
 std::string normalize(const std::string& s, Form form);

@@ -26,7 +26,7 @@ async function main() {
     const vocab = JSON.parse(fs.readFileSync(path.join(dir, 'vocab.json'), 'utf8'));
     tok.setPostProcessor(tk.robertaProcessing(['</s>', vocab['</s>']], ['<s>', vocab['<s>']], true, false));
     tok.addAddedTokens(['<s>', '<pad>', '</s>', '<unk>', '<mask>'].filter((t) => t in vocab).map(
-      (t) => new tk.AddedToken(t, true, { lstrip: t === '<mask>', normalized: false })));
+      (t) => new tk.AddedToken(t, true, { leftStrip: t === '<mask>', normalized: false })));
   }
   if (maxLen > 0) {
     const opts = { maxLength: maxLen };
