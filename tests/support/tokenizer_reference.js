@@ -30,7 +30,7 @@ async function main() {
   }
   if (maxLen > 0) {
     const opts = { maxLength: maxLen };
-    if (fileTruncation) Object.assign(opts, { strategy: fileTruncation.strategy, direction: fileTruncation.direction });
+    if (fileTruncation) Object.assign(opts, { strategy: fileTruncation.strategy, direction: fileTruncation.direction.toLowerCase() });
     tok.setTruncation(maxLen, opts);
   } else {
     tok.disableTruncation();
