@@ -11,7 +11,7 @@ trap 'rm -rf "$work"' EXIT
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
-printf 'label\ttext\ttext_pair\npos\tThe Movie was GREAT!\tWe watched twice\nneg\tso boring, 中文 😀\t\nneg\tnaïve café\tx\n' >"$work/data.tsv"
+printf 'label\ttext\ttext_pair\npos\tThe Movie was GREAT!\tWe watched twice\nneg\tso boring, 中文 😀\tyes\nneg\tnaïve café\tx\n' >"$work/data.tsv"
 cat >"$work/config.json" <<JSON
 {"hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32,
  "max_position_embeddings": 64, "vocab_size": 2600}
