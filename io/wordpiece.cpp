@@ -66,19 +66,7 @@ bool is_python_space(int32_t cp) {
 }
 
 // tokenization.py _is_punctuation: all non-alphanumeric ASCII, plus Unicode P*.
-bool is_punctuation(int32_t cp) {
-  if ((cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) ||
-      (cp >= 123 && cp <= 126))
-    return true;
-  switch (utf8proc_category(cp)) {
-    case UTF8PROC_CATEGORY_PC: case UTF8PROC_CATEGORY_PD: case UTF8PROC_CATEGORY_PS:
-    case UTF8PROC_CATEGORY_PE: case UTF8PROC_CATEGORY_PI: case UTF8PROC_CATEGORY_PF:
-    case UTF8PROC_CATEGORY_PO:
-      return true;
-    default:
-      return false;
-  }
-}
+bool is_punctuation(int32_t cp) { return text::is_ascii_punctuation(cp) || text::is_punctuation(cp); }
 
 // tokenization.py _is_chinese_char: the CJK Unified Ideographs blocks only (not kana/Hangul).
 bool is_cjk(int32_t cp) {
