@@ -36,6 +36,7 @@ void run_distill(distill::DistillOptions o) {
   distill::TrainData data;
   data.train = load_encoded(t.train, student, t.max_seq_len, true);
   data.dev = load_encoded(t.dev, student, t.max_seq_len, true);
+  data.tokenizer_files = student.tokenizer_files;
   if (comm.is_root())
     std::fprintf(stderr, "distilling %s -> %s: %zu train / %zu dev examples, %zu of %zu tensors trained\n",
                o.teacher.c_str(), t.model.c_str(), data.train.size(), data.dev.size(), trainable.size(),

@@ -44,7 +44,7 @@ void run_moefy(const compress::MoefyOptions& in) {
     const int max_len = static_cast<int>(std::min<int64_t>(kTrainMaxLen, model.config.max_seq_len()));
     fitted = compress::fit_routers(model, load_encoded(o.fit_router, loaded, max_len, false), fo);
   }
-  io::save_model(o.out, model, loaded.vocab ? &*loaded.vocab : nullptr, loaded.do_lower_case);
+  io::save_model(o.out, model, loaded.vocab ? &*loaded.vocab : nullptr, loaded.do_lower_case, loaded.tokenizer_files);
   const size_t after = count_values(model.params());
   const MoeConfig& mc = *model.config.moe;
   const double ffn_per_token = static_cast<double>(mc.neurons_per_token()) / static_cast<double>(model.config.intermediate_size);

@@ -15,7 +15,7 @@ namespace {
 std::vector<io::EncodedExample> load_texts(const std::string& path, const io::LoadedModel& loaded, int max_len) {
   std::vector<io::Example> examples;
   for (std::string& t : io::read_texts(path)) examples.push_back({std::move(t), "", false, -1, {}});
-  return io::encode_examples(make_tokenizer(loaded), examples, max_len);
+  return io::encode_examples(*make_tokenizer(loaded), examples, max_len);
 }
 
 void run_pretrain(distill::PretrainOptions o) {
@@ -35,6 +35,7 @@ void run_pretrain(distill::PretrainOptions o) {
   const distill::MaskVocab vocab = distill::MaskVocab::from_vocab(*loaded.vocab);
   t.max_seq_len = resolve_max_len(model.config, t.max_seq_len, kTrainMaxLen);  // recorded for --resume
   distill::TrainData data;
+  data.tokenizer_files = loaded.tokenizer_files;
   data.train = load_texts(t.train, loaded, t.max_seq_len);
   data.dev = load_texts(t.dev, loaded, t.max_seq_len);
   // The task head is not trained (BertForMaskedLM has none); the pooler gets no MLM gradient.

@@ -29,6 +29,7 @@ void run_train(distill::TrainOptions o) {
   distill::TrainData data;
   data.train = load_encoded(o.train, loaded, o.max_seq_len, true);
   data.dev = load_encoded(o.dev, loaded, o.max_seq_len, true);
+  data.tokenizer_files = loaded.tokenizer_files;
   if (comm.is_root())
     std::fprintf(stderr, "training %s: %zu train / %zu dev examples (%d rank(s))\n", o.model.c_str(),
                  data.train.size(), data.dev.size(), comm.size());

@@ -17,6 +17,7 @@ void register_commands(CLI::App& app) {
   register_distill(app);
   register_export(app);
   register_serve(app);
+  register_tokenize(app);
 }
 
 }  // namespace moekit::cli

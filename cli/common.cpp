@@ -45,10 +45,7 @@ std::optional<Precision> parse_precision_option(const std::string& value) {
   return parse_precision(value);
 }
 
-io::WordPieceTokenizer make_tokenizer(const io::LoadedModel& loaded) {
-  if (!loaded.vocab) fail(loaded.path / "vocab.txt", "missing: text input needs the model's WordPiece vocabulary");
-  return io::WordPieceTokenizer(*loaded.vocab, loaded.do_lower_case);
-}
+std::unique_ptr<io::Tokenizer> make_tokenizer(const io::LoadedModel& loaded) { return io::load_tokenizer(loaded); }
 
 int resolve_max_len(const BertConfig& config, int max_len, int cap) {
   const int64_t limit = config.max_seq_len();
@@ -64,7 +61,7 @@ std::vector<io::EncodedExample> load_encoded(const std::filesystem::path& data, 
                                              int max_len, bool require_labels, int cap) {
   const BertConfig& c = loaded.model->config;
   const auto examples = io::read_dataset(data, c.labels, require_labels, c.task);
-  return io::encode_examples(make_tokenizer(loaded), examples, resolve_max_len(loaded.model->config, max_len, cap));
+  return io::encode_examples(*make_tokenizer(loaded), examples, resolve_max_len(loaded.model->config, max_len, cap));
 }
 
 }  // namespace moekit::cli

@@ -1,6 +1,7 @@
 // Shared CLI plumbing: loading a model with its warnings printed, reading a labelled dataset.
 #pragma once
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,8 +23,8 @@ io::LoadedModel load_model_verbose(const std::filesystem::path& path, io::LoadFo
 void add_precision_option(CLI::App* cmd, std::string& value);
 std::optional<Precision> parse_precision_option(const std::string& value);
 
-// The model's tokenizer; Error if the model directory has no vocab.txt.
-io::WordPieceTokenizer make_tokenizer(const io::LoadedModel& loaded);
+// The model's tokenizer (io::load_tokenizer); Error if the model ships none.
+std::unique_ptr<io::Tokenizer> make_tokenizer(const io::LoadedModel& loaded);
 
 // max_len 0 = the model's limit, at most `cap`. Errors if max_len exceeds what the position table
 // allows.

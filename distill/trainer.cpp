@@ -105,9 +105,10 @@ nlohmann::json load_fractions(const std::vector<std::vector<int64_t>>& load) {
 
 // OUT holds the run's other files (metrics, checkpoints), so the best model is written to a
 // temporary directory and its files renamed into OUT one by one (each rename is atomic).
-void save_best_model(const fs::path& out, BertModel& model, const io::Vocab* vocab, bool do_lower_case) {
+void save_best_model(const fs::path& out, BertModel& model, const io::Vocab* vocab, bool do_lower_case,
+                     const std::vector<fs::path>& tokenizer_files) {
   const fs::path tmp = io::temp_sibling(out / "best");
-  io::save_model(tmp, model, vocab, do_lower_case);
+  io::save_model(tmp, model, vocab, do_lower_case, tokenizer_files);
   for (const auto& e : fs::directory_iterator(tmp)) fs::rename(e.path(), out / e.path().filename());
   fs::remove_all(tmp);
 }
@@ -301,7 +302,7 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
       if (state.best_step < 0 || (dev_eval.lower_is_better ? value < state.best_metric : value > state.best_metric)) {
         state.best_metric = value;
         state.best_step = state.step;
-        if (root) save_best_model(o.out, model, vocab, do_lower_case);
+        if (root) save_best_model(o.out, model, vocab, do_lower_case, data.tokenizer_files);
       }
     }
     if (do_log && root) metrics << line.dump() << "\n" << std::flush;

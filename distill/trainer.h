@@ -30,6 +30,7 @@ LossFn task_loss_fn();
 
 struct TrainData {
   std::vector<io::EncodedExample> train, dev;
+  std::vector<std::filesystem::path> tokenizer_files;  // copied into every saved model (io::save_model)
 };
 
 struct TrainResult {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs one libFuzzer target (or all) for a fixed time over its committed seed corpus.
 #   fuzz/run.sh TARGET|all SECONDS [BUILD_DIR]      e.g. fuzz/run.sh safetensors 600
-# TARGET: safetensors config vocab dataset recipe compact importance. BUILD_DIR (default build-asan,
+# TARGET: safetensors config vocab dataset recipe compact importance tokenizer. BUILD_DIR (default build-asan,
 # the sanitizer build of tests/run_all.sh) is configured and built here when it has no fuzz
 # binaries yet: CC=clang CXX=clang++ cmake -S . -B BUILD_DIR -DMOEKIT_FUZZ=ON -DMOEKIT_TESTS=OFF
 # New inputs go to BUILD_DIR/corpus/TARGET (fuzz/corpus/TARGET, the seeds, is only read), crashes
@@ -9,7 +9,7 @@
 # Limits: 10 s per input, 2 GB RSS, 1 GB per allocation (a bigger one is a finding).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-targets=(safetensors config vocab dataset recipe compact importance)
+targets=(safetensors config vocab dataset recipe compact importance tokenizer)
 [ $# -ge 2 ] || { echo "usage: fuzz/run.sh TARGET|all SECONDS [BUILD_DIR]" >&2; exit 2; }
 which=$1 seconds=$2 build=${3:-build-asan}
 [ "$which" = all ] && list=("${targets[@]}") || list=("$which")

@@ -5,7 +5,7 @@
 
 namespace moekit::io {
 
-std::vector<EncodedExample> encode_examples(const WordPieceTokenizer& tokenizer, const std::vector<Example>& examples,
+std::vector<EncodedExample> encode_examples(const Tokenizer& tokenizer, const std::vector<Example>& examples,
                                             int max_len) {
   std::vector<EncodedExample> out(examples.size());
 #pragma omp parallel for schedule(dynamic, 64)

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "io/dataset.h"
-#include "io/wordpiece.h"
+#include "io/tokenizer.h"
 #include "model/batch.h"
 
 namespace moekit::io {
@@ -16,8 +16,8 @@ struct EncodedExample {
   bool labelled() const { return label >= 0 || !targets.empty(); }
 };
 
-// Tokenises every example ([CLS] a [SEP] (b [SEP]), truncated to max_len).
-std::vector<EncodedExample> encode_examples(const WordPieceTokenizer& tokenizer, const std::vector<Example>& examples,
+// Tokenises every example (with the tokenizer's special tokens, truncated to max_len).
+std::vector<EncodedExample> encode_examples(const Tokenizer& tokenizer, const std::vector<Example>& examples,
                                             int max_len);
 
 // Pads the chosen examples (by index) to their longest length with pad_id. Labels (and targets)

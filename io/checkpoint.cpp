@@ -9,6 +9,7 @@
 #include "io/exported_model.h"
 #include "io/hf_config.h"
 #include "io/safetensors.h"
+#include "io/tokenizer.h"
 #include "io/wordpiece.h"
 #include "model/error.h"
 
@@ -66,6 +67,7 @@ LoadedModel load_directory(const fs::path& dir, uint64_t head_seed) {
                                   std::to_string(config.vocab_size));
   }
   out.do_lower_case = read_do_lower_case(dir);
+  out.tokenizer_files = tokenizer_files(dir);
   return out;
 }
 
@@ -207,7 +209,8 @@ std::map<std::string, Tensor> model_tensors(BertModel& model) {
   return tensors;
 }
 
-void save_model(const fs::path& dir, BertModel& model, const Vocab* vocab, bool do_lower_case) {
+void save_model(const fs::path& dir, BertModel& model, const Vocab* vocab, bool do_lower_case,
+                const std::vector<fs::path>& tokenizer_files) {
   const fs::path target = dir.has_filename() ? dir : dir.parent_path();
   if (target.has_parent_path()) fs::create_directories(target.parent_path());
   const fs::path tmp = temp_sibling(target);
@@ -215,6 +218,11 @@ void save_model(const fs::path& dir, BertModel& model, const Vocab* vocab, bool 
   try {
     write_text_atomic(tmp / "config.json", hf_config_json(model.config).dump(2) + "\n");
     write_safetensors(tmp / "model.safetensors", model_tensors(model), {{"format", "pt"}});
+    for (const fs::path& f : tokenizer_files) {
+      std::error_code ec;
+      fs::copy_file(f, tmp / f.filename(), fs::copy_options::overwrite_existing, ec);
+      if (ec) fail(f, "cannot copy the tokenizer file into the saved model: " + ec.message());
+    }
     if (vocab) {
       write_file_atomic(tmp / "vocab.txt", [&](std::ostream& os) { vocab->save(os); });
       nlohmann::json tok = {{"do_lower_case", do_lower_case}, {"tokenizer_class", "BertTokenizer"}};

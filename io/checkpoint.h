@@ -17,6 +17,7 @@ namespace moekit::io {
 struct LoadedModel {
   std::unique_ptr<BertModel> model;
   std::optional<Vocab> vocab;  // absent when the directory has no vocab.txt
+  std::vector<std::filesystem::path> tokenizer_files;  // the directory's other tokenizer files (io/tokenizer.h)
   bool do_lower_case = true;
   std::filesystem::path path;
   uint64_t weights_bytes = 0;               // size of model.safetensors
@@ -55,8 +56,11 @@ LoadedModel bind_model(const BertConfig& config, std::map<std::string, Tensor> t
                        const std::map<std::string, Tensor>& int8_scales = {});
 
 // Writes config.json, model.safetensors (F32), vocab.txt and tokenizer_config.json into `dir`,
-// atomically: a temporary sibling directory renamed into place.
-void save_model(const std::filesystem::path& dir, BertModel& model, const Vocab* vocab, bool do_lower_case);
+// atomically: a temporary sibling directory renamed into place. `tokenizer_files` (a source
+// model's tokenizer.json, vocab.json, merges.txt, ...: LoadedModel::tokenizer_files) are copied in
+// first, so the saved model keeps its tokenizer.
+void save_model(const std::filesystem::path& dir, BertModel& model, const Vocab* vocab, bool do_lower_case,
+                const std::vector<std::filesystem::path>& tokenizer_files = {});
 
 // Parameter name -> F32 tensor (1-D for [1, n] parameters), HF layout; MoE hash tables and
 // neuron_index as I32 [n]. Error when the model holds int8 inference-only weights.

@@ -302,6 +302,22 @@ std::vector<std::string> read_texts(const fs::path& path) {
   return out;
 }
 
+std::vector<Example> read_unlabelled(const fs::path& path, bool pairs) {
+  std::vector<Example> out;
+  if (lower_extension(path) == ".txt") {
+    check(!pairs, path, "a .txt file has one text per line, no pairs; give text_pair in a .tsv or .jsonl file");
+    for (std::string& t : read_texts(path)) out.push_back({std::move(t), "", false, -1, {}});
+    return out;
+  }
+  for (Row& row : read_rows(path, false)) {
+    if (pairs && !row.ex.has_pair) fail(path, at_line(row.line) + "no text_pair (--pairs needs one in every example)");
+    if (!pairs) row.ex.has_pair = false, row.ex.text_pair.clear();
+    row.ex.label = -1;
+    out.push_back(std::move(row.ex));
+  }
+  return out;
+}
+
 std::vector<std::string> collect_labels(const fs::path& path, Task task) {
   std::vector<std::string> names;
   std::unordered_map<std::string, bool> seen;

@@ -38,6 +38,11 @@ std::vector<Example> read_dataset(const std::filesystem::path& path, const std::
 // (a text pair becomes "text text_pair"). Throws Error naming file and line.
 std::vector<std::string> read_texts(const std::filesystem::path& path);
 
+// Texts (and, with pairs, their text_pair) of any dataset format, labels ignored: .txt is one text
+// per non-blank line (no pairs there). With pairs every example must have a text_pair. Throws Error
+// naming file and line.
+std::vector<Example> read_unlabelled(const std::filesystem::path& path, bool pairs);
+
 // Distinct label names of a labelled dataset, sorted (numerically if all are integers), as HF's
 // run_glue builds a new model's label list. Every example must have a label. Multi-label: the
 // names in all label sets; regression: {"LABEL_0"} (HF's name for the one output).

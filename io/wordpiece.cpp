@@ -2,19 +2,20 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <fstream>
 #include <memory>
 
 #include <nlohmann/json.hpp>
 #include <utf8proc.h>
 
+#include "io/hf_json.h"
+#include "io/unicode_text.h"
 #include "model/error.h"
 
 namespace moekit::io {
 
 namespace {
 
-using CodePoints = std::vector<int32_t>;
+using text::CodePoints;
 
 // HF's all_special_tokens: split out of the text before anything else and never altered.
 const char* const kSpecialTokens[] = {"[UNK]", "[SEP]", "[PAD]", "[CLS]", "[MASK]"};
@@ -25,26 +26,8 @@ bool is_special(const std::string& s) {
   return false;
 }
 
-CodePoints decode(const std::string& s) {
-  CodePoints out;
-  out.reserve(s.size());
-  const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(s.data());
-  utf8proc_ssize_t pos = 0, n = static_cast<utf8proc_ssize_t>(s.size());
-  while (pos < n) {
-    utf8proc_int32_t cp;
-    utf8proc_ssize_t len = utf8proc_iterate(p + pos, n - pos, &cp);
-    if (len <= 0) fail("", "invalid UTF-8 in text at byte " + std::to_string(pos));
-    out.push_back(cp);
-    pos += len;
-  }
-  return out;
-}
-
-void append_utf8(std::string& out, int32_t cp) {
-  utf8proc_uint8_t buf[4];
-  utf8proc_ssize_t len = utf8proc_encode_char(cp, buf);
-  out.append(reinterpret_cast<const char*>(buf), static_cast<size_t>(len));
-}
+using text::append_utf8;
+using text::decode;
 
 std::string encode_utf8(CodePoints::const_iterator begin, CodePoints::const_iterator end) {
   std::string out;
@@ -54,14 +37,7 @@ std::string encode_utf8(CodePoints::const_iterator begin, CodePoints::const_iter
 
 // NFC (compose) or NFD (decompose) of valid UTF-8.
 std::string normalize(const std::string& s, bool compose) {
-  utf8proc_uint8_t* raw = nullptr;
-  auto flags = static_cast<utf8proc_option_t>(UTF8PROC_STABLE |
-                                              (compose ? UTF8PROC_COMPOSE : UTF8PROC_DECOMPOSE));
-  utf8proc_ssize_t len = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(s.data()),
-                                      static_cast<utf8proc_ssize_t>(s.size()), &raw, flags);
-  std::unique_ptr<utf8proc_uint8_t, decltype(&std::free)> owned(raw, &std::free);
-  if (len < 0) fail("", std::string("Unicode normalization failed: ") + utf8proc_errmsg(len));
-  return std::string(reinterpret_cast<const char*>(raw), static_cast<size_t>(len));
+  return text::normalize(s, compose ? text::Form::nfc : text::Form::nfd);
 }
 
 bool category_starts_with_c(utf8proc_category_t c) {
@@ -90,19 +66,7 @@ bool is_python_space(int32_t cp) {
 }
 
 // tokenization.py _is_punctuation: all non-alphanumeric ASCII, plus Unicode P*.
-bool is_punctuation(int32_t cp) {
-  if ((cp >= 33 && cp <= 47) || (cp >= 58 && cp <= 64) || (cp >= 91 && cp <= 96) ||
-      (cp >= 123 && cp <= 126))
-    return true;
-  switch (utf8proc_category(cp)) {
-    case UTF8PROC_CATEGORY_PC: case UTF8PROC_CATEGORY_PD: case UTF8PROC_CATEGORY_PS:
-    case UTF8PROC_CATEGORY_PE: case UTF8PROC_CATEGORY_PI: case UTF8PROC_CATEGORY_PF:
-    case UTF8PROC_CATEGORY_PO:
-      return true;
-    default:
-      return false;
-  }
-}
+bool is_punctuation(int32_t cp) { return text::is_ascii_punctuation(cp) || text::is_punctuation(cp); }
 
 // tokenization.py _is_chinese_char: the CJK Unified Ideographs blocks only (not kana/Hangul).
 bool is_cjk(int32_t cp) {
@@ -269,6 +233,15 @@ std::vector<int32_t> WordPieceTokenizer::to_ids(const std::vector<std::string>& 
   return ids;
 }
 
+WordPieceTokenizer::Encoded WordPieceTokenizer::encode_plain(const std::string& text) const {
+  Encoding enc;
+  enc.ids = to_ids(tokenize(text));
+  for (int32_t id : enc.ids) enc.tokens.push_back(vocab_.tokens[static_cast<size_t>(id)]);
+  enc.type_ids.assign(enc.ids.size(), 0);
+  enc.special.assign(enc.ids.size(), 0);  // only added [CLS]/[SEP] count as special, as before
+  return enc;
+}
+
 WordPieceTokenizer::Encoded WordPieceTokenizer::encode(const std::string& text,
                                                        const std::string* text_pair,
                                                        int max_len) const {
@@ -302,6 +275,12 @@ WordPieceTokenizer::Encoded WordPieceTokenizer::encode(const std::string& text,
     enc.ids.push_back(sep_id_);
     enc.type_ids.resize(enc.ids.size(), 1);
   }
+  enc.special.assign(enc.ids.size(), 0);
+  enc.special.front() = 1;
+  enc.special.back() = 1;
+  if (text_pair) enc.special[a.size() + 1] = 1;
+  enc.tokens.reserve(enc.ids.size());
+  for (int32_t id : enc.ids) enc.tokens.push_back(vocab_.tokens[static_cast<size_t>(id)]);
   return enc;
 }
 
@@ -309,14 +288,7 @@ bool read_do_lower_case(const std::filesystem::path& model_dir) {
   const std::filesystem::path file = model_dir / "tokenizer_config.json";
   std::error_code ec;
   if (!std::filesystem::exists(file, ec)) return true;
-  std::ifstream in(file, std::ios::binary);
-  check(static_cast<bool>(in), file, "cannot open");
-  nlohmann::json config;
-  try {
-    config = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    fail(file, std::string("invalid JSON: ") + e.what());
-  }
+  const nlohmann::json config = hf_json::read_json_file(file, 16 << 20);  // real ones are a few KB
   check(config.is_object(), file, std::string("expected a JSON object, got ") + config.type_name());
   auto it = config.find("do_lower_case");
   if (it == config.end() || it->is_null()) return true;

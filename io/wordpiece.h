@@ -9,11 +9,12 @@
 #include <string>
 #include <vector>
 
+#include "io/tokenizer.h"
 #include "io/vocab.h"
 
 namespace moekit::io {
 
-class WordPieceTokenizer {
+class WordPieceTokenizer : public Tokenizer {
  public:
   // Throws Error (naming vocab.path) when [CLS], [SEP] or [UNK] is missing.
   WordPieceTokenizer(Vocab vocab, bool do_lower_case);
@@ -23,12 +24,15 @@ class WordPieceTokenizer {
   // Tokens absent from the vocabulary map to the id of [UNK].
   std::vector<int32_t> to_ids(const std::vector<std::string>& tokens) const;
 
-  struct Encoded {
-    std::vector<int32_t> ids, type_ids;
-  };
+  using Encoded = Encoding;
   // [CLS] A [SEP] (B [SEP]); type ids 0 for the first part, 1 for B [SEP]. Truncates with HF's
-  // "longest_first" so that ids.size() <= max_len; max_len must leave room for the special tokens.
-  Encoded encode(const std::string& text, const std::string* text_pair, int max_len) const;
+  // slow "longest_first" (one token at a time, from the pair on ties) so that ids.size() <=
+  // max_len; max_len must leave room for the special tokens.
+  Encoding encode(const std::string& text, const std::string* text_pair, int max_len) const override;
+  Encoding encode_plain(const std::string& text) const override;
+  std::string describe() const override { return "wordpiece (vocab.txt)"; }
+  int64_t id_limit() const override { return static_cast<int64_t>(vocab_.size()); }
+  int32_t token_id(const std::string& token) const override { return vocab_.id(token); }
 
   const Vocab& vocab() const { return vocab_; }
   bool do_lower_case() const { return do_lower_case_; }

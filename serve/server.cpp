@@ -67,8 +67,7 @@ Server::Server(const ServeOptions& options) : options_(options) {
   loaded_ = io::load_model(options.model, 0, io::LoadFor::inference);
   if (log_rank_ >= 1)
     for (const auto& w : loaded_.warnings) std::cerr << "moekit serve: warning: " << w << "\n";
-  if (!loaded_.vocab) fail(loaded_.path / "vocab.txt", "missing: the server tokenises text with the model's vocabulary");
-  tokenizer_ = std::make_unique<io::WordPieceTokenizer>(*loaded_.vocab, loaded_.do_lower_case);
+  tokenizer_ = io::load_tokenizer(loaded_);
   const BertConfig& c = loaded_.model->config;
   const int64_t limit = c.max_seq_len();
   max_len_ = options.max_input_length == 0 ? static_cast<int>(std::min<int64_t>(limit, 512)) : options.max_input_length;
@@ -140,7 +139,7 @@ void Server::stop() {
 }
 
 io::EncodedExample Server::encode(const std::string& text, const std::string* pair, bool truncate, size_t index) const {
-  io::WordPieceTokenizer::Encoded enc;
+  io::Encoding enc;
   try {
     enc = tokenizer_->encode(text, pair, INT_MAX / 2);
     if (enc.ids.size() > static_cast<size_t>(max_len_)) {
@@ -175,23 +174,18 @@ void Server::predict(const httplib::Request& req, httplib::Response& res) {
 
 void Server::tokenize(const httplib::Request& req, httplib::Response& res) {
   const TokenizeRequest t = parse_tokenize(req.body, options_.max_client_batch_size);
-  const io::Vocab& vocab = tokenizer_->vocab();
   json out = json::array();
   for (size_t i = 0; i < t.inputs.size(); ++i) {
-    std::vector<std::string> pieces;
+    io::Encoding enc;
     try {
-      pieces = tokenizer_->tokenize(t.inputs[i]);
+      enc = t.add_special_tokens ? tokenizer_->encode(t.inputs[i], nullptr, INT_MAX / 2)
+                                 : tokenizer_->encode_plain(t.inputs[i]);
     } catch (const moekit::Error& e) {
       throw RequestError(422, "tokenizer", "input " + std::to_string(i) + ": " + e.what());
     }
-    std::vector<int32_t> ids = tokenizer_->to_ids(pieces);
     json tokens = json::array();
-    auto add = [&](int32_t id, bool special) {
-      tokens.push_back({{"id", id}, {"text", vocab.tokens[static_cast<size_t>(id)]}, {"special", special}});
-    };
-    if (t.add_special_tokens) add(vocab.id("[CLS]"), true);
-    for (int32_t id : ids) add(id, false);
-    if (t.add_special_tokens) add(vocab.id("[SEP]"), true);
+    for (size_t k = 0; k < enc.ids.size(); ++k)
+      tokens.push_back({{"id", enc.ids[k]}, {"text", enc.tokens[k]}, {"special", enc.special[k] != 0}});
     out.push_back(std::move(tokens));
   }
   res.set_content(out.dump(), kJson);

@@ -11,7 +11,7 @@
 #include <string>
 
 #include "io/checkpoint.h"
-#include "io/wordpiece.h"
+#include "io/tokenizer.h"
 #include "serve/metrics.h"
 #include "serve/scheduler.h"
 #include "serve/serve_options.h"
@@ -50,7 +50,7 @@ class Server {
 
   ServeOptions options_;
   io::LoadedModel loaded_;
-  std::unique_ptr<io::WordPieceTokenizer> tokenizer_;
+  std::unique_ptr<io::Tokenizer> tokenizer_;
   int max_len_ = 0;
   Metrics metrics_;
   std::unique_ptr<Scheduler> scheduler_;

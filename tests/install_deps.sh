@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs moekit's build and test dependencies from Debian's packages, and onnxruntime-node from npm
-# (the ONNX export tests' reference; nothing else is downloaded).
+# Installs moekit's build and test dependencies from Debian's packages, and onnxruntime-node and
+# tokenizers from npm (test references; nothing else is downloaded).
 set -euo pipefail
 packages=(build-essential cmake pkg-config libeigen3-dev libhdf5-dev libcli11-dev catch2 nlohmann-json3-dev
           libyaml-cpp-dev libutf8proc-dev libdnnl-dev libxxhash-dev fortunes libcpp-httplib-dev curl libonnx-dev libprotobuf-dev
@@ -10,19 +10,26 @@ packages=(build-essential cmake pkg-config libeigen3-dev libhdf5-dev libcli11-de
 command -v node >/dev/null || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-# ONNX Runtime for the ONNX export tests (an independent reference; they skip without Node.js).
-# --ignore-scripts: the package's install script only fetches GPU providers; the CPU build ships in it.
-install_ort() {
+# npm references for tests (independent implementations; those tests skip without Node.js):
+# onnxruntime-node for the ONNX export tests, tokenizers (the Node.js binding of Hugging Face's Rust
+# tokenizers, its prebuilt linux-x64 binary inside the package) for tokenizer parity.
+# --ignore-scripts: onnxruntime-node's install script only fetches GPU providers; the CPU build ships in it.
+install_npm() {
   local dir=${MOEKIT_NPM_DIR:-$HOME/.cache/moekit-npm}
-  [ -d "$dir/node_modules/onnxruntime-node" ] && return 0
   command -v npm >/dev/null || return 0
-  mkdir -p "$dir" && npm install --prefix "$dir" --no-audit --no-fund --ignore-scripts onnxruntime-node@1.30.0 >/dev/null ||
-    echo "install_deps: npm install onnxruntime-node failed; the ONNX Runtime tests will skip" >&2
+  mkdir -p "$dir"
+  local spec name
+  for spec in onnxruntime-node@1.30.0 tokenizers@0.23.2; do
+    name=${spec%@*}
+    [ -d "$dir/node_modules/$name" ] && continue
+    npm install --prefix "$dir" --no-audit --no-fund --ignore-scripts "$spec" >/dev/null ||
+      echo "install_deps: npm install $spec failed; the tests that use it will skip" >&2
+  done
 }
-if [ ${#missing[@]} -eq 0 ]; then install_ort; exit 0; fi
+if [ ${#missing[@]} -eq 0 ]; then install_npm; exit 0; fi
 sudo_cmd=""
 [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
 export DEBIAN_FRONTEND=noninteractive
 $sudo_cmd apt-get update -qq
 $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-install_ort
+install_npm
