@@ -18,6 +18,7 @@ void register_commands(CLI::App& app) {
   register_export(app);
   register_serve(app);
   register_tokenize(app);
+  register_onnx_check(app);
 }
 
 }  // namespace moekit::cli

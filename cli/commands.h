@@ -18,6 +18,7 @@ void register_serve(CLI::App& app);
 void register_pretrain(CLI::App& app);
 void register_run(CLI::App& app);
 void register_tokenize(CLI::App& app);
+void register_onnx_check(CLI::App& app);
 
 // Every pipeline subcommand (all of the above but run), in cli/commands.cpp: main and the recipe
 // runner build the same app from it, so a recipe step takes exactly its command's options.

@@ -13,11 +13,11 @@ namespace moekit::recipes {
 
 namespace {
 
-const std::vector<std::string> kKinds{"init",   "pretrain", "train", "importance", "moefy",
-                                      "distill", "export",   "eval",  "bench",      "report"};
+const std::vector<std::string> kKinds{"init",   "pretrain", "train", "importance", "moefy",     "distill",
+                                      "export", "eval",     "bench", "report",     "onnx-check"};
 // Options naming files or directories a command reads; `out` is what it writes.
 const std::set<std::string> kInputKeys{"model", "teacher",    "student", "train", "dev",
-                                       "data",  "importance", "config",  "vocab", "labels-from", "fit-router"};
+                                       "data",  "importance", "config",  "vocab", "labels-from", "fit-router", "onnx"};
 
 // Commands that run data-parallel under an MPI launcher (distill/communicator.h).
 const std::set<std::string> kDataParallel{"train", "distill", "importance", "pretrain"};
@@ -192,12 +192,13 @@ class Planner {
       if (std::find(kKinds.begin(), kKinds.end(), s.kind) != kKinds.end())
         fail(s.loc, "step kind \"" + s.kind + "\" needs `moekit " + s.kind + "`, which this build does not have");
       fail(s.loc, "unknown step kind \"" + s.kind + "\"" + did_you_mean(s.kind, kKinds) +
-                      "; kinds: init, pretrain, train, importance, moefy, distill, export, eval, bench, report");
+                      "; kinds: init, pretrain, train, importance, moefy, distill, export, eval, bench, report, onnx-check");
     }
     std::map<std::string, CLI::Option*> opts;
     for (CLI::Option* o : sub->get_options())
       if (!o->get_lnames().empty() && o->get_lnames()[0] != "help") opts[o->get_lnames()[0]] = o;
     const bool multi_model = s.kind == "eval" || s.kind == "bench";
+    const bool captures_json = multi_model || s.kind == "onnx-check";  // stdout JSON kept in <name>.json
     PlannedStep step = new_step(s.name, s.kind, s.loc);
     step.resumable = s.kind == "train" || s.kind == "distill" || s.kind == "pretrain";
     const bool has_init = s.kind == "train" || s.kind == "pretrain";
@@ -227,7 +228,7 @@ class Planner {
         models = &e.value;
         continue;
       }
-      if (multi_model && k == "json") fail(e.loc, "json is set by the runner (it keeps the step's JSON)");
+      if (captures_json && k == "json") fail(e.loc, "json is set by the runner (it keeps the step's JSON)");
       auto it = opts.find(k);
       if (it == opts.end()) {
         std::vector<std::string> names{"name"};
@@ -281,7 +282,7 @@ class Planner {
     fill("train", {"train"});
     fill("dev", {"dev"});
     if (s.kind == "importance" || (s.kind == "moefy" && router == "hash-balance")) fill("data", {"train"});
-    if (s.kind == "eval") fill("data", {"test", "dev"});
+    if (s.kind == "eval" || s.kind == "onnx-check") fill("data", {"test", "dev"});
     if (init) {
       if (given("model")) fail(init->loc, "give either model or init in step " + s.kind + ", not both");
       auto train =
@@ -308,6 +309,8 @@ class Planner {
         step.model_paths.push_back(resolve_input(*m, "models", s.kind));
         step.inputs.push_back(step.model_paths.back());
       }
+    }
+    if (captures_json) {
       step.capture = in_workdir(s.name + ".json");
       add_output(step, s.name, step.capture, s.loc);
       args.push_back("--json");
@@ -324,7 +327,7 @@ class Planner {
       std::vector<std::string> argv{"moekit", s.kind};
       for (const auto& p : step.model_paths) argv.push_back("--model=" + p.string());
       argv.insert(argv.end(), args.begin(), args.end());
-      step.commands.push_back({argv, {}, s.kind == "bench" ? "bench" : "", "", launcher});
+      step.commands.push_back({argv, {}, captures_json ? s.kind : "", "", launcher});
     }
     validate(step, s, key_locs);
     // The step's name also refers to its main output ("model: teacher" when out: teacher).

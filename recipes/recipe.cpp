@@ -20,13 +20,19 @@ Loc loc_of(const fs::path& file, const YAML::Mark& mark) {
 // few hundred nodes; the budget stops a hostile one after a bounded amount of work and memory.
 constexpr size_t kMaxRecipeNodes = 100'000;
 constexpr uintmax_t kMaxRecipeBytes = 1 << 20;
+// Nesting bound: a recipe is a few levels deep, and an alias inside its own anchor (`a: &a [*a]`)
+// makes yaml-cpp's node graph a cycle, which would otherwise recurse until the stack overflows.
+constexpr int kMaxRecipeDepth = 64;
 
-Value convert(const YAML::Node& node, const fs::path& file, size_t& budget) {
+Value convert(const YAML::Node& node, const fs::path& file, size_t& budget, int depth = 0) {
   Value v;
   v.loc = loc_of(file, node.Mark());
   if (budget == 0)
     fail(v.loc, "more than " + std::to_string(kMaxRecipeNodes) +
                     " YAML nodes once aliases are expanded (nested aliases?); a recipe needs far fewer");
+  if (depth > kMaxRecipeDepth)
+    fail(v.loc, "YAML nested more than " + std::to_string(kMaxRecipeDepth) +
+                    " levels deep (an alias inside its own anchor?); a recipe needs a few");
   --budget;
   switch (node.Type()) {
     case YAML::NodeType::Scalar:
@@ -35,12 +41,12 @@ Value convert(const YAML::Node& node, const fs::path& file, size_t& budget) {
       break;
     case YAML::NodeType::Sequence:
       v.kind = Value::Kind::kList;
-      for (const auto& item : node) v.items.push_back(convert(item, file, budget));
+      for (const auto& item : node) v.items.push_back(convert(item, file, budget, depth + 1));
       break;
     case YAML::NodeType::Map:
       v.kind = Value::Kind::kMap;
       for (const auto& kv : node) {
-        Entry e{kv.first.Scalar(), convert(kv.second, file, budget), loc_of(file, kv.first.Mark())};
+        Entry e{kv.first.Scalar(), convert(kv.second, file, budget, depth + 1), loc_of(file, kv.first.Mark())};
         if (kv.first.Type() != YAML::NodeType::Scalar)
           fail(e.loc, "expected a plain key, got a " + e.value.kind_name());
         if (v.find(e.key)) fail(e.loc, "duplicate key \"" + e.key + "\"");

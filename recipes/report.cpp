@@ -102,6 +102,24 @@ std::string html_importance(const PlannedStep& step) {
 
 // One step's metrics as short "key value" pairs (nested objects flattened one level), so the
 // steps table fits the page.
+// The exported graph run in ONNX Runtime against moekit's forward pass (`moekit onnx-check`).
+std::string html_onnx_check(const PlannedStep& step) {
+  const auto j = read_json(step.capture);
+  if (!j.is_object() || !j.contains("onnx-check")) return "<p>no result</p>\n";
+  const auto& c = j["onnx-check"];
+  if (c.contains("skipped")) return "<p>skipped: " + svg::escape(c["skipped"].get<std::string>()) + "</p>\n";
+  std::ostringstream h;
+  h << "<p class=\"claim\">ONNX Runtime runs <code>" << svg::escape(c.value("onnx", "")) << "</code> on "
+    << c.value("examples", 0) << " examples: labels agree with moekit's on "
+    << fmt("%.2f%%", 100 * c.value("label_agreement", 0.0)) << ", the largest logit difference is "
+    << fmt("%.2g", c.value("max_abs_logit_diff", 0.0));
+  if (c.contains("ort_accuracy")) h << ", accuracy " << fmt("%.4f", c["ort_accuracy"].get<double>());
+  h << ". Tokens/s on the same batches (" << c.value("threads", 0) << " thread(s)): moekit "
+    << fmt("%.0f", c.value("moekit_tokens_per_second", 0.0)) << ", ONNX Runtime "
+    << fmt("%.0f", c.value("ort_tokens_per_second", 0.0)) << ".</p>\n";
+  return h.str();
+}
+
 std::string metrics_text(const nlohmann::json& m) {
   std::string out;
   auto value = [](const nlohmann::json& v) {
@@ -264,6 +282,14 @@ nlohmann::json step_metrics(const PlannedStep& step) {
         e["tokens_per_second"] = r.eval_tokens_per_second;
       m[r.name] = e;
     }
+  } else if (step.kind == "onnx-check") {
+    const auto j = read_json(step.capture);
+    if (j.is_object() && j.contains("onnx-check")) {
+      const auto& c = j["onnx-check"];
+      for (const char* k : {"skipped", "max_abs_logit_diff", "label_agreement", "moekit_tokens_per_second",
+                            "ort_tokens_per_second", "ort_accuracy"})
+        if (c.contains(k)) m[k] = c[k];
+    }
   } else if (!step.outputs.empty()) {
     m["bytes"] = path_bytes(step.outputs[0]);
   }
@@ -301,6 +327,7 @@ void write_report(const Plan& plan, const PlannedStep& step, const nlohmann::jso
   for (const auto& s : plan.steps) {
     if (&s == &step) break;
     if (s.resumable) h << "<h2>Training: " << svg::escape(s.name) << "</h2>\n" << html_training(s);
+    if (s.kind == "onnx-check") h << "<h2>ONNX Runtime: " << svg::escape(s.name) << "</h2>\n" << html_onnx_check(s);
     if (s.kind == "importance")
       h << "<h2>Importance scores: " << svg::escape(s.name) << "</h2>\n<p>Distribution of MoEBERT importance per FFN "
         << "neuron, one histogram per layer (log10 scale).</p>\n"

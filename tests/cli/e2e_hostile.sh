@@ -72,6 +72,16 @@ config_case ffn 's/"intermediate_size": 32/"intermediate_size": 200000/' "config
   echo "steps: [report]"
 } >"$work/laughs.yaml"
 expect_error "laughs.yaml:3: more than 100000 YAML nodes once aliases are expanded" -- limited "$moekit" run "$work/laughs.yaml" --dry-run
+# 3b. An alias inside its own anchor makes a cycle (found by fuzz_recipe: a stack overflow before
+#     the node budget ran out). The minimal form, then the fuzzer's input as it was found.
+printf 'name: cycle\nworkdir: w\na: &a [x, *a]\nsteps: [report]\n' >"$work/cycle.yaml"
+expect_error "cycle.yaml:3: YAML nested more than 64 levels deep (an alias inside its own anchor?)" -- \
+  "$moekit" run "$work/cycle.yaml" --dry-run
+expect_error "YAML nested more than 64 levels deep" -- "$moekit" run "$data/hostile/recipe-self-alias-fuzz.yaml" --dry-run
+expect_clean_stderr "fuzz_recipe's self-alias input"
+# Plain deep nesting (no alias) is refused the same way, or by yaml-cpp's own depth guard.
+{ printf 'name: deep\nworkdir: w\nx: '; head -c 20000 /dev/zero | tr '\0' '['; printf '\nsteps: [report]\n'; } >"$work/deep.yaml"
+expect_error "deep.yaml" -- "$moekit" run "$work/deep.yaml" --dry-run
 
 # 4. Two runs on one work directory: the second says who holds it. flock(1) holds the lock here
 #    (as a first run would) while the second run starts; the pid is the one written in the file.

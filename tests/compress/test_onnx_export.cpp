@@ -50,7 +50,7 @@ std::vector<Mat> ort_logits(const std::filesystem::path& onnx, const std::vector
   }
   std::ofstream(dir / "in.json") << in.dump();
   const std::string cmd = "NODE_PATH=" + npm_dir() + "/node_modules node " + MOEKIT_TEST_DATA +
-                          "/../support/ort_logits.js " + onnx.string() + " " + (dir / "in.json").string() + " > " +
+                          "/../../cli/ort_logits.js " + onnx.string() + " " + (dir / "in.json").string() + " > " +
                           (dir / "out.json").string();
   REQUIRE(std::system(cmd.c_str()) == 0);
   const json out = json::parse(std::ifstream(dir / "out.json"));

@@ -1,9 +1,11 @@
 // Runs an ONNX model in ONNX Runtime (npm onnxruntime-node) on batches from a JSON file and
-// prints their logits as JSON: the independent reference the ONNX export tests hold moekit to.
+// prints their logits as JSON: the independent reference `moekit onnx-check` and the ONNX export
+// tests hold moekit to (this file is compiled into moekit, which writes it out for node).
 // Usage: node ort_logits.js MODEL.onnx INPUT.json  with INPUT = [{batch, seq, input_ids,
-// attention_mask, token_type_ids}, ...] (flat row-major int arrays). Optional env MOEKIT_ORT_REPS
-// times each batch that many more times and adds "seconds" (median per run); MOEKIT_ORT_THREADS
-// sets ONNX Runtime's intra-op threads (default 1).
+// attention_mask, token_type_ids}, ...] (flat row-major int arrays). Each row has "first_seconds",
+// the wall time of its first run. Optional env MOEKIT_ORT_REPS times each batch that many more
+// times and adds "seconds" (median per run); MOEKIT_ORT_THREADS sets ONNX Runtime's intra-op
+// threads (default 1).
 const ort = require('onnxruntime-node');
 const fs = require('fs');
 
@@ -19,8 +21,9 @@ async function main() {
     const feeds = {};
     for (const name of ['input_ids', 'attention_mask', 'token_type_ids'])
       feeds[name] = new ort.Tensor('int64', BigInt64Array.from(b[name].map(BigInt)), dims);
+    const t_first = process.hrtime.bigint();
     const result = await session.run(feeds);
-    const row = {logits: Array.from(result.logits.data)};
+    const row = {logits: Array.from(result.logits.data), first_seconds: Number(process.hrtime.bigint() - t_first) / 1e9};
     if (reps > 0) {
       const times = [];
       for (let r = 0; r < reps; ++r) {
