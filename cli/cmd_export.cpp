@@ -74,6 +74,7 @@ void run_export(const compress::ExportOptions& o) {
     fail(o.model, std::string(o.merge_experts > 0 ? "--merge-experts" : "--prune-experts") +
                       " needs an MoE model and --data (calibration examples)");
   if (o.merge_experts > 0 && o.prune_experts > 0) fail("", "--merge-experts and --prune-experts exclude each other");
+  if (o.external_data && o.format != "onnx") fail(o.out, "--external-data is for --format onnx");
   if (!o.data.empty() && model.config.moe) usage_and_prune(model, loaded, o);
   const auto summary = compress::export_model(model, loaded.vocab ? &*loaded.vocab : nullptr, loaded.do_lower_case, o);
   const double fp32_bytes = 4.0 * static_cast<double>(count_values(model.params()));
@@ -96,6 +97,8 @@ void register_export(CLI::App& app) {
       ->check(CLI::IsMember({"fp32", "fp16", "bf16", "int8"}));
   cmd->add_flag("--prune", o->prune,
                 "drop what inference never uses: expert provenance tensors, and with --data the experts no token selects");
+  cmd->add_flag("--external-data", o->external_data,
+                "onnx: the weights in OUT.data next to OUT (ONNX external data; automatic above 2 GB)");
   cmd->add_option("--data", o->data, "data to report expert usage on (tokens routed per expert) and to prune by");
   cmd->add_option("--merge-experts", o->merge_experts,
                   "with --data: merge each MoE layer down to K experts (MC-SMoE: the K most used dominate, the others "

@@ -17,6 +17,7 @@ namespace moekit::compress {
 struct ExportOptions {
   std::string model, out, format = "hdf5", dtype = "int8", data;
   bool prune = false;
+  bool external_data = false;        // onnx: weights in OUT.data (always so above 2 GB)
   int64_t merge_experts = 0;         // > 0: MC-SMoE merge to this many experts per layer (with data)
   int64_t prune_experts = 0;         // > 0: keep this many experts per layer by `criterion` (with data)
   std::string criterion = "reap";    // usage | reap (compress/expert_merge.h)

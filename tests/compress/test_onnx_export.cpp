@@ -211,3 +211,35 @@ TEST_CASE("ONNX export: int8 labels agree with moekit's int8 model (ONNX Runtime
             << agree_fp32 << "/" << total << "\n";
   CHECK(agree_int8 >= 0.99 * total);
 }
+
+TEST_CASE("ONNX export: --external-data puts the weights in OUT.data, and ONNX Runtime reads them", "[onnx]") {
+  if (!compress::onnx_export_available()) {
+    WARN("skipped: moekit built without libonnx-dev");
+    return;
+  }
+  auto m = moe_model("hash", 1);
+  compress::ExportOptions o;
+  o.format = "onnx";
+  o.dtype = "fp32";
+  o.out = (test::unique_scratch_dir("onnx-ext") / "m.onnx").string();
+  const auto inline_summary = compress::export_onnx(*m, o);
+  const auto inline_bytes = std::filesystem::file_size(o.out);
+  o.external_data = true;
+  const auto external_summary = compress::export_onnx(*m, o);
+  const std::filesystem::path data = o.out + ".data";
+  REQUIRE(std::filesystem::exists(data));
+  // Every tensor of 1 KB or more moved out (this tiny model has many smaller ones, which stay).
+  CHECK(std::filesystem::file_size(o.out) < inline_bytes / 2);
+  CHECK(std::filesystem::file_size(data) + std::filesystem::file_size(o.out) >= inline_bytes);
+  CHECK(external_summary.tensors == inline_summary.tensors);
+  if (const std::string missing = ort_missing(); !missing.empty()) {
+    WARN("ONNX Runtime part skipped: " << missing);
+  } else {
+    CHECK(max_abs_diff(*m, o.out) <= 1e-4);
+  }
+  // An inline export over it removes the stale data file.
+  o.external_data = false;
+  compress::export_onnx(*m, o);
+  CHECK_FALSE(std::filesystem::exists(data));
+  CHECK(std::filesystem::file_size(o.out) == inline_bytes);
+}
