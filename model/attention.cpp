@@ -30,47 +30,10 @@ void from_head_major(const Mat& xh, Eigen::Index seq, Eigen::Index heads, Mat& o
   }
 }
 
-}  // namespace
-
-void Attention::init(const std::string& p, const BertConfig& c, bool with_projections) {
-  if (with_projections) {
-    query.init(p + "self.query", c.hidden_size, c.hidden_size);
-    key.init(p + "self.key", c.hidden_size, c.hidden_size);
-    value.init(p + "self.value", c.hidden_size, c.hidden_size);
-    out.init(p + "output.dense", c.hidden_size, c.hidden_size);
-  } else {
-    query = key = value = out = Linear{};
-  }
-  norm.init(p + "output.LayerNorm", c.hidden_size, c.layer_norm_eps);
-  heads = c.num_attention_heads;
-  attention_dropout = c.attention_probs_dropout_prob;
-  hidden_dropout = c.hidden_dropout_prob;
-}
-
-void Attention::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng* dropout_rng) const {
-  const Eigen::Index n = x.rows(), hidden = x.cols(), seq = batch.seq;
-  const Eigen::Index hd = hidden / heads;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-  const Attention& w = shared ? *shared : *this;  // the projections
-  const Precision prec = w.query.precision;      // the score and context products follow the Linears
-  Mat q, k, v;
-  w.query.forward(x, q, cache ? &cache->in : nullptr);
-  w.key.forward(x, k, nullptr);
-  w.value.forward(x, v, nullptr);
-
-  const Eigen::Index n_blocks = batch.batch * heads;
-  const bool train = dropout_rng && attention_dropout > 0;
-  Mat pmask;
-  if (train) pmask = dropout_mask(*dropout_rng, n_blocks * seq, seq, attention_dropout);
-  // Head-major copies [(b*heads + h)*seq + i, hd], so that every (sequence, head) block is one
-  // contiguous matrix and each product of the layer is one batched call.
-  Mat qh(n_blocks * seq, hd), kh(n_blocks * seq, hd), vh(n_blocks * seq, hd);
-  to_head_major(q, seq, heads, qh);
-  to_head_major(k, seq, heads, kh);
-  to_head_major(v, seq, heads, vh);
-  Mat probs(n_blocks * seq, seq);
-  batched_matmul(qh.data(), false, kh.data(), true, probs.data(), n_blocks, seq, hd, seq, prec);  // raw Q K^T
-
+// Raw scores Q K^T -> softmax(scores * scale) over the real keys, in place, per (sequence, head)
+// block [(b*heads + h)*seq + i, j].
+void masked_softmax(Mat& probs, const Batch& batch, Eigen::Index heads, float scale) {
+  const Eigen::Index seq = batch.seq, n_blocks = batch.batch * heads;
 #pragma omp parallel for schedule(static)
   for (Eigen::Index blk = 0; blk < n_blocks; ++blk) {
     const Eigen::Index b = blk / heads;
@@ -103,16 +66,69 @@ void Attention::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng*
       p.row(i) /= sum;
     }
   }
+}
 
-  Mat ctxh(n_blocks * seq, hd);
-  if (train) {
-    const Mat pd = probs.cwiseProduct(pmask);
-    batched_matmul(pd.data(), false, vh.data(), false, ctxh.data(), n_blocks, seq, seq, hd, prec);
+}  // namespace
+
+void Attention::init(const std::string& p, const BertConfig& c, bool with_projections) {
+  if (with_projections) {
+    query.init(p + "self.query", c.hidden_size, c.hidden_size);
+    key.init(p + "self.key", c.hidden_size, c.hidden_size);
+    value.init(p + "self.value", c.hidden_size, c.hidden_size);
+    out.init(p + "output.dense", c.hidden_size, c.hidden_size);
   } else {
-    batched_matmul(probs.data(), false, vh.data(), false, ctxh.data(), n_blocks, seq, seq, hd, prec);
+    query = key = value = out = Linear{};
   }
+  norm.init(p + "output.LayerNorm", c.hidden_size, c.layer_norm_eps);
+  heads = c.num_attention_heads;
+  attention_dropout = c.attention_probs_dropout_prob;
+  hidden_dropout = c.hidden_dropout_prob;
+}
+
+void Attention::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng* dropout_rng) const {
+  const Eigen::Index n = x.rows(), hidden = x.cols(), seq = batch.seq;
+  const Eigen::Index hd = hidden / heads;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const Attention& w = shared ? *shared : *this;  // the projections
+  const Precision prec = w.query.precision;      // the score and context products follow the Linears
+  Mat q, k, v;
+  w.query.forward(x, q, cache ? &cache->in : nullptr);
+  w.key.forward(x, k, nullptr);
+  w.value.forward(x, v, nullptr);
+
+  const Eigen::Index n_blocks = batch.batch * heads;
+  const bool train = dropout_rng && attention_dropout > 0;
+  Mat probs(n_blocks * seq, seq);  // [(b*heads + h)*seq + i, j]
   Mat ctx(n, hidden);
-  from_head_major(ctxh, seq, heads, ctx);
+  Mat qh, kh, vh, pmask;
+  if (!cache && !train && prec == Precision::fp32) {
+    // Inference: each (sequence, head) block of Q, K and V is read where the projections wrote
+    // it, and the context is written straight into its [tokens, hidden] place (no copies).
+    const int64_t S = seq, H = hidden, Hd = hd, N = heads;
+    const StridedMatrices q_in{q.data(), S * H, Hd, H, 1}, k_t{k.data(), S * H, Hd, 1, H},
+        v_in{v.data(), S * H, Hd, H, 1}, p_out{probs.data(), N * S * S, S * S, S, 1}, ctx_out{ctx.data(), S * H, Hd, H, 1};
+    strided_batched_matmul(q_in, k_t, p_out, batch.batch, N, S, Hd, S);  // raw Q K^T
+    masked_softmax(probs, batch, heads, scale);
+    strided_batched_matmul(p_out, v_in, ctx_out, batch.batch, N, S, S, Hd);
+  } else {
+    if (train) pmask = dropout_mask(*dropout_rng, n_blocks * seq, seq, attention_dropout);
+    // Head-major copies [(b*heads + h)*seq + i, hd], so that every (sequence, head) block is one
+    // contiguous matrix and each product of the layer is one batched call; the cache keeps them.
+    qh.resize(n_blocks * seq, hd), kh.resize(n_blocks * seq, hd), vh.resize(n_blocks * seq, hd);
+    to_head_major(q, seq, heads, qh);
+    to_head_major(k, seq, heads, kh);
+    to_head_major(v, seq, heads, vh);
+    batched_matmul(qh.data(), false, kh.data(), true, probs.data(), n_blocks, seq, hd, seq, prec);  // raw Q K^T
+    masked_softmax(probs, batch, heads, scale);
+    Mat ctxh(n_blocks * seq, hd);
+    if (train) {
+      const Mat pd = probs.cwiseProduct(pmask);
+      batched_matmul(pd.data(), false, vh.data(), false, ctxh.data(), n_blocks, seq, seq, hd, prec);
+    } else {
+      batched_matmul(probs.data(), false, vh.data(), false, ctxh.data(), n_blocks, seq, seq, hd, prec);
+    }
+    from_head_major(ctxh, seq, heads, ctx);
+  }
 
   Mat o;
   w.out.forward(ctx, o, cache ? &cache->out : nullptr);

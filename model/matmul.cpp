@@ -318,6 +318,46 @@ void batched_matmul(const float* a, bool ta, const float* b, bool tb, float* c, 
   }
 }
 
+void strided_batched_matmul(const StridedMatrices& a, const StridedMatrices& b, const StridedMatrices& c, int64_t b0,
+                            int64_t b1, int64_t m, int64_t k, int64_t n) {
+  if (b0 <= 0 || b1 <= 0 || m <= 0 || n <= 0) return;
+  if (k <= 0) {
+    for (int64_t i = 0; i < b0; ++i)
+      for (int64_t j = 0; j < b1; ++j)
+        for (int64_t r = 0; r < m; ++r)
+          for (int64_t q = 0; q < n; ++q) c.data[i * c.s0 + j * c.s1 + r * c.row + q * c.col] = 0.0f;
+    return;
+  }
+  using Dims4 = std::array<memory::dim, 4>;
+  auto desc4 = [](const Dims4& shape, const StridedMatrices& x) {
+    const Dims4 strides{x.s0, x.s1, x.row, x.col};
+    dnnl_memory_desc_t d;
+    dnnl::error::wrap_c_api(dnnl_memory_desc_init_by_strides(&d, 4, shape.data(), dnnl_f32, strides.data()),
+                            "could not build a memory descriptor");
+    return memory::desc(d);
+  };
+  try {
+    const memory::desc src = desc4({b0, b1, m, k}, a), wei = desc4({b0, b1, k, n}, b), dst = desc4({b0, b1, m, n}, c);
+    thread_local std::map<Key, dnnl::matmul> cache;
+    const Key key{b0, b1, m, k, n, a.s0, a.s1, a.row, a.col, b.s0, b.s1, b.row, b.col, c.s0, c.s1, c.row ^ (c.col << 32)};
+    auto it = cache.find(key);
+    if (it == cache.end()) {
+      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, wei, dst), cpu_engine());
+      note_impl("fp32 strided batched matmul", pd);
+      if (cache.size() >= 4096) cache.clear();  // bounded as the 2-D cache
+      it = cache.emplace(key, dnnl::matmul(pd)).first;
+    }
+    dnnl::engine& eng = cpu_engine();
+    memory s(src, eng, a.data), w(wei, eng, b.data), d(dst, eng, c.data);
+    const dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, s.get()}, {DNNL_ARG_WEIGHTS, w.get()}, {DNNL_ARG_DST, d.get()}};
+    dnnl::error::wrap_c_api(dnnl_primitive_execute(it->second.get(), cpu_stream().get(), 3, args),
+                            "could not execute a matmul");
+    cpu_stream().wait();
+  } catch (const dnnl::error& e) {
+    rethrow(e, "matmul fp32 strided batched matmul");
+  }
+}
+
 // ---- pre-packed weights ----
 
 struct PackedWeight::Impl {

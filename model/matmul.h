@@ -50,6 +50,18 @@ void matmul_tn_acc(MatRef a, MatRef b, Mat& g, Precision p = Precision::fp32);
 void batched_matmul(const float* a, bool transpose_a, const float* b, bool transpose_b, float* c, int64_t batch,
                     int64_t m, int64_t k, int64_t n, Precision p = Precision::fp32);
 
+// A [b0, b1] grid of matrices inside one buffer: matrix (i, j) has element (r, c) at
+// data[i*s0 + j*s1 + r*row + c*col]. Lets attention read Q, K and V per (sequence, head) straight
+// from the [tokens, hidden] projections and write the context back there, without head-major copies.
+struct StridedMatrices {
+  float* data;
+  int64_t s0, s1, row, col;
+};
+
+// c_ij = a_ij b_ij for the b0 x b1 grid (a_ij [m, k], b_ij [k, n], c_ij [m, n]), fp32, one oneDNN call.
+void strided_batched_matmul(const StridedMatrices& a, const StridedMatrices& b, const StridedMatrices& c, int64_t b0,
+                            int64_t b1, int64_t m, int64_t k, int64_t n);
+
 // Rounds every entry to the nearest bfloat16 (ties to even), in place; NaN stays NaN.
 void round_to_bf16(float* data, size_t n);
 

@@ -113,6 +113,29 @@ TEST_CASE("Batched products equal one product per matrix, every transpose, fp32 
   CHECK(c.isZero());
 }
 
+TEST_CASE("Strided batched products read and write (sequence, head) blocks in place", "[matmul][batched]") {
+  // Attention's layout: Q, K, V [batch*seq, heads*hd]; block (b, h) = rows b*seq.., columns h*hd..
+  Rng rng(12);
+  const int64_t batch = 3, heads = 2, seq = 5, hd = 4, hidden = heads * hd;
+  const Mat q = random_mat(rng, batch * seq, hidden), k = random_mat(rng, batch * seq, hidden),
+            v = random_mat(rng, batch * seq, hidden);
+  Mat scores(batch * heads * seq, seq), ctx = Mat::Constant(batch * seq, hidden, 9.0f);
+  auto cq = const_cast<float*>(q.data()), ck = const_cast<float*>(k.data()), cv = const_cast<float*>(v.data());
+  const StridedMatrices q_in{cq, seq * hidden, hd, hidden, 1}, k_t{ck, seq * hidden, hd, 1, hidden},
+      v_in{cv, seq * hidden, hd, hidden, 1}, s_out{scores.data(), heads * seq * seq, seq * seq, seq, 1},
+      ctx_out{ctx.data(), seq * hidden, hd, hidden, 1};
+  strided_batched_matmul(q_in, k_t, s_out, batch, heads, seq, hd, seq);
+  strided_batched_matmul(s_out, v_in, ctx_out, batch, heads, seq, seq, hd);
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t h = 0; h < heads; ++h) {
+      const Mat qb = q.block(b * seq, h * hd, seq, hd), kb = k.block(b * seq, h * hd, seq, hd),
+                vb = v.block(b * seq, h * hd, seq, hd);
+      const Mat s_ref = qb * kb.transpose();
+      CHECK((scores.middleRows((b * heads + h) * seq, seq) - s_ref).cwiseAbs().maxCoeff() < 1e-5);
+      CHECK((ctx.block(b * seq, h * hd, seq, hd) - s_ref * vb).cwiseAbs().maxCoeff() < 1e-4);
+    }
+}
+
 TEST_CASE("Packed weights give the plain product with the bias, at every row count", "[matmul]") {
   Rng rng(4);
   const Mat w = random_mat(rng, 96, 80);
