@@ -144,6 +144,10 @@ std::vector<Row> read_jsonl(const fs::path& path) {
     } catch (const nlohmann::json::parse_error& e) {
       fail(path, at_line(line_no) + "invalid JSON at column " + std::to_string(e.byte) + ": " +
                      json_reason(e));
+    } catch (const nlohmann::json::exception& e) {  // e.g. out_of_range 406, a number too large for a double
+      std::string msg = e.what();
+      const size_t bracket = msg.find("] ");
+      fail(path, at_line(line_no) + "invalid JSON: " + (bracket == std::string::npos ? msg : msg.substr(bracket + 2)));
     }
     if (!obj.is_object())
       fail(path, at_line(line_no) + "expected a JSON object, got " + obj.type_name() +

@@ -212,6 +212,36 @@ std::vector<RowChunk> make_chunks(const Routing& r, int threads) {
   return chunks;
 }
 
+// y_t = sum of weight * expert output over token t's slots, added in ascending expert order (the
+// same sums whatever the thread count), in parallel over tokens: each row is written by one thread.
+void combine(const Routing& r, const std::vector<Mat>& outs, Mat& y, Eigen::Index n_tok, Eigen::Index cols) {
+  const int64_t k = r.top_k;
+  std::vector<int32_t> slot_expert(static_cast<size_t>(n_tok * k), -1), slot_row(static_cast<size_t>(n_tok * k), -1);
+  for (size_t e = 0; e < r.slots.size(); ++e)
+    for (size_t i = 0; i < r.slots[e].size(); ++i) {
+      slot_expert[static_cast<size_t>(r.slots[e][i])] = static_cast<int32_t>(e);
+      slot_row[static_cast<size_t>(r.slots[e][i])] = static_cast<int32_t>(i);
+    }
+  y.resize(n_tok, cols);
+#pragma omp parallel for schedule(static)
+  for (Eigen::Index t = 0; t < n_tok; ++t) {
+    auto yt = y.row(t);
+    yt.setZero();
+    int32_t done = -1;  // experts of t are distinct: take them in ascending order
+    for (int64_t pass = 0; pass < k; ++pass) {
+      int64_t best = -1;
+      for (int64_t j = 0; j < k; ++j) {
+        const int32_t e = slot_expert[static_cast<size_t>(t * k + j)];
+        if (e > done && (best < 0 || e < slot_expert[static_cast<size_t>(t * k + best)])) best = j;
+      }
+      if (best < 0) break;
+      const size_t s = static_cast<size_t>(t * k + best);
+      yt += r.weight[s] * outs[static_cast<size_t>(slot_expert[s])].row(slot_row[s]);
+      done = slot_expert[s];
+    }
+  }
+}
+
 }  // namespace
 
 void MoeFFN::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng* dropout_rng, MoeStats* stats) const {
@@ -275,12 +305,7 @@ void MoeFFN::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng* dr
       outs[static_cast<size_t>(ch.expert)].middleRows(static_cast<Eigen::Index>(ch.begin), out.rows()) = out;
     }
   }
-  y = Mat::Zero(x.rows(), x.cols());
-  for (size_t e = 0; e < outs.size(); ++e) {  // fixed expert order
-    const auto& rows = r.tokens[e];
-    for (size_t i = 0; i < rows.size(); ++i)
-      y.row(rows[i]) += r.weight[static_cast<size_t>(r.slots[e][i])] * outs[e].row(static_cast<Eigen::Index>(i));
-  }
+  combine(r, outs, y, x.rows(), x.cols());
   // A slot over capacity skips its expert: the identity (the residual) inside expert norms, 0 else.
   if (expert_norm)
     for (int32_t s : dropped) y.row(s / k) += r.weight[static_cast<size_t>(s)] * x.row(s / k);
