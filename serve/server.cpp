@@ -84,6 +84,9 @@ Server::Server(const ServeOptions& options) : options_(options) {
   http_ = std::make_unique<httplib::Server>();
   const int threads = options.http_threads;
   http_->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  // Without TCP_NODELAY, Nagle holds a response's body until the client ACKs its headers, which a
+  // client's delayed ACK postpones by ~40 ms: measured p50 47 ms at one client, 17x bench's latency.
+  http_->set_tcp_nodelay(true);
   http_->set_payload_max_length(options.payload_limit);
   http_->set_read_timeout(options.read_timeout, 0);
   http_->set_write_timeout(options.write_timeout, 0);
