@@ -12,7 +12,7 @@ namespace moekit {
 namespace {
 
 // x [batch*seq, heads*hd] -> out [(b*heads + h)*seq + i, hd] (rows of one sequence and head together).
-void to_head_major(const Mat& x, Eigen::Index seq, Eigen::Index heads, Mat& out) {
+void to_head_major(MatRef x, Eigen::Index seq, Eigen::Index heads, Mat& out) {
   const Eigen::Index hd = x.cols() / heads, n_blocks = x.rows() / seq * heads;
 #pragma omp parallel for schedule(static)
   for (Eigen::Index blk = 0; blk < n_blocks; ++blk) {
@@ -91,10 +91,23 @@ void Attention::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng*
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const Attention& w = shared ? *shared : *this;  // the projections
   const Precision prec = w.query.precision;      // the score and context products follow the Linears
-  Mat q, k, v;
-  w.query.forward(x, q, cache ? &cache->in : nullptr);
-  w.key.forward(x, k, nullptr);
-  w.value.forward(x, v, nullptr);
+  // Q, K and V as [n, hidden] blocks of one [n, 3*hidden] product (fused weights), else of three.
+  Mat qkv, q_own, k_own, v_own;
+  if (!cache && w.qkv_packed) {
+    w.qkv_packed->multiply(x, qkv);
+  } else {
+    w.query.forward(x, q_own, cache ? &cache->in : nullptr);
+    w.key.forward(x, k_own, nullptr);
+    w.value.forward(x, v_own, nullptr);
+  }
+  const bool fused = qkv.size() > 0;
+  const Eigen::Index ld = fused ? 3 * hidden : hidden;  // row stride of q, k and v
+  float* q_data = fused ? qkv.data() : q_own.data();
+  float* k_data = fused ? qkv.data() + hidden : k_own.data();
+  float* v_data = fused ? qkv.data() + 2 * hidden : v_own.data();
+  using Block = Eigen::Map<const Mat, 0, Eigen::OuterStride<>>;
+  const Block q(q_data, n, hidden, Eigen::OuterStride<>(ld)), k(k_data, n, hidden, Eigen::OuterStride<>(ld)),
+      v(v_data, n, hidden, Eigen::OuterStride<>(ld));
 
   const Eigen::Index n_blocks = batch.batch * heads;
   const bool train = dropout_rng && attention_dropout > 0;
@@ -104,9 +117,9 @@ void Attention::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng*
   if (!cache && !train && prec == Precision::fp32) {
     // Inference: each (sequence, head) block of Q, K and V is read where the projections wrote
     // it, and the context is written straight into its [tokens, hidden] place (no copies).
-    const int64_t S = seq, H = hidden, Hd = hd, N = heads;
-    const StridedMatrices q_in{q.data(), S * H, Hd, H, 1}, k_t{k.data(), S * H, Hd, 1, H},
-        v_in{v.data(), S * H, Hd, H, 1}, p_out{probs.data(), N * S * S, S * S, S, 1}, ctx_out{ctx.data(), S * H, Hd, H, 1};
+    const int64_t S = seq, H = hidden, L = ld, Hd = hd, N = heads;
+    const StridedMatrices q_in{q_data, S * L, Hd, L, 1}, k_t{k_data, S * L, Hd, 1, L}, v_in{v_data, S * L, Hd, L, 1},
+        p_out{probs.data(), N * S * S, S * S, S, 1}, ctx_out{ctx.data(), S * H, Hd, H, 1};
     strided_batched_matmul(q_in, k_t, p_out, batch.batch, N, S, Hd, S);  // raw Q K^T
     masked_softmax(probs, batch, heads, scale);
     strided_batched_matmul(p_out, v_in, ctx_out, batch.batch, N, S, S, Hd);
@@ -158,6 +171,7 @@ void Attention::backward(MatRef dy, const Batch& batch, const Cache& cache, Mat&
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
 
   Attention& w = shared ? *shared : *this;  // the projections
+  w.qkv_packed.reset();                      // the weights are about to be trained
   const Precision prec = w.query.precision;
   Mat dres;  // gradient at (x + dropout(dense(ctx))), also the residual's share of dx
   norm.backward(dy, cache.norm, dres);
@@ -199,6 +213,24 @@ void Attention::backward(MatRef dy, const Batch& batch, const Cache& cache, Mat&
   w.value.backward(dv, cache.in, &tmp);
   dx += tmp;
   dx += dres;
+}
+
+void Attention::pack_for_inference() {
+  if (shared) return;  // the owner's projections serve this block
+  out.pack_for_inference();
+  qkv_packed.reset();
+  if (query.int8_weight || key.int8_weight || value.int8_weight || query.precision != key.precision ||
+      query.precision != value.precision) {
+    query.pack_for_inference(), key.pack_for_inference(), value.pack_for_inference();
+    return;
+  }
+  const Eigen::Index h = query.in();
+  Mat w(3 * h, h);
+  w << query.weight.value, key.weight.value, value.weight.value;
+  RowVec b(3 * h);
+  b << query.bias.value.row(0), key.bias.value.row(0), value.bias.value.row(0);
+  qkv_packed = std::make_shared<const PackedWeight>(w, b, query.precision);
+  query.packed.reset(), key.packed.reset(), value.packed.reset();  // the fused pack replaces them
 }
 
 void Attention::collect(ParamList& params) {

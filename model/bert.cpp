@@ -55,11 +55,13 @@ std::vector<Linear*> BertModel::linears() {
 }
 
 void BertModel::set_precision(Precision p) {
+  for (EncoderLayer& layer : layers) layer.attention.qkv_packed.reset();
   for (Linear* l : linears()) l->set_precision(p);
 }
 
 void BertModel::pack_for_inference() {
   for (Linear* l : linears()) l->pack_for_inference();
+  for (EncoderLayer& layer : layers) layer.attention.pack_for_inference();  // Q, K, V fused
 }
 
 std::vector<IndexParam> BertModel::index_params() {

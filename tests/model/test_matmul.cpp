@@ -7,9 +7,11 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
+#include "model/attention.h"
 #include "model/linear.h"
 #include "model/matmul.h"
 #include "tests/support/gradcheck.h"
+#include "tests/support/tiny_model.h"
 
 using namespace moekit;
 using test::random_mat;
@@ -220,4 +222,34 @@ TEST_CASE("A packed Linear runs the pack for inference and drops it when trained
   l.pack_for_inference();
   l.set_precision(Precision::bf16);
   CHECK_FALSE(l.packed);  // a pack at another precision is not used
+}
+
+TEST_CASE("Attention's fused Q, K, V pack gives the unfused result and is dropped when trained", "[matmul][linear]") {
+  BertConfig c = test::tiny_config();
+  Attention att;
+  att.init("att.", c);
+  Rng rng(3);
+  ParamList params;
+  att.collect(params);
+  for (Param* p : params) p->value = random_mat(rng, p->value.rows(), p->value.cols(), 0.4);
+  const Batch b = test::tiny_batch(c, {6, 4, 2}, 11);
+  const Mat x = random_mat(rng, b.n_tok(), c.hidden_size);
+  for (Precision p : {Precision::fp32, Precision::bf16}) {
+    INFO(precision_name(p));
+    for (Linear* l : {&att.query, &att.key, &att.value, &att.out}) l->set_precision(p);
+    att.qkv_packed.reset();
+    Mat plain, fused;
+    att.forward(x, b, plain, nullptr, nullptr);
+    att.pack_for_inference();
+    REQUIRE(att.qkv_packed);
+    CHECK_FALSE(att.query.packed);  // the fused pack replaces the three
+    att.forward(x, b, fused, nullptr, nullptr);
+    // fp32: one product's sums in another order; bf16: the same rounded operands.
+    CHECK(rel_diff(fused, to_double(plain)) < (p == Precision::fp32 ? 1e-6 : 1e-3));
+    Attention::Cache cache;
+    Mat y, dx;
+    att.forward(x, b, y, &cache, nullptr);
+    att.backward(Mat::Ones(y.rows(), y.cols()), b, cache, dx);
+    CHECK_FALSE(att.qkv_packed);  // the weights may change now
+  }
 }
