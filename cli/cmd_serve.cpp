@@ -15,6 +15,9 @@ void register_serve(CLI::App& app) {
       ->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--max-batch-requests", o->max_batch_requests, "requests per cycle and sequences per forward pass")
       ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--max-batch-wait-us", o->max_batch_wait_us,
+                  "microseconds a cycle waits for the last cycle's clients to send again (0 = never)")
+      ->capture_default_str()->check(CLI::NonNegativeNumber);
   cmd->add_option("--max-concurrent-requests", o->max_concurrent_requests, "queued requests; beyond it 429")
       ->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--max-client-batch-size", o->max_client_batch_size, "inputs per request; beyond it 413")

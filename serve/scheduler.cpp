@@ -1,5 +1,6 @@
 #include "serve/scheduler.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "distill/evaluate.h"
@@ -78,7 +79,19 @@ void Scheduler::loop() {
       std::unique_lock<std::mutex> lock(mutex_);
       wake_.wait(lock, [&] { return (!queue_.empty() && !paused_) || (stopping_ && queue_.empty()); });
       if (queue_.empty()) return;  // stopping, and everything queued has run
+      const size_t expected = std::min(last_cycle_requests_, static_cast<size_t>(limits_.max_batch_requests));
+      if (limits_.batch_wait.count() > 0 && queue_.size() < expected) {
+        const auto deadline = std::chrono::steady_clock::now() + limits_.batch_wait;
+        wake_.wait_until(lock, deadline, [&] {
+          if (queue_.size() >= expected || stopping_ || paused_) return true;
+          int64_t tokens = 0;  // or a cycle's worth of tokens is already queued
+          for (const Job& j : queue_) tokens += tokens_of(j.inputs);
+          return tokens >= limits_.max_batch_tokens;
+        });
+        if (paused_) continue;  // a test holds the queue: wait for it as above
+      }
       jobs = take();
+      last_cycle_requests_ = jobs.size();
     }
     run(jobs);
   }

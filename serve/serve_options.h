@@ -12,6 +12,7 @@ struct ServeOptions {
   int port = 8080;               // 0 = any free port (printed on stderr when listening)
   int64_t max_batch_tokens = 16384;   // real tokens the scheduler takes per cycle
   int max_batch_requests = 32;        // requests per cycle, and sequences per forward pass
+  int max_batch_wait_us = 3000;       // a cycle's wait for the last cycle's clients (serve/scheduler.h)
   int max_concurrent_requests = 512;  // queued requests; beyond it 429
   int max_client_batch_size = 32;     // inputs per /predict or /tokenize request; beyond it 413
   int max_input_length = 0;           // tokens per input; 0 = the model's limit, at most 512

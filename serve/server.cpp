@@ -61,6 +61,7 @@ Server::Server(const ServeOptions& options) : options_(options) {
   log_rank_ = level_rank(options.log_level);
   check(options.max_batch_tokens > 0, "", "--max-batch-tokens must be positive");
   check(options.max_batch_requests > 0, "", "--max-batch-requests must be positive");
+  check(options.max_batch_wait_us >= 0, "", "--max-batch-wait-us must not be negative");
   check(options.max_concurrent_requests > 0, "", "--max-concurrent-requests must be positive");
   check(options.max_client_batch_size > 0, "", "--max-client-batch-size must be positive");
   check(options.http_threads > 0, "", "--http-threads must be positive");
@@ -78,7 +79,8 @@ Server::Server(const ServeOptions& options) : options_(options) {
   scheduler_ = std::make_unique<Scheduler>(
       *loaded_.model,
       SchedulerLimits{options.max_batch_tokens, options.max_batch_requests,
-                      static_cast<size_t>(options.max_concurrent_requests)},
+                      static_cast<size_t>(options.max_concurrent_requests),
+                      std::chrono::microseconds(options.max_batch_wait_us)},
       metrics_);
 
   http_ = std::make_unique<httplib::Server>();
@@ -87,6 +89,14 @@ Server::Server(const ServeOptions& options) : options_(options) {
   // Without TCP_NODELAY, Nagle holds a response's body until the client ACKs its headers, which a
   // client's delayed ACK postpones by ~40 ms: measured p50 47 ms at one client, 17x bench's latency.
   http_->set_tcp_nodelay(true);
+  // httplib's default sets SO_REUSEPORT, with which a second server on a busy port binds too and
+  // silently takes half its connections; SO_REUSEADDR alone still allows a restart at once. The
+  // socket is kept to deepen httplib's listen backlog of 5 in bind().
+  http_->set_socket_options([this](socket_t sock) {
+    const int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+    listen_socket_ = sock;
+  });
   http_->set_payload_max_length(options.payload_limit);
   http_->set_read_timeout(options.read_timeout, 0);
   http_->set_write_timeout(options.write_timeout, 0);
@@ -127,6 +137,9 @@ int Server::bind() {
   if (port <= 0)
     fail("", "cannot listen on " + options_.host + ":" + std::to_string(options_.port) +
                  " (address in use or not available)");
+  // A backlog of 5 drops the SYNs of clients that connect together (32 at once: some waited the
+  // 1 s SYN retry); listen() again on a listening socket only changes its backlog.
+  if (listen_socket_ >= 0) ::listen(listen_socket_, kListenBacklog);
   return port;
 }
 
@@ -214,6 +227,7 @@ std::string Server::info_json() const {
               {"max_concurrent_requests", options_.max_concurrent_requests},
               {"max_batch_tokens", options_.max_batch_tokens},
               {"max_batch_requests", options_.max_batch_requests},
+              {"max_batch_wait_us", options_.max_batch_wait_us},
               {"max_client_batch_size", options_.max_client_batch_size},
               {"version", "moekit 0.1.0"}}
       .dump();

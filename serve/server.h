@@ -55,6 +55,8 @@ class Server {
   Metrics metrics_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<httplib::Server> http_;
+  int listen_socket_ = -1;  // httplib's listening socket, once bound
+  static constexpr int kListenBacklog = 1024;
   std::atomic<bool> stopping_{false};
   int log_rank_ = 2;
 };

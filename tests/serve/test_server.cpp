@@ -346,3 +346,12 @@ TEST_CASE("serve: label_scores sorts every label by softmax score", "[serve]") {
   CHECK(std::abs(sum - 1.0) < 1e-12);
   CHECK(std::abs(s[0]["score"].get<double>() - 1.0 / (1.0 + std::exp(-1.5) + std::exp(-3.0))) < 1e-9);
 }
+
+TEST_CASE("serve: a second server on a port in use fails instead of sharing its connections", "[serve]") {
+  Running first(options());
+  serve::ServeOptions o = options();
+  o.port = first.port;
+  serve::Server second(o);
+  CHECK_THROWS_WITH(second.bind(), Catch::Contains("address in use"));
+  CHECK(client(first.port).Get("/health")->status == 200);
+}
