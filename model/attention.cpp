@@ -215,15 +215,11 @@ void Attention::backward(MatRef dy, const Batch& batch, const Cache& cache, Mat&
   dx += dres;
 }
 
-void Attention::pack_for_inference() {
-  if (shared) return;  // the owner's projections serve this block
-  out.pack_for_inference();
+void Attention::pack_qkv_for_inference() {
   qkv_packed.reset();
-  if (query.int8_weight || key.int8_weight || value.int8_weight || query.precision != key.precision ||
-      query.precision != value.precision) {
-    query.pack_for_inference(), key.pack_for_inference(), value.pack_for_inference();
-    return;
-  }
+  if (shared || query.int8_weight || key.int8_weight || value.int8_weight || query.precision != key.precision ||
+      query.precision != value.precision)
+    return;  // a sharing block runs its owner's projections; int8 ones run one by one
   const Eigen::Index h = query.in();
   Mat w(3 * h, h);
   w << query.weight.value, key.weight.value, value.weight.value;

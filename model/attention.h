@@ -22,8 +22,9 @@ struct Attention {
   // then stay empty and are not collected. Pointer into the same model's layers, which never move.
   Attention* shared = nullptr;
   // Query, key and value stacked into one [3*hidden, hidden] weight (and bias), packed once for
-  // inference (pack_for_inference) when all three are float: one product instead of three, and a
-  // wider one that runs nearer the matmul's peak. Dropped by backward and set_precision.
+  // inference (pack_qkv_for_inference) when all three are float: one product instead of three,
+  // and a wider one that runs nearer the matmul's peak. Dropped by backward and by
+  // BertModel::set_precision.
   std::shared_ptr<const PackedWeight> qkv_packed;
 
   struct Cache {
@@ -44,8 +45,8 @@ struct Attention {
   // (e.g. from an attention-distillation loss).
   void backward(MatRef dy, const Batch& batch, const Cache& cache, Mat& dx, const Mat* dscores = nullptr);
   void collect(ParamList& params);  // projections only when not shared, then the LayerNorm
-  // Packs the projections for inference: Q, K, V fused (float weights) or each alone (int8), and out.
-  void pack_for_inference();
+  // Builds qkv_packed when Q, K and V are float (and this block owns them), and drops their own packs.
+  void pack_qkv_for_inference();
 };
 
 }  // namespace moekit

@@ -1,6 +1,7 @@
 #include "model/bert.h"
 
 #include <cmath>
+#include <set>
 
 #include "model/activation.h"
 #include "model/dropout.h"
@@ -60,8 +61,14 @@ void BertModel::set_precision(Precision p) {
 }
 
 void BertModel::pack_for_inference() {
-  for (Linear* l : linears()) l->pack_for_inference();
-  for (EncoderLayer& layer : layers) layer.attention.pack_for_inference();  // Q, K, V fused
+  std::set<const Linear*> fused;  // Q, K and V of blocks whose fused pack serves them
+  for (EncoderLayer& layer : layers) {
+    Attention& a = layer.attention;
+    a.pack_qkv_for_inference();
+    if (a.qkv_packed) fused.insert({&a.query, &a.key, &a.value});
+  }
+  for (Linear* l : linears())
+    if (!fused.count(l)) l->pack_for_inference();
 }
 
 std::vector<IndexParam> BertModel::index_params() {

@@ -240,9 +240,10 @@ TEST_CASE("Attention's fused Q, K, V pack gives the unfused result and is droppe
     att.qkv_packed.reset();
     Mat plain, fused;
     att.forward(x, b, plain, nullptr, nullptr);
-    att.pack_for_inference();
+    att.query.pack_for_inference();
+    att.pack_qkv_for_inference();
     REQUIRE(att.qkv_packed);
-    CHECK_FALSE(att.query.packed);  // the fused pack replaces the three
+    CHECK_FALSE(att.query.packed);  // the fused pack replaces the query's own
     att.forward(x, b, fused, nullptr, nullptr);
     // fp32: one product's sums in another order; bf16: the same rounded operands.
     CHECK(rel_diff(fused, to_double(plain)) < (p == Precision::fp32 ? 1e-6 : 1e-3));
