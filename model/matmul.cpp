@@ -1,9 +1,10 @@
 #include "model/matmul.h"
 
+#include <array>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
-#include <array>
 #include <vector>
 
 #include <dnnl.hpp>
@@ -27,6 +28,57 @@ dnnl::engine& cpu_engine() {
 dnnl::stream& cpu_stream() {
   thread_local dnnl::stream stream(cpu_engine());
   return stream;
+}
+
+// Every primitive here takes its scratchpad from the thread that runs it (scratchpad_mode::user).
+// In the library's own mode, Debian's oneDNN (built without DNNL_ENABLE_CONCURRENT_EXEC) shares
+// one scratchpad between executions, and two threads running brgemm products at once (MoE
+// experts on row chunks, AVX-512) overwrote each other's partial results.
+dnnl::primitive_attr user_scratchpad() {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return attr;
+}
+
+// This thread's scratchpad, at least as large as `d` asks (grown, never shrunk; one product at
+// a time per thread).
+memory thread_scratchpad(const memory::desc& d) {
+  struct Buffer {
+    void* data = nullptr;
+    size_t size = 0;
+    ~Buffer() { std::free(data); }
+  };
+  thread_local Buffer buffer;
+  const size_t need = d.get_size();
+  if (need > buffer.size) {
+    std::free(buffer.data);
+    buffer.size = 0;
+    buffer.data = std::aligned_alloc(64, (need + 63) / 64 * 64);
+    if (!buffer.data) throw std::bad_alloc();
+    buffer.size = (need + 63) / 64 * 64;
+  }
+  return memory(d, cpu_engine(), buffer.data);
+}
+
+// A primitive with the scratchpad it asks for.
+struct Primitive {
+  dnnl::matmul prim;
+  memory::desc scratchpad;
+  explicit Primitive(const dnnl::matmul::primitive_desc& pd) : prim(pd), scratchpad(pd.scratchpad_desc()) {}
+};
+
+// Runs dst = src * wei on this thread's stream and scratchpad, and waits. The C call takes a fixed
+// array of arguments (the C++ one builds an unordered_map per call).
+void execute(const Primitive& p, const memory& src, const memory& wei, const memory& dst) {
+  dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, src.get()}, {DNNL_ARG_WEIGHTS, wei.get()}, {DNNL_ARG_DST, dst.get()}, {}};
+  int n = 3;
+  memory pad;
+  if (p.scratchpad.get_size() != 0) {
+    pad = thread_scratchpad(p.scratchpad);
+    args[n++] = {DNNL_ARG_SCRATCHPAD, pad.get()};
+  }
+  dnnl::error::wrap_c_api(dnnl_primitive_execute(p.prim.get(), cpu_stream().get(), n, args), "could not execute a matmul");
+  cpu_stream().wait();
 }
 
 // oneDNN reports its failures as dnnl::error; the library's callers expect moekit::Error.
@@ -101,15 +153,15 @@ using Key = std::array<int64_t, 16>;
 // Per thread, so the thousands of small products that attention runs from both threads at once
 // take no lock (a shared map's mutex was a measurable share of the time); oneDNN's own primitive
 // cache makes a second thread's copy cheap to build.
-const dnnl::matmul& cached_primitive(const Operand& src, const Operand& wei, const memory::desc& dst, memory::dim ldd,
-                              bool accumulate, const std::string& kind) {
-  thread_local std::map<Key, dnnl::matmul> cache;
+const Primitive& cached_primitive(const Operand& src, const Operand& wei, const memory::desc& dst, memory::dim ldd,
+                                  bool accumulate, const std::string& kind) {
+  thread_local std::map<Key, Primitive> cache;
   const Key key{src.shape[0], src.shape[1], src.strides[0], src.strides[1], static_cast<int64_t>(src.type),
                 wei.shape[0],  wei.shape[1], wei.strides[0], wei.strides[1], static_cast<int64_t>(wei.type),
                 ldd,           static_cast<int64_t>(dst.data_type()), accumulate, 0, 0, 0};
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
-  dnnl::primitive_attr attr;
+  dnnl::primitive_attr attr = user_scratchpad();
   if (accumulate) {
     dnnl::post_ops ops;
     ops.append_sum(1.0f);
@@ -118,7 +170,7 @@ const dnnl::matmul& cached_primitive(const Operand& src, const Operand& wei, con
   dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src.desc(), wei.desc(), dst), attr, cpu_engine());
   note_impl(kind, pd);
   if (cache.size() >= 16384) cache.clear();  // shapes vary with batch lengths: bound the cache
-  return cache.emplace(key, dnnl::matmul(pd)).first->second;
+  return cache.emplace(key, Primitive(pd)).first->second;
 }
 
 // dst [M,N] (row stride ldd) = (or +=) src [M,K] * wei [K,N], operands as described.
@@ -127,15 +179,10 @@ void run_product(const Operand& src, const Operand& wei, float* dst, Eigen::Inde
   const memory::dim m = src.shape[0], n = wei.shape[1];
   try {
     const memory::desc dst_desc = desc2({m, n}, dt::f32, {ldd, 1});
-    const dnnl::matmul& prim = cached_primitive(src, wei, dst_desc, ldd, accumulate, kind);
+    const Primitive& prim = cached_primitive(src, wei, dst_desc, ldd, accumulate, kind);
     dnnl::engine& eng = cpu_engine();
-    memory s(src.desc(), eng, const_cast<void*>(src.data));
-    memory w(wei.desc(), eng, const_cast<void*>(wei.data));
-    memory d(dst_desc, eng, dst);
-    // The C call takes a fixed array of arguments (the C++ one builds an unordered_map per call).
-    const dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, s.get()}, {DNNL_ARG_WEIGHTS, w.get()}, {DNNL_ARG_DST, d.get()}};
-    dnnl::error::wrap_c_api(dnnl_primitive_execute(prim.get(), cpu_stream().get(), 3, args), "could not execute a matmul");
-    cpu_stream().wait();
+    execute(prim, memory(src.desc(), eng, const_cast<void*>(src.data)), memory(wei.desc(), eng, const_cast<void*>(wei.data)),
+            memory(dst_desc, eng, dst));
   } catch (const dnnl::error& e) {
     rethrow(e, "matmul " + kind);
   }
@@ -296,23 +343,18 @@ void batched_matmul(const float* a, bool ta, const float* b, bool tb, float* c, 
     const memory::desc src = ta ? desc3({batch, m, k}, type, {m * k, 1, m}) : desc3({batch, m, k}, type, {m * k, k, 1});
     const memory::desc wei = tb ? desc3({batch, k, n}, type, {k * n, 1, k}) : desc3({batch, k, n}, type, {k * n, n, 1});
     const memory::desc dst = desc3({batch, m, n}, dt::f32, {m * n, n, 1});
-    thread_local std::map<Key, dnnl::matmul> cache;
+    thread_local std::map<Key, Primitive> cache;
     const Key key{batch, m, k, n, ta, tb, static_cast<int64_t>(type), 1, 0, 0, 0, 0, 0, 0, 0, 0};
     auto it = cache.find(key);
     if (it == cache.end()) {
-      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, wei, dst), cpu_engine());
+      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, wei, dst), user_scratchpad(), cpu_engine());
       note_impl(kind, pd);
       if (cache.size() >= 4096) cache.clear();  // bounded as the 2-D cache
-      it = cache.emplace(key, dnnl::matmul(pd)).first;
+      it = cache.emplace(key, Primitive(pd)).first;
     }
     dnnl::engine& eng = cpu_engine();
-    memory s(src, eng, const_cast<void*>(a_ptr));
-    memory w(wei, eng, const_cast<void*>(b_ptr));
-    memory d(dst, eng, c);
-    const dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, s.get()}, {DNNL_ARG_WEIGHTS, w.get()}, {DNNL_ARG_DST, d.get()}};
-    dnnl::error::wrap_c_api(dnnl_primitive_execute(it->second.get(), cpu_stream().get(), 3, args),
-                            "could not execute a matmul");
-    cpu_stream().wait();
+    execute(it->second, memory(src, eng, const_cast<void*>(a_ptr)), memory(wei, eng, const_cast<void*>(b_ptr)),
+            memory(dst, eng, c));
   } catch (const dnnl::error& e) {
     rethrow(e, "matmul " + kind);
   }
@@ -338,21 +380,17 @@ void strided_batched_matmul(const StridedMatrices& a, const StridedMatrices& b, 
   };
   try {
     const memory::desc src = desc4({b0, b1, m, k}, a), wei = desc4({b0, b1, k, n}, b), dst = desc4({b0, b1, m, n}, c);
-    thread_local std::map<Key, dnnl::matmul> cache;
+    thread_local std::map<Key, Primitive> cache;
     const Key key{b0, b1, m, k, n, a.s0, a.s1, a.row, a.col, b.s0, b.s1, b.row, b.col, c.s0, c.s1, c.row ^ (c.col << 32)};
     auto it = cache.find(key);
     if (it == cache.end()) {
-      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, wei, dst), cpu_engine());
+      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, wei, dst), user_scratchpad(), cpu_engine());
       note_impl("fp32 strided batched matmul", pd);
       if (cache.size() >= 4096) cache.clear();  // bounded as the 2-D cache
-      it = cache.emplace(key, dnnl::matmul(pd)).first;
+      it = cache.emplace(key, Primitive(pd)).first;
     }
     dnnl::engine& eng = cpu_engine();
-    memory s(src, eng, a.data), w(wei, eng, b.data), d(dst, eng, c.data);
-    const dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, s.get()}, {DNNL_ARG_WEIGHTS, w.get()}, {DNNL_ARG_DST, d.get()}};
-    dnnl::error::wrap_c_api(dnnl_primitive_execute(it->second.get(), cpu_stream().get(), 3, args),
-                            "could not execute a matmul");
-    cpu_stream().wait();
+    execute(it->second, memory(src, eng, a.data), memory(wei, eng, b.data), memory(dst, eng, c.data));
   } catch (const dnnl::error& e) {
     rethrow(e, "matmul fp32 strided batched matmul");
   }
@@ -366,9 +404,10 @@ struct PackedWeight::Impl {
   memory weights;              // in the layout oneDNN chose for a typical row count
   memory bias;                 // f32 {1, N}, or empty
   std::string kind;
-  struct Entry {
+  struct Entry {  // oneDNN handles: copies share the objects, so a copy outlives a cache clear
     dnnl::matmul prim;
     memory weights;  // `weights`, or a re-laid-out copy when this row count wanted another layout
+    memory::desc scratchpad;
   };
   mutable std::mutex mutex;
   mutable std::map<memory::dim, Entry> by_rows;
@@ -377,8 +416,9 @@ struct PackedWeight::Impl {
     const memory::desc src({m, k}, src_type, dims{k, 1});
     const memory::desc dst({m, n}, dst_type, dims{n, 1});
     if (bias)
-      return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wei, bias.get_desc(), dst), cpu_engine());
-    return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wei, dst), cpu_engine());
+      return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wei, bias.get_desc(), dst), user_scratchpad(),
+                                          cpu_engine());
+    return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wei, dst), user_scratchpad(), cpu_engine());
   }
 
   // Packs `plain` ({K,N} view of the [N,K] weight) into the layout preferred at a typical size.
@@ -391,15 +431,16 @@ struct PackedWeight::Impl {
     cpu_stream().wait();
   }
 
-  const Entry& entry(memory::dim m, memory::dim k, memory::dim n) const {
+  // By value: another thread may clear the cache while this one runs the product.
+  Entry entry(memory::dim m, memory::dim k, memory::dim n) const {
     std::lock_guard<std::mutex> lock(mutex);
     auto it = by_rows.find(m);
     if (it != by_rows.end()) return it->second;
     if (by_rows.size() >= 4096) by_rows.clear();  // row counts vary with batches: bound the cache
-    Entry e;
+      Entry e;
     try {
       dnnl::matmul::primitive_desc pd = make_pd(m, k, n, weights.get_desc());
-      e = {dnnl::matmul(pd), weights};
+      e = {dnnl::matmul(pd), weights, pd.scratchpad_desc()};
       note_impl(kind, pd);
     } catch (const dnnl::error&) {
       // No kernel takes the packed layout at this row count: re-lay it out once for this size.
@@ -408,19 +449,22 @@ struct PackedWeight::Impl {
       memory w(pd.weights_desc(), cpu_engine());
       dnnl::reorder(weights, w).execute(cpu_stream(), const_cast<memory&>(weights), w);
       cpu_stream().wait();
-      e = {dnnl::matmul(pd), w};
+      e = {dnnl::matmul(pd), w, pd.scratchpad_desc()};
       note_impl(kind, pd);
     }
     return by_rows.emplace(m, std::move(e)).first->second;
   }
 
   void run(const void* src, memory::dim m, memory::dim k, memory::dim n, void* dst) const {
-    const Entry& e = entry(m, k, n);
+    const Entry e = entry(m, k, n);
     const memory::desc src_desc({m, k}, src_type, dims{k, 1});
     const memory::desc dst_desc({m, n}, dst_type, dims{n, 1});
     memory s(src_desc, cpu_engine(), const_cast<void*>(src));
     memory d(dst_desc, cpu_engine(), dst);
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, s}, {DNNL_ARG_WEIGHTS, e.weights}, {DNNL_ARG_DST, d}};
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, s},
+                                         {DNNL_ARG_WEIGHTS, e.weights},
+                                         {DNNL_ARG_DST, d},
+                                         {DNNL_ARG_SCRATCHPAD, thread_scratchpad(e.scratchpad)}};
     if (bias) args.insert({DNNL_ARG_BIAS, bias});
     e.prim.execute(cpu_stream(), args);
     cpu_stream().wait();

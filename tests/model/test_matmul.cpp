@@ -161,6 +161,43 @@ TEST_CASE("Packed weights give the plain product with the bias, at every row cou
   REQUIRE_THROWS_WITH(no_bias.multiply(Mat::Zero(3, 81), y), Catch::Contains("input has 81 columns, weight expects 80"));
 }
 
+// MoE inference runs one expert's packed weight on several row chunks from two threads at once.
+// On AVX-512 (brgemm kernels), oneDNN's library-managed scratchpad was shared between the two
+// executions and the results were garbage, sometimes NaN (Intel Xeon, 2026-12-02).
+TEST_CASE("Products from several threads at once give every row of every product", "[matmul][threads]") {
+  Rng rng(12);
+  const Mat w = random_mat(rng, 768, 768);
+  const RowVec b = random_mat(rng, 1, 768);
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(2);
+  for (Precision p : {Precision::fp32, Precision::bf16}) {
+    const PackedWeight packed(w, b, p);
+    std::vector<Mat> xs, packed_out(8), plain_out(8);
+    for (Eigen::Index m : {64, 32, 64, 7, 64, 256, 64, 1}) xs.push_back(random_mat(rng, m, 768));
+    for (int round = 0; round < 3; ++round) {
+#pragma omp parallel for schedule(dynamic, 1) num_threads(2)
+      for (int i = 0; i < 8; ++i) {
+        const size_t j = static_cast<size_t>(i);
+        packed_out[j] = Mat::Constant(xs[j].rows(), 768, std::nanf(""));
+        packed.multiply(xs[j], packed_out[j]);
+      }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(2)
+      for (int i = 0; i < 8; ++i)  // a training forward's products, from both threads
+        matmul_nt(xs[static_cast<size_t>(i)], w, plain_out[static_cast<size_t>(i)], p);
+      for (size_t i = 0; i < xs.size(); ++i) {
+        INFO(precision_name(p) << ", product " << i << " (" << xs[i].rows() << " rows), round " << round);
+        Mat ref;
+        matmul_nt(xs[i], w, ref, p);
+        CHECK(rel_diff(plain_out[i], to_double(ref)) < 1e-5);
+        ref.rowwise() += b;
+        REQUIRE(packed_out[i].allFinite());
+        CHECK(rel_diff(packed_out[i], to_double(ref)) < 1e-5);
+      }
+    }
+  }
+  omp_set_num_threads(threads);
+}
+
 TEST_CASE("Products agree at one and two threads to float round-off", "[matmul][threads]") {
   Rng rng(5);
   const Mat x = random_mat(rng, 300, 256), w = random_mat(rng, 512, 256);
