@@ -69,6 +69,7 @@ void run_bench(const BenchCliOptions& o) {
   // What oneDNN chose: the CPU's ISA class and the kernels that ran (e.g. "gemm:jit", "brg:avx512_core_amx").
   const nlohmann::json engine = {{"isa", matmul_isa().name},
                                  {"bf16_native", matmul_isa().bf16_native},
+                                 {"bf16_hardware", matmul_isa().bf16_hardware},
                                  {"int8_vnni", matmul_isa().int8_vnni},
                                  {"kernels", matmul_impls()}};
   // How idle OpenMP threads wait (cli/omp_wait_policy.cpp): "passive" unless the user chose.
@@ -90,7 +91,9 @@ void run_bench(const BenchCliOptions& o) {
                 static_cast<double>(r["file_bytes"].get<uint64_t>()) / 1e6, r["ratio_to_first"].get<double>());
   std::printf("peak memory (whole process): %.1f MB\n", static_cast<double>(peak) / 1e6);
   std::printf("matmul: oneDNN on %s (bf16 %s, int8 %s); kernels: %s\n", matmul_isa().name.c_str(),
-              matmul_isa().bf16_native ? "native" : "emulated in fp32", matmul_isa().int8_vnni ? "VNNI" : "7-bit activations",
+              matmul_isa().bf16_native     ? "kernels"
+              : matmul_isa().bf16_hardware ? "as fp32 (faster here than bf16 kernels)"
+                                           : "emulated in fp32", matmul_isa().int8_vnni ? "VNNI" : "7-bit activations",
               matmul_impls().c_str());
   std::printf("OpenMP waiting: %s\n", escape_for_terminal(wait_policy).c_str());
 }

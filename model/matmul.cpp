@@ -94,29 +94,46 @@ void note_impl(const std::string& kind, const dnnl::matmul::primitive_desc& pd) 
   impl_by_kind[kind] = pd.impl_info_str();
 }
 
-uint16_t to_bf16_bits(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x40u);  // quiet NaN
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return static_cast<uint16_t>(u >> 16);
+// float bits rounded to the nearest bf16 (ties to even), low half zero; a NaN stays a quiet NaN.
+// Branch-free, so the conversion loops below vectorise.
+inline uint32_t bf16_rounded_bits(uint32_t u) {
+  const int32_t magnitude = static_cast<int32_t>(u & 0x7fffffffu);
+  const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+  const uint32_t quiet_nan = (u | 0x00400000u) & 0xffff0000u;
+  return magnitude > 0x7f800000 ? quiet_nan : rounded;
 }
 
 // Copies a strided row-major block [rows, cols] (row stride ld) contiguously, converted: to
-// bf16 bits, or to floats rounded to bf16 (the emulation on CPUs without bf16 matmuls).
-void convert_bf16(const float* src, Eigen::Index rows, Eigen::Index cols, Eigen::Index ld, uint16_t* dst) {
+// bf16 bits, or to floats rounded to bf16 (the emulation on CPUs without bf16 matmuls). Every
+// bf16 product converts its activations, so the loops are built for AVX-512 and AVX2 as well as
+// the baseline, and the CPU picks one when the program starts (no -m flags needed).
+#define MOEKIT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+MOEKIT_CLONES void convert_bf16(const float* src, Eigen::Index rows, Eigen::Index cols, Eigen::Index ld, uint16_t* dst) {
 #pragma omp parallel for schedule(static) if (rows * cols > 65536)
-  for (Eigen::Index r = 0; r < rows; ++r)
-    for (Eigen::Index c = 0; c < cols; ++c) dst[r * cols + c] = to_bf16_bits(src[r * ld + c]);
-}
-void convert_bf16(const float* src, Eigen::Index rows, Eigen::Index cols, Eigen::Index ld, float* dst) {
-#pragma omp parallel for schedule(static) if (rows * cols > 65536)
-  for (Eigen::Index r = 0; r < rows; ++r)
+  for (Eigen::Index r = 0; r < rows; ++r) {
+    const float* in = src + r * ld;
+    uint16_t* out = dst + r * cols;
     for (Eigen::Index c = 0; c < cols; ++c) {
-      const uint32_t u = static_cast<uint32_t>(to_bf16_bits(src[r * ld + c])) << 16;
-      std::memcpy(&dst[r * cols + c], &u, 4);
+      uint32_t u;
+      std::memcpy(&u, &in[c], 4);
+      out[c] = static_cast<uint16_t>(bf16_rounded_bits(u) >> 16);
     }
+  }
 }
+MOEKIT_CLONES void convert_bf16(const float* src, Eigen::Index rows, Eigen::Index cols, Eigen::Index ld, float* dst) {
+#pragma omp parallel for schedule(static) if (rows * cols > 65536)
+  for (Eigen::Index r = 0; r < rows; ++r) {
+    const float* in = src + r * ld;
+    float* out = dst + r * cols;
+    for (Eigen::Index c = 0; c < cols; ++c) {
+      uint32_t u;
+      std::memcpy(&u, &in[c], 4);
+      u = bf16_rounded_bits(u);
+      std::memcpy(&out[c], &u, 4);
+    }
+  }
+}
+#undef MOEKIT_CLONES
 
 // Scratch buffers kept per thread and grown, never shrunk: no allocation per product once warm.
 template <typename T>
@@ -248,13 +265,15 @@ const MatmulIsa& matmul_isa() {
       case cpu_isa::avx512_core: out.name = "avx512_core"; break;
       case cpu_isa::avx512_core_vnni: out.name = "avx512_core_vnni", out.int8_vnni = true; break;
       case cpu_isa::avx512_core_bf16:
-        out.name = "avx512_core_bf16", out.int8_vnni = true, out.bf16_native = true;
+        out.name = "avx512_core_bf16", out.int8_vnni = true, out.bf16_hardware = true;
         break;
       case cpu_isa::avx512_core_amx:
-        out.name = "avx512_core_amx", out.int8_vnni = true, out.bf16_native = true;
+        out.name = "avx512_core_amx", out.int8_vnni = true, out.bf16_hardware = true, out.bf16_native = true;
         break;
       default: out.name = "other"; break;
     }
+    const char* force = std::getenv("MOEKIT_BF16_KERNELS");
+    if (force && std::string(force) == "bf16") out.bf16_native = out.bf16_hardware;
     return out;
   }();
   return isa;

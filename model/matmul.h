@@ -25,10 +25,16 @@ const char* precision_name(Precision p);
 Precision parse_precision(const std::string& s, const std::string& what = "--precision");
 
 // What oneDNN runs on this CPU (ONEDNN_MAX_CPU_ISA caps it): e.g. "avx2", "avx512_core_amx".
+// bf16 products run oneDNN's bf16 kernels only where they beat its fp32 kernels on the rounded
+// operands (same numbers but the summation order): with AMX. On AVX512_BF16 without AMX,
+// oneDNN 2.6's bf16 matmuls ran at half its fp32 speed (Intel Xeon, model 207, 2026-12-02:
+// 157-176 vs 302-346 GFLOP/s on BERT shapes), so they run as fp32 there.
+// MOEKIT_BF16_KERNELS=bf16 forces the bf16 kernels wherever the CPU has them (tests of that path).
 struct MatmulIsa {
   std::string name;
-  bool bf16_native = false;  // bf16 matmuls on bf16 hardware (AVX512_BF16 or AMX), else emulated
-  bool int8_vnni = false;    // int8 dot products without 16-bit saturation (VNNI or AMX)
+  bool bf16_hardware = false;  // AVX512_BF16 or AMX
+  bool bf16_native = false;    // bf16 products on bf16 kernels (see above), else fp32 on rounded operands
+  bool int8_vnni = false;      // int8 dot products without 16-bit saturation (VNNI or AMX)
 };
 const MatmulIsa& matmul_isa();
 // oneDNN's implementation name of the products run so far, per kind, e.g.
