@@ -17,19 +17,30 @@ inline int8_t quantize_value(float v, float scale) {
   return static_cast<int8_t>(std::clamp(std::rint(v / scale), -127.0f, 127.0f));
 }
 
-// One activation row -> codes, scale and zero point (see the header). Eigen's array ops are
-// vectorised at any ISA level (baseline x86-64 has no vector round instruction, where a plain
-// std::rint loop was a quarter of int8 inference). Returns false for a row with a non-finite entry.
-bool quantize_row(const float* x, Eigen::Index cols, int max_code, uint8_t* u, int32_t* codes, float& scale,
-                  int32_t& zero) {
-  const Eigen::Map<const Eigen::ArrayXf> xr(x, cols);
-  if (!((xr - xr).sum() == 0)) {  // inf - inf and NaN - NaN are NaN; a vectorised sum finds them
+// The hot loops of int8 inference (activation quantisation, the float epilogue) are plain loops
+// that the compiler vectorises, built for AVX-512 and AVX2 as well as the baseline; the CPU picks
+// one when the program starts (no -m flags). `omp simd` vectorises the min/max and finiteness
+// reductions without fast-math, so every clone computes the same values as the scalar code.
+#define MOEKIT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+
+// One activation row -> codes, scale and zero point (see the header). Returns false for a row
+// with a non-finite entry.
+MOEKIT_CLONES bool quantize_row(const float* x, Eigen::Index cols, int max_code, uint8_t* u, float& scale,
+                                int32_t& zero) {
+  float lo = 0.0f, hi = 0.0f, nonfinite = 0.0f;
+#pragma omp simd reduction(min : lo) reduction(max : hi) reduction(+ : nonfinite)
+  for (Eigen::Index k = 0; k < cols; ++k) {
+    const float v = x[k];
+    lo = v < lo ? v : lo;
+    hi = v > hi ? v : hi;
+    nonfinite += v - v;  // inf - inf and NaN - NaN are NaN
+  }
+  if (!(nonfinite == 0)) {
     std::fill(u, u + cols, uint8_t{0});
     scale = std::nanf("");
     zero = 0;
     return false;
   }
-  const float lo = std::min(0.0f, xr.minCoeff()), hi = std::max(0.0f, xr.maxCoeff());
   scale = (hi - lo) / static_cast<float>(max_code);
   if (!(scale > 0)) {  // an all-zero row, or a range so small the scale underflows
     std::fill(u, u + cols, uint8_t{0});
@@ -37,16 +48,34 @@ bool quantize_row(const float* x, Eigen::Index cols, int max_code, uint8_t* u, i
     zero = 0;
     return true;
   }
-  const float zp = std::clamp(std::rint(-lo / scale), 0.0f, static_cast<float>(max_code));
+  const float top = static_cast<float>(max_code);
+  const float zp = std::clamp(std::rint(-lo / scale), 0.0f, top);
   zero = static_cast<int32_t>(zp);
-  Eigen::Map<Eigen::ArrayXi> c(codes, cols);
   // rint by the 1.5 * 2^23 trick (ties to even, exact for |v| < 2^22; here |v| <= 255), which
-  // Eigen vectorises where its rint() would not.
+  // vectorises where std::rint would not at the baseline ISA.
   constexpr float kRound = 12582912.0f;
-  c = ((((xr / scale) + kRound) - kRound) + zp).max(0.0f).min(static_cast<float>(max_code)).cast<int32_t>();
-  for (Eigen::Index k = 0; k < cols; ++k) u[k] = static_cast<uint8_t>(codes[k]);
+  const float s = scale;
+#pragma omp simd
+  for (Eigen::Index k = 0; k < cols; ++k) {
+    const float v = ((x[k] / s + kRound) - kRound) + zp;
+    u[k] = static_cast<uint8_t>(static_cast<int32_t>(std::min(std::max(v, 0.0f), top)));
+  }
   return true;
 }
+
+// y_i = (acc_i - zero * row_sum) * (scale * w_scale) + bias, one output row.
+MOEKIT_CLONES void dequantize_row(const int32_t* acc, const int32_t* row_sum, const float* w_scale, const float* bias,
+                                  Eigen::Index n, int32_t zero, float scale, float* y) {
+  if (bias) {
+#pragma omp simd
+    for (Eigen::Index j = 0; j < n; ++j)
+      y[j] = static_cast<float>(acc[j] - zero * row_sum[j]) * (scale * w_scale[j]) + bias[j];
+  } else {
+#pragma omp simd
+    for (Eigen::Index j = 0; j < n; ++j) y[j] = static_cast<float>(acc[j] - zero * row_sum[j]) * (scale * w_scale[j]);
+  }
+}
+#undef MOEKIT_CLONES
 
 void check_cols(Eigen::Index x_cols, const PackedInt8Matrix& w, const char* what) {
   check(x_cols == w.cols, "",
@@ -111,14 +140,9 @@ QuantizedActivations quantize_activations(MatRef x, int max_code) {
   a.u.resize(size_t(x.size()));
   a.scale.resize(size_t(x.rows()));
   a.zero.resize(size_t(x.rows()));
-#pragma omp parallel if (x.size() > 65536)
-  {
-    std::vector<int32_t> codes(size_t(x.cols()));
-#pragma omp for schedule(static)
-    for (Eigen::Index i = 0; i < x.rows(); ++i)
-      quantize_row(x.row(i).data(), x.cols(), max_code, a.u.data() + i * x.cols(), codes.data(), a.scale[size_t(i)],
-                   a.zero[size_t(i)]);
-  }
+#pragma omp parallel for schedule(static) if (x.size() > 65536)
+  for (Eigen::Index i = 0; i < x.rows(); ++i)
+    quantize_row(x.row(i).data(), x.cols(), max_code, a.u.data() + i * x.cols(), a.scale[size_t(i)], a.zero[size_t(i)]);
   return a;
 }
 
@@ -134,15 +158,11 @@ void int8_linear(MatRef x, const PackedInt8Matrix& w, MatRef bias, Mat& y) {
   w.weight->multiply_int8(a.u.data(), m, acc.data());
   // The integer part exact; then float: the dot rounded once, the scale product once, the
   // product once and the bias add once (a few 2^-24 relative in all).
-  const Eigen::Map<const Eigen::ArrayXi> row_sum(w.row_sum.data(), n);
-  const Eigen::Map<const Eigen::ArrayXf> w_scale(w.scale.data(), n);
+  const float* b = bias.size() ? bias.data() : nullptr;
 #pragma omp parallel for schedule(static) if (m * n > 65536)
-  for (Eigen::Index i = 0; i < m; ++i) {
-    const float s = a.scale[size_t(i)];
-    auto yr = y.row(i).array().transpose();
-    yr = (acc.row(i).array().transpose() - a.zero[size_t(i)] * row_sum).cast<float>() * (s * w_scale);
-    if (bias.size()) yr += bias.row(0).array().transpose();
-  }
+  for (Eigen::Index i = 0; i < m; ++i)
+    dequantize_row(acc.row(i).data(), w.row_sum.data(), w.scale.data(), b, n, a.zero[size_t(i)], a.scale[size_t(i)],
+                   y.row(i).data());
 }
 
 void int8_linear(MatRef x, const QuantizedMatrix& w, const RowVec& bias, Mat& y) {
