@@ -20,7 +20,7 @@ constexpr float kInvSqrt2Pi = 0.39894228040143268f;
 using ArrayMap = Eigen::Map<Eigen::ArrayXf>;
 using ConstArrayMap = Eigen::Map<const Eigen::ArrayXf>;
 
-std::atomic<bool> g_avx2_enabled{true};
+std::atomic<int> g_max_isa{static_cast<int>(VectorIsa::avx512)};  // set_vector_math_max_isa
 
 bool cpu_has_avx2_fma() {
   static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -93,9 +93,9 @@ MOEKIT_AVX2 inline __m256 erf8(__m256 x) {
 
 // Loads and stores of a tail (len < 8) go through a zero-padded buffer, so every element sees the
 // same arithmetic as a whole vector.
-MOEKIT_AVX2 inline __m256 load(const float* p, int64_t len) {
+MOEKIT_AVX2 inline __m256 load(const float* p, int64_t len, float pad = 0.0f) {
   if (len == 8) return _mm256_loadu_ps(p);
-  alignas(32) float buf[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  alignas(32) float buf[8] = {pad, pad, pad, pad, pad, pad, pad, pad};
   std::copy(p, p + len, buf);
   return _mm256_load_ps(buf);
 }
@@ -114,10 +114,18 @@ MOEKIT_AVX2 inline float hsum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+MOEKIT_AVX2 inline float hmax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+  return _mm_cvtss_f32(m);
+}
+
 MOEKIT_AVX2 void softmax_avx2(float* x, int64_t n, float scale) {
-  float mx = -std::numeric_limits<float>::infinity();
-  for (int64_t i = 0; i < n; ++i) mx = std::max(mx, x[i]);
-  const __m256 vmx = _mm256_set1_ps(mx), vs = _mm256_set1_ps(scale);
+  constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+  __m256 vmax = _mm256_set1_ps(kNegInf);
+  for (int64_t i = 0; i < n; i += 8) vmax = _mm256_max_ps(vmax, load(x + i, std::min<int64_t>(8, n - i), kNegInf));
+  const __m256 vmx = _mm256_set1_ps(hmax(vmax)), vs = _mm256_set1_ps(scale);
   __m256 sum = _mm256_setzero_ps();
   for (int64_t i = 0; i < n; i += 8) {
     const int64_t len = std::min<int64_t>(8, n - i);
@@ -152,23 +160,153 @@ MOEKIT_AVX2 void gelu_derivatives_avx2(const float* z, const float* dy, float* d
   }
 }
 
+
+// ---- AVX-512 (F only): the AVX2 algorithms on 16 lanes, tails by masked loads and stores ----
+#define MOEKIT_AVX512 __attribute__((target("avx512f")))
+// GCC 12's AVX-512 headers build constants from _mm512_undefined_*() and then warn about them
+// (a known false positive, GCC bug 105593); nothing here reads an undefined lane.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+MOEKIT_AVX512 inline __m512 and_ps(__m512 a, __m512 b) {
+  return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(a), _mm512_castps_si512(b)));
+}
+MOEKIT_AVX512 inline __m512 andnot_ps(__m512 a, __m512 b) {  // ~a & b
+  return _mm512_castsi512_ps(_mm512_andnot_si512(_mm512_castps_si512(a), _mm512_castps_si512(b)));
+}
+MOEKIT_AVX512 inline __m512 or_ps(__m512 a, __m512 b) {
+  return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(a), _mm512_castps_si512(b)));
+}
+
+// exp8's steps, operation for operation (the same values lane by lane).
+MOEKIT_AVX512 inline __m512 exp16(__m512 x) {
+  const __m512 lo = _mm512_set1_ps(-87.33654f), hi = _mm512_set1_ps(88.37626f);
+  const __mmask16 underflow = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
+  x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.0f / 5040);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+  const __m512i ni = _mm512_min_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
+  const __m512 pow2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(ni, _mm512_set1_epi32(127)), 23));
+  return _mm512_maskz_mov_ps(static_cast<__mmask16>(~underflow), _mm512_mul_ps(p, pow2));
+}
+
+MOEKIT_AVX512 inline __m512 erf16(__m512 x) {
+  const __m512 sign = and_ps(x, _mm512_set1_ps(-0.0f));
+  const __m512 ax = andnot_ps(_mm512_set1_ps(-0.0f), x);
+  const __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(_mm512_set1_ps(0.3275911f), ax, _mm512_set1_ps(1.0f)));
+  __m512 p = _mm512_set1_ps(1.061405429f);
+  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-1.453152027f));
+  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(1.421413741f));
+  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(-0.284496736f));
+  p = _mm512_fmadd_ps(p, t, _mm512_set1_ps(0.254829592f));
+  p = _mm512_mul_ps(p, t);
+  const __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(ax, ax)));
+  const __m512 y = _mm512_fnmadd_ps(p, e, _mm512_set1_ps(1.0f));
+  return or_ps(y, sign);
+}
+
+MOEKIT_AVX512 inline __mmask16 tail_mask(int64_t len) {
+  return len >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << len) - 1u);
+}
+
+MOEKIT_AVX512 void softmax_avx512(float* x, int64_t n, float scale) {
+  __m512 vmax = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+  for (int64_t i = 0; i < n; i += 16) vmax = _mm512_mask_max_ps(vmax, tail_mask(n - i), vmax, _mm512_maskz_loadu_ps(tail_mask(n - i), x + i));
+  const __m512 vmx = _mm512_set1_ps(_mm512_reduce_max_ps(vmax)), vs = _mm512_set1_ps(scale);
+  __m512 sum = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = tail_mask(n - i);
+    const __m512 e = exp16(_mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vmx), vs));
+    _mm512_mask_storeu_ps(x + i, m, e);
+    sum = _mm512_mask_add_ps(sum, m, sum, e);
+  }
+  const __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(sum));
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = tail_mask(n - i);
+    _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
+  }
+}
+
+MOEKIT_AVX512 inline __m512 normal_cdf16(__m512 v) {
+  return _mm512_fmadd_ps(erf16(_mm512_mul_ps(v, _mm512_set1_ps(kInvSqrt2))), _mm512_set1_ps(0.5f), _mm512_set1_ps(0.5f));
+}
+
+MOEKIT_AVX512 void gelu_values_avx512(const float* z, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = tail_mask(n - i);
+    const __m512 v = _mm512_maskz_loadu_ps(m, z + i);
+    _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(v, normal_cdf16(v)));
+  }
+}
+
+MOEKIT_AVX512 void gelu_derivatives_avx512(const float* z, const float* dy, float* dz, int64_t n) {
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 m = tail_mask(n - i);
+    const __m512 v = _mm512_maskz_loadu_ps(m, z + i);
+    const __m512 pdf = _mm512_mul_ps(_mm512_set1_ps(kInvSqrt2Pi), exp16(_mm512_mul_ps(_mm512_set1_ps(-0.5f), _mm512_mul_ps(v, v))));
+    _mm512_mask_storeu_ps(dz + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, dy + i), _mm512_fmadd_ps(v, pdf, normal_cdf16(v))));
+  }
+}
+
+#pragma GCC diagnostic pop
+
 }  // namespace
 
-bool vector_math_avx2() { return g_avx2_enabled.load(std::memory_order_relaxed) && cpu_has_avx2_fma(); }
+const char* vector_isa_name(VectorIsa isa) {
+  switch (isa) {
+    case VectorIsa::avx512: return "avx512";
+    case VectorIsa::avx2: return "avx2";
+    default: return "portable";
+  }
+}
 
-void set_vector_math_avx2_enabled(bool enabled) { g_avx2_enabled.store(enabled, std::memory_order_relaxed); }
+VectorIsa vector_math_best_isa() {
+  static const VectorIsa best = __builtin_cpu_supports("avx512f") ? VectorIsa::avx512
+                                : cpu_has_avx2_fma()               ? VectorIsa::avx2
+                                                                   : VectorIsa::portable;
+  return best;
+}
+
+VectorIsa vector_math_isa() {
+  const int cap = g_max_isa.load(std::memory_order_relaxed);
+  return static_cast<VectorIsa>(std::min(cap, static_cast<int>(vector_math_best_isa())));
+}
+
+void set_vector_math_max_isa(VectorIsa isa) { g_max_isa.store(static_cast<int>(isa), std::memory_order_relaxed); }
 
 void softmax_scaled(float* x, int64_t n, float scale) {
   if (n <= 0) return;
-  vector_math_avx2() ? softmax_avx2(x, n, scale) : softmax_portable(x, n, scale);
+  switch (vector_math_isa()) {
+    case VectorIsa::avx512: return softmax_avx512(x, n, scale);
+    case VectorIsa::avx2: return softmax_avx2(x, n, scale);
+    default: return softmax_portable(x, n, scale);
+  }
 }
 
 void gelu_values(const float* z, float* y, int64_t n) {
-  vector_math_avx2() ? gelu_values_avx2(z, y, n) : gelu_values_portable(z, y, n);
+  switch (vector_math_isa()) {
+    case VectorIsa::avx512: return gelu_values_avx512(z, y, n);
+    case VectorIsa::avx2: return gelu_values_avx2(z, y, n);
+    default: return gelu_values_portable(z, y, n);
+  }
 }
 
 void gelu_derivatives(const float* z, const float* dy, float* dz, int64_t n) {
-  vector_math_avx2() ? gelu_derivatives_avx2(z, dy, dz, n) : gelu_derivatives_portable(z, dy, dz, n);
+  switch (vector_math_isa()) {
+    case VectorIsa::avx512: return gelu_derivatives_avx512(z, dy, dz, n);
+    case VectorIsa::avx2: return gelu_derivatives_avx2(z, dy, dz, n);
+    default: return gelu_derivatives_portable(z, dy, dz, n);
+  }
 }
 
 }  // namespace moekit

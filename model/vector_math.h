@@ -1,9 +1,11 @@
-// Element-wise kernels that dominate outside the matrix products (softmax, GELU), with an AVX2 +
-// FMA version chosen at run time and a portable one (Eigen's packet maths at the build's baseline
-// ISA) everywhere else. The AVX2 code uses compiler target attributes, not -m flags, so one binary
-// runs on any x86-64 CPU.
+// Element-wise kernels that dominate outside the matrix products (softmax, GELU), with AVX-512 and
+// AVX2 + FMA versions chosen at run time and a portable one (Eigen's packet maths at the build's
+// baseline ISA) everywhere else. The vector code uses compiler target attributes, not -m flags, so
+// one binary runs on any x86-64 CPU.
 //
-// The two versions agree to float rounding, not bit for bit: the AVX2 exp is a degree-7 Taylor
+// The AVX-512 version runs the AVX2 one's operations on 16 lanes: its GELU values equal the AVX2
+// ones bit for bit, its softmax sums in another order. The portable and vector versions agree
+// to float rounding, not bit for bit: the vector exp is a degree-7 Taylor
 // polynomial after an exact ln2 split (truncation < 6e-9 relative) and its erf is Abramowitz &
 // Stegun 7.1.26 (published absolute error < 1.5e-7); tests/model/test_vector_math.cpp holds both
 // versions to 1e-6 relative (softmax) and 4e-7 absolute (GELU) against double precision.
@@ -12,10 +14,14 @@
 
 namespace moekit {
 
-// True when this CPU runs the AVX2 kernels and they are enabled.
-bool vector_math_avx2();
-// Tests compare the two versions on one machine; the default is enabled.
-void set_vector_math_avx2_enabled(bool enabled);
+enum class VectorIsa { portable = 0, avx2 = 1, avx512 = 2 };
+const char* vector_isa_name(VectorIsa isa);
+// The best version this CPU runs (AVX-512 F; AVX2 + FMA; portable).
+VectorIsa vector_math_best_isa();
+// The version in use: the best one, capped by set_vector_math_max_isa (default: no cap). Tests
+// compare the versions on one machine.
+VectorIsa vector_math_isa();
+void set_vector_math_max_isa(VectorIsa isa);
 
 // x[0..n) <- softmax(x * scale), the maximum subtracted first.
 void softmax_scaled(float* x, int64_t n, float scale);

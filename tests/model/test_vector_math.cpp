@@ -1,5 +1,5 @@
-// The element-wise kernels (model/vector_math.h), both versions (AVX2 where this CPU has it, and
-// the portable one) against double-precision references: softmax, GELU and its derivative, over
+// The element-wise kernels (model/vector_math.h), every version (AVX-512 and AVX2 where this CPU
+// has them, and the portable one) against double-precision references: softmax, GELU and its derivative, over
 // every tail length, far tails and underflow.
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -12,22 +12,19 @@ using namespace moekit;
 
 namespace {
 
-// Runs `check` with the AVX2 kernels (when the CPU has them) and with the portable ones.
+// Runs `check` with every version this CPU has (AVX-512, AVX2, portable).
 template <typename F>
 void for_each_version(F check) {
-  set_vector_math_avx2_enabled(true);
-  if (vector_math_avx2()) {
-    INFO("AVX2 kernels");
-    check();
-  } else {
-    WARN("this CPU has no AVX2 + FMA: only the portable kernels are tested");
-  }
-  set_vector_math_avx2_enabled(false);
-  {
-    INFO("portable kernels");
+  const VectorIsa best = vector_math_best_isa();
+  if (best != VectorIsa::avx512) WARN("this CPU has no AVX-512: its kernels are not tested here");
+  if (best == VectorIsa::portable) WARN("this CPU has no AVX2 + FMA: only the portable kernels are tested");
+  for (VectorIsa isa : {VectorIsa::avx512, VectorIsa::avx2, VectorIsa::portable}) {
+    if (static_cast<int>(isa) > static_cast<int>(best)) continue;
+    set_vector_math_max_isa(isa);
+    INFO(vector_isa_name(isa) << " kernels");
     check();
   }
-  set_vector_math_avx2_enabled(true);
+  set_vector_math_max_isa(VectorIsa::avx512);
 }
 
 double gelu_ref(double z) { return 0.5 * z * (1.0 + std::erf(z / std::sqrt(2.0))); }
@@ -106,4 +103,28 @@ TEST_CASE("vector_math: every tail length computes the same values as a whole ve
       for (size_t i = 0; i < n; ++i) REQUIRE(part[i] == all[i]);
     }
   });
+}
+
+TEST_CASE("vector_math: the AVX-512 GELU equals the AVX2 one bit for bit", "[vector_math]") {
+  if (vector_math_best_isa() != VectorIsa::avx512) {
+    WARN("this CPU has no AVX-512: nothing to compare");
+    return;
+  }
+  const std::vector<float> z = grid();
+  const int64_t n = static_cast<int64_t>(z.size());
+  std::vector<float> dy(z.size());
+  for (size_t i = 0; i < z.size(); ++i) dy[i] = 0.5f + static_cast<float>(i % 7) * 0.25f;
+  std::vector<float> y512(z.size()), y2(z.size()), d512(z.size()), d2(z.size());
+  set_vector_math_max_isa(VectorIsa::avx512);
+  gelu_values(z.data(), y512.data(), n);
+  gelu_derivatives(z.data(), dy.data(), d512.data(), n);
+  set_vector_math_max_isa(VectorIsa::avx2);
+  gelu_values(z.data(), y2.data(), n);
+  gelu_derivatives(z.data(), dy.data(), d2.data(), n);
+  set_vector_math_max_isa(VectorIsa::avx512);
+  for (size_t i = 0; i < z.size(); ++i) {
+    INFO("z = " << z[i]);
+    REQUIRE(y512[i] == y2[i]);
+    REQUIRE(d512[i] == d2[i]);
+  }
 }
