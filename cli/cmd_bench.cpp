@@ -72,9 +72,10 @@ void run_bench(const BenchCliOptions& o) {
                                  {"bf16_hardware", matmul_isa().bf16_hardware},
                                  {"int8_vnni", matmul_isa().int8_vnni},
                                  {"kernels", matmul_impls()}};
-  // How idle OpenMP threads wait (cli/omp_wait_policy.cpp): "passive" unless the user chose.
+  // How idle OpenMP threads wait (cli/omp_wait_policy.cpp): "spin 1000" unless the user chose.
   const char* policy = std::getenv("OMP_WAIT_POLICY");
-  const std::string wait_policy = policy ? policy : std::getenv("GOMP_SPINCOUNT") ? "GOMP_SPINCOUNT" : "libgomp default";
+  const char* spin = std::getenv("GOMP_SPINCOUNT");
+  const std::string wait_policy = policy ? policy : spin ? "spin " + std::string(spin) : "libgomp default";
   if (o.json) {
     std::cout << nlohmann::json{{"rows", j}, {"peak_rss_bytes", peak}, {"matmul", engine}, {"omp_wait_policy", wait_policy}}.dump(2) << "\n";
     return;

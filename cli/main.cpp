@@ -29,7 +29,7 @@ int report_error(const std::string& text, int code) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  moekit::cli::default_to_passive_omp_waiting(argv);
+  moekit::cli::default_to_short_omp_spin(argv);
   // Training allocates the same large activation buffers every step; keeping freed memory in the
   // heap (no trimming, no per-buffer mmap) avoids re-faulting fresh zeroed pages each time.
   mallopt(M_MMAP_THRESHOLD, 1 << 30);

@@ -1,12 +1,15 @@
-// OpenMP threads that wait at a barrier sleep instead of spinning, unless the user chose otherwise.
+// OpenMP threads that wait at a barrier spin briefly, then sleep, unless the user chose otherwise.
 #pragma once
 
 namespace moekit::cli {
 
-// When neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT is set: sets OMP_WAIT_POLICY=passive and
+// The spin count moekit sets (libgomp iterations; a few microseconds).
+constexpr const char* kDefaultSpinCount = "1000";
+
+// When neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT is set: sets GOMP_SPINCOUNT=kDefaultSpinCount and
 // re-executes this program (/proc/self/exe, same pid and arguments) so that libgomp, which reads
 // its environment once while the program loads, sees it. Returns if the user chose a policy or if
 // the re-exec fails (then only child processes get the setting).
-void default_to_passive_omp_waiting(char** argv);
+void default_to_short_omp_spin(char** argv);
 
 }  // namespace moekit::cli

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tests/install_deps.sh
 # ctest -j2 runs two multi-threaded tests at once on 2 cores: OpenMP threads that spin at barriers
-# would burn the time slices their partners need (the moekit binary defaults to this itself).
+# would burn the time slices their partners need (the moekit binary itself spins only briefly).
 export OMP_WAIT_POLICY=passive
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DMOEKIT_WERROR=ON
 cmake --build build -j2
