@@ -4,8 +4,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cmath>
+#include <cstdlib>
 #include <limits>
+#include <string>
 
 #include <Eigen/Core>
 #include <unsupported/Eigen/SpecialFunctions>
@@ -270,10 +273,25 @@ const char* vector_isa_name(VectorIsa isa) {
   }
 }
 
+// ONEDNN_MAX_CPU_ISA caps these kernels as it caps oneDNN's, so one variable makes an AVX-512
+// machine run as an AVX2 one (or older) throughout.
+VectorIsa isa_cap_from_environment() {
+  const char* cap = std::getenv("ONEDNN_MAX_CPU_ISA");
+  if (!cap) return VectorIsa::avx512;
+  std::string s(cap);
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (s.rfind("AVX512", 0) == 0 || s.rfind("AMX", 0) == 0 || s == "ALL") return VectorIsa::avx512;
+  if (s.rfind("AVX2", 0) == 0) return VectorIsa::avx2;
+  return VectorIsa::portable;  // SSE41, AVX
+}
+
 VectorIsa vector_math_best_isa() {
-  static const VectorIsa best = __builtin_cpu_supports("avx512f") ? VectorIsa::avx512
-                                : cpu_has_avx2_fma()               ? VectorIsa::avx2
-                                                                   : VectorIsa::portable;
+  static const VectorIsa best = [] {
+    const VectorIsa cpu = __builtin_cpu_supports("avx512f") ? VectorIsa::avx512
+                          : cpu_has_avx2_fma()               ? VectorIsa::avx2
+                                                             : VectorIsa::portable;
+    return std::min(cpu, isa_cap_from_environment());
+  }();
   return best;
 }
 

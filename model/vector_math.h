@@ -16,7 +16,8 @@ namespace moekit {
 
 enum class VectorIsa { portable = 0, avx2 = 1, avx512 = 2 };
 const char* vector_isa_name(VectorIsa isa);
-// The best version this CPU runs (AVX-512 F; AVX2 + FMA; portable).
+// The best version this CPU runs (AVX-512 F; AVX2 + FMA; portable), capped by
+// ONEDNN_MAX_CPU_ISA when set (AVX2 -> the AVX2 version; SSE41 or AVX -> portable).
 VectorIsa vector_math_best_isa();
 // The version in use: the best one, capped by set_vector_math_max_isa (default: no cap). Tests
 // compare the versions on one machine.
