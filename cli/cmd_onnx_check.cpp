@@ -15,6 +15,7 @@
 
 #include "cli/commands.h"
 #include "cli/common.h"
+#include "compress/onnx_runtime_probe.h"
 #include "distill/evaluate.h"
 #include "io/prediction.h"
 #include "model/error.h"
@@ -37,21 +38,6 @@ struct OnnxCheckOptions {
   bool skip_if_missing = false;
   bool json_out = false;
 };
-
-std::string npm_dir() {
-  if (const char* env = std::getenv("MOEKIT_NPM_DIR")) return env;
-  const char* home = std::getenv("HOME");
-  return std::string(home ? home : "/nonexistent") + "/.cache/moekit-npm";
-}
-
-// Empty when node and onnxruntime-node are here; else what is missing.
-std::string ort_missing() {
-  if (std::system("command -v node >/dev/null 2>&1") != 0) return "node (Node.js) not found on PATH";
-  if (!fs::exists(npm_dir() + "/node_modules/onnxruntime-node"))
-    return "onnxruntime-node is not installed in " + npm_dir() +
-           " (tests/install_deps.sh installs it; MOEKIT_NPM_DIR names another npm prefix)";
-  return "";
-}
 
 // A private scratch directory, removed with everything in it when the check ends.
 struct ScratchDir {
@@ -84,7 +70,7 @@ std::string label_text(const BertConfig& c, const Eigen::Ref<const RowVec>& logi
 }
 
 void run_onnx_check(const OnnxCheckOptions& o) {
-  if (const std::string missing = ort_missing(); !missing.empty()) {
+  if (const std::string missing = compress::onnx_runtime_missing(); !missing.empty()) {
     if (!o.skip_if_missing) fail("", "onnx-check: " + missing);
     std::cerr << "moekit: warning: onnx-check skipped: " << missing << "\n";
     if (o.json_out) std::cout << json{{"skipped", missing}}.dump(2) << "\n";
@@ -113,7 +99,7 @@ void run_onnx_check(const OnnxCheckOptions& o) {
   std::ofstream(scratch.path / "ort_logits.js") << kOrtLogitsJs;
   const int threads = omp_get_max_threads();
   const std::vector<std::string> argv{"env",
-                                      "NODE_PATH=" + npm_dir() + "/node_modules",
+                                      "NODE_PATH=" + compress::onnx_runtime_npm_dir() + "/node_modules",
                                       "MOEKIT_ORT_THREADS=" + std::to_string(threads),
                                       "node",
                                       (scratch.path / "ort_logits.js").string(),

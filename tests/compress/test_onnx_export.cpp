@@ -11,6 +11,7 @@
 
 #include "compress/export.h"
 #include "compress/onnx_export.h"
+#include "compress/onnx_runtime_probe.h"
 #include "io/checkpoint.h"
 #include "tests/compress/moe_fixture.h"
 #include "tests/support/temp_dir.h"
@@ -24,19 +25,10 @@ using nlohmann::json;
 
 namespace {
 
-std::string npm_dir() {
-  const char* env = std::getenv("MOEKIT_NPM_DIR");
-  const char* home = std::getenv("HOME");
-  return env ? env : std::string(home ? home : "/nonexistent") + "/.cache/moekit-npm";
-}
-
 // Empty when ONNX Runtime can run here; else why not.
 std::string ort_missing() {
   if (!compress::onnx_export_available()) return "moekit built without libonnx-dev";
-  if (std::system("command -v node >/dev/null 2>&1") != 0) return "node (Node.js) not found";
-  if (!std::filesystem::exists(npm_dir() + "/node_modules/onnxruntime-node"))
-    return "onnxruntime-node not installed in " + npm_dir() + " (tests/install_deps.sh installs it)";
-  return "";
+  return compress::onnx_runtime_missing();
 }
 
 // Logits of each batch from ONNX Runtime.
@@ -49,7 +41,7 @@ std::vector<Mat> ort_logits(const std::filesystem::path& onnx, const std::vector
                   {"token_type_ids", b.type_ids}});
   }
   std::ofstream(dir / "in.json") << in.dump();
-  const std::string cmd = "NODE_PATH=" + npm_dir() + "/node_modules node " + MOEKIT_TEST_DATA +
+  const std::string cmd = "NODE_PATH=" + compress::onnx_runtime_npm_dir() + "/node_modules node " + MOEKIT_TEST_DATA +
                           "/../../cli/ort_logits.js " + onnx.string() + " " + (dir / "in.json").string() + " > " +
                           (dir / "out.json").string();
   REQUIRE(std::system(cmd.c_str()) == 0);
