@@ -95,6 +95,11 @@ void Attention::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng*
   Mat qkv, q_own, k_own, v_own;
   if (!cache && w.qkv_packed) {
     w.qkv_packed->multiply(x, qkv);
+  } else if (!cache && w.query.int8_weight && w.key.int8_weight && w.value.int8_weight) {
+    const QuantizedActivations xq = quantize_activations(x);  // once for the three int8 projections
+    int8_linear(xq, *w.query.int8_weight, w.query.bias.value, q_own);
+    int8_linear(xq, *w.key.int8_weight, w.key.bias.value, k_own);
+    int8_linear(xq, *w.value.int8_weight, w.value.bias.value, v_own);
   } else {
     w.query.forward(x, q_own, cache ? &cache->in : nullptr);
     w.key.forward(x, k_own, nullptr);

@@ -147,13 +147,17 @@ QuantizedActivations quantize_activations(MatRef x, int max_code) {
 }
 
 void int8_linear(MatRef x, const PackedInt8Matrix& w, MatRef bias, Mat& y) {
-  check_cols(x.cols(), w, "int8_linear");
+  check_cols(x.cols(), w, "int8_linear");  // before quantising a row of the wrong length
+  int8_linear(quantize_activations(x), w, bias, y);
+}
+
+void int8_linear(const QuantizedActivations& a, const PackedInt8Matrix& w, MatRef bias, Mat& y) {
+  check_cols(a.cols, w, "int8_linear");
   check(bias.size() == 0 || (bias.rows() == 1 && bias.size() == w.rows), "",
         "int8_linear: bias has " + std::to_string(bias.size()) + " entries, expected " + std::to_string(w.rows));
-  const Eigen::Index m = x.rows(), n = w.rows;
+  const Eigen::Index m = a.rows, n = w.rows;
   y.resize(m, n);
   if (y.size() == 0) return;
-  const QuantizedActivations a = quantize_activations(x);
   Int32Mat acc(m, n);
   w.weight->multiply_int8(a.u.data(), m, acc.data());
   // The integer part exact; then float: the dot rounded once, the scale product once, the

@@ -62,6 +62,9 @@ constexpr Eigen::Index kMaxInt8LinearCols = 66'000;
 // |y - x W^T - b| <= sum_k |x_k| sw/2 + |w^_k| sx (+ float rounding). oneDNN's integer sums do not
 // depend on the thread count, and neither does the epilogue. Throws on a shape mismatch.
 void int8_linear(MatRef x, const PackedInt8Matrix& w, MatRef bias, Mat& y);
+// The same with x already quantised (quantize_activations at the default codes), so that several
+// weights reading one input (attention's Q, K and V) quantise it once.
+void int8_linear(const QuantizedActivations& a, const PackedInt8Matrix& w, MatRef bias, Mat& y);
 // The same with an unpacked weight (packed on every call: for tests and one-off products).
 void int8_linear(MatRef x, const QuantizedMatrix& w, const RowVec& bias, Mat& y);
 
