@@ -3,6 +3,8 @@
 // every tail length, far tails and underflow.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdlib>
+#include <string>
 #include <random>
 #include <vector>
 
@@ -126,5 +128,18 @@ TEST_CASE("vector_math: the AVX-512 GELU equals the AVX2 one bit for bit", "[vec
     INFO("z = " << z[i]);
     REQUIRE(y512[i] == y2[i]);
     REQUIRE(d512[i] == d2[i]);
+  }
+}
+
+// ONEDNN_MAX_CPU_ISA caps these kernels as it caps oneDNN (ctest matmul_on_avx2 sets AVX2); with
+// the variable unset, the best version is what the CPU has.
+TEST_CASE("vector_math: ONEDNN_MAX_CPU_ISA caps the kernels' version", "[vector_math]") {
+  const char* cap = std::getenv("ONEDNN_MAX_CPU_ISA");
+  const bool cpu512 = __builtin_cpu_supports("avx512f");
+  const bool cpu2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  if (cap && std::string(cap) == "AVX2") {
+    CHECK(vector_math_best_isa() == (cpu2 ? VectorIsa::avx2 : VectorIsa::portable));
+  } else if (!cap) {
+    CHECK(vector_math_best_isa() == (cpu512 ? VectorIsa::avx512 : cpu2 ? VectorIsa::avx2 : VectorIsa::portable));
   }
 }
