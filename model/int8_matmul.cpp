@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "model/error.h"
+#include "model/target_clones.h"
 
 namespace moekit {
 
@@ -21,7 +22,6 @@ inline int8_t quantize_value(float v, float scale) {
 // that the compiler vectorises, built for AVX-512 and AVX2 as well as the baseline; the CPU picks
 // one when the program starts (no -m flags). `omp simd` vectorises the min/max and finiteness
 // reductions without fast-math, so every clone computes the same values as the scalar code.
-#define MOEKIT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 
 // One activation row -> codes, scale and zero point (see the header). Returns false for a row
 // with a non-finite entry.
@@ -75,7 +75,6 @@ MOEKIT_CLONES void dequantize_row(const int32_t* acc, const int32_t* row_sum, co
     for (Eigen::Index j = 0; j < n; ++j) y[j] = static_cast<float>(acc[j] - zero * row_sum[j]) * (scale * w_scale[j]);
   }
 }
-#undef MOEKIT_CLONES
 
 void check_cols(Eigen::Index x_cols, const PackedInt8Matrix& w, const char* what) {
   check(x_cols == w.cols, "",

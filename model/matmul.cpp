@@ -10,6 +10,7 @@
 #include <dnnl.hpp>
 
 #include "model/error.h"
+#include "model/target_clones.h"
 
 namespace moekit {
 
@@ -67,11 +68,12 @@ struct Primitive {
   explicit Primitive(const dnnl::matmul::primitive_desc& pd) : prim(pd), scratchpad(pd.scratchpad_desc()) {}
 };
 
-// Runs dst = src * wei on this thread's stream and scratchpad, and waits. The C call takes a fixed
-// array of arguments (the C++ one builds an unordered_map per call).
-void execute(const Primitive& p, const memory& src, const memory& wei, const memory& dst) {
-  dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, src.get()}, {DNNL_ARG_WEIGHTS, wei.get()}, {DNNL_ARG_DST, dst.get()}, {}};
+// Runs dst = src * wei (+ bias) on this thread's stream and scratchpad, and waits. The C call takes
+// a fixed array of arguments (the C++ one builds an unordered_map per call).
+void execute(const Primitive& p, const memory& src, const memory& wei, const memory& dst, const memory* bias = nullptr) {
+  dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, src.get()}, {DNNL_ARG_WEIGHTS, wei.get()}, {DNNL_ARG_DST, dst.get()}, {}, {}};
   int n = 3;
+  if (bias) args[n++] = {DNNL_ARG_BIAS, bias->get()};
   memory pad;
   if (p.scratchpad.get_size() != 0) {
     pad = thread_scratchpad(p.scratchpad);
@@ -107,7 +109,6 @@ inline uint32_t bf16_rounded_bits(uint32_t u) {
 // bf16 bits, or to floats rounded to bf16 (the emulation on CPUs without bf16 matmuls). Every
 // bf16 product converts its activations, so the loops are built for AVX-512 and AVX2 as well as
 // the baseline, and the CPU picks one when the program starts (no -m flags needed).
-#define MOEKIT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 MOEKIT_CLONES void convert_bf16(const float* src, Eigen::Index rows, Eigen::Index cols, Eigen::Index ld, uint16_t* dst) {
 #pragma omp parallel for schedule(static) if (rows * cols > 65536)
   for (Eigen::Index r = 0; r < rows; ++r) {
@@ -133,7 +134,6 @@ MOEKIT_CLONES void convert_bf16(const float* src, Eigen::Index rows, Eigen::Inde
     }
   }
 }
-#undef MOEKIT_CLONES
 
 // Scratch buffers kept per thread and grown, never shrunk: no allocation per product once warm.
 template <typename T>
@@ -424,9 +424,8 @@ struct PackedWeight::Impl {
   memory bias;                 // f32 {1, N}, or empty
   std::string kind;
   struct Entry {  // oneDNN handles: copies share the objects, so a copy outlives a cache clear
-    dnnl::matmul prim;
+    Primitive primitive;
     memory weights;  // `weights`, or a re-laid-out copy when this row count wanted another layout
-    memory::desc scratchpad;
   };
   mutable std::mutex mutex;
   mutable std::map<memory::dim, Entry> by_rows;
@@ -456,37 +455,27 @@ struct PackedWeight::Impl {
     auto it = by_rows.find(m);
     if (it != by_rows.end()) return it->second;
     if (by_rows.size() >= 4096) by_rows.clear();  // row counts vary with batches: bound the cache
-      Entry e;
     try {
-      dnnl::matmul::primitive_desc pd = make_pd(m, k, n, weights.get_desc());
-      e = {dnnl::matmul(pd), weights, pd.scratchpad_desc()};
+      const dnnl::matmul::primitive_desc pd = make_pd(m, k, n, weights.get_desc());
       note_impl(kind, pd);
+      return by_rows.emplace(m, Entry{Primitive(pd), weights}).first->second;
     } catch (const dnnl::error&) {
       // No kernel takes the packed layout at this row count: re-lay it out once for this size.
       const memory::desc any({k, n}, weights.get_desc().data_type(), memory::format_tag::any);
-      dnnl::matmul::primitive_desc pd = make_pd(m, k, n, any);
+      const dnnl::matmul::primitive_desc pd = make_pd(m, k, n, any);
       memory w(pd.weights_desc(), cpu_engine());
       dnnl::reorder(weights, w).execute(cpu_stream(), const_cast<memory&>(weights), w);
       cpu_stream().wait();
-      e = {dnnl::matmul(pd), w, pd.scratchpad_desc()};
       note_impl(kind, pd);
+      return by_rows.emplace(m, Entry{Primitive(pd), w}).first->second;
     }
-    return by_rows.emplace(m, std::move(e)).first->second;
   }
 
   void run(const void* src, memory::dim m, memory::dim k, memory::dim n, void* dst) const {
     const Entry e = entry(m, k, n);
-    const memory::desc src_desc({m, k}, src_type, dims{k, 1});
-    const memory::desc dst_desc({m, n}, dst_type, dims{n, 1});
-    memory s(src_desc, cpu_engine(), const_cast<void*>(src));
-    memory d(dst_desc, cpu_engine(), dst);
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, s},
-                                         {DNNL_ARG_WEIGHTS, e.weights},
-                                         {DNNL_ARG_DST, d},
-                                         {DNNL_ARG_SCRATCHPAD, thread_scratchpad(e.scratchpad)}};
-    if (bias) args.insert({DNNL_ARG_BIAS, bias});
-    e.prim.execute(cpu_stream(), args);
-    cpu_stream().wait();
+    const memory s(memory::desc({m, k}, src_type, dims{k, 1}), cpu_engine(), const_cast<void*>(src));
+    const memory d(memory::desc({m, n}, dst_type, dims{n, 1}), cpu_engine(), dst);
+    execute(e.primitive, s, e.weights, d, bias ? &bias : nullptr);
   }
 };
 
