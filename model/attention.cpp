@@ -85,12 +85,47 @@ void Attention::init(const std::string& p, const BertConfig& c, bool with_projec
   hidden_dropout = c.hidden_dropout_prob;
 }
 
+// Inference on bf16 kernels: Q, K and V come out of their fused product as bf16, the two batched
+// products read them in place, the probabilities are rounded once for the second product, and
+// the context goes to the output projection as bf16: each tensor is rounded where the bf16
+// products would round it anyway, and no float copy of Q, K, V or the context is made.
+void Attention::bf16_inference(MatRef x, const Batch& batch, Mat& o) const {
+  const Attention& w = shared ? *shared : *this;
+  const Eigen::Index n = x.rows(), hidden = x.cols(), seq = batch.seq, hd = hidden / heads;
+  thread_local Bf16Matrix qkv, probs16, ctx;
+  w.qkv_packed->multiply(x, qkv);
+  const int64_t S = seq, H = hidden, L = 3 * hidden, Hd = hd, N = heads;
+  uint16_t* q = qkv.data();
+  const StridedMatrices q_in{q, S * L, Hd, L, 1, true}, k_t{q + H, S * L, Hd, 1, L, true},
+      v_in{q + 2 * H, S * L, Hd, L, 1, true};
+  Mat probs(batch.batch * heads * seq, seq);  // [(b*heads + h)*seq + i, j]
+  strided_batched_matmul(q_in, k_t, {probs.data(), N * S * S, S * S, S, 1}, batch.batch, N, S, Hd, S);  // raw Q K^T
+  masked_softmax(probs, batch, heads, 1.0f / std::sqrt(static_cast<float>(hd)));
+  to_bf16(probs, probs16);
+  ctx.resize(n, hidden);
+  strided_batched_matmul({probs16.data(), N * S * S, S * S, S, 1, true}, v_in, {ctx.data(), S * H, Hd, H, 1, true},
+                         batch.batch, N, S, S, Hd);
+  w.out.packed->multiply(ctx, o);
+}
+
+bool Attention::runs_bf16_inference() const {
+  const Attention& w = shared ? *shared : *this;
+  return w.qkv_packed && w.qkv_packed->bf16_activations() && w.out.packed && w.out.packed->bf16_activations();
+}
+
 void Attention::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng* dropout_rng) const {
   const Eigen::Index n = x.rows(), hidden = x.cols(), seq = batch.seq;
   const Eigen::Index hd = hidden / heads;
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
   const Attention& w = shared ? *shared : *this;  // the projections
   const Precision prec = w.query.precision;      // the score and context products follow the Linears
+  if (!cache && !(dropout_rng && (attention_dropout > 0 || hidden_dropout > 0)) && runs_bf16_inference()) {
+    Mat o;
+    bf16_inference(x, batch, o);
+    o += x;
+    norm.forward(o, y, nullptr);
+    return;
+  }
   // Q, K and V as [n, hidden] blocks of one [n, 3*hidden] product (fused weights), else of three.
   Mat qkv, q_own, k_own, v_own;
   if (!cache && w.qkv_packed) {

@@ -47,6 +47,12 @@ struct Attention {
   void collect(ParamList& params);  // projections only when not shared, then the LayerNorm
   // Builds qkv_packed when Q, K and V are float (and this block owns them), and drops their own packs.
   void pack_qkv_for_inference();
+
+ private:
+  // True where the projections are packed bf16 weights on bf16 kernels (then bf16_inference runs).
+  bool runs_bf16_inference() const;
+  // o = the output projection of the attention context (before residual and LayerNorm).
+  void bf16_inference(MatRef x, const Batch& batch, Mat& o) const;
 };
 
 }  // namespace moekit

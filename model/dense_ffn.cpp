@@ -13,7 +13,28 @@ void DenseFFN::init(const std::string& p, const BertConfig& c) {
   hidden_dropout = c.hidden_dropout_prob;
 }
 
+namespace {
+
+Epilogue epilogue_of(Activation act) {
+  switch (act) {
+    case Activation::gelu: return Epilogue::gelu_erf;
+    case Activation::gelu_new: return Epilogue::gelu_tanh;
+    case Activation::relu: return Epilogue::relu;
+  }
+  return Epilogue::none;
+}
+
+}  // namespace
+
 void ffn_core_forward(const Linear& w1, const Linear& w2, Activation act, MatRef x, Mat& o, FfnCache* cache) {
+  if (!cache && w1.packed && w2.packed && w1.packed->bf16_activations() && w2.packed->bf16_activations()) {
+    // bf16 inference on bf16 kernels: the activation runs in the up-projection's epilogue and the
+    // hidden layer stays bf16, the rounding the down-projection would apply to its input anyway.
+    thread_local Bf16Matrix a;  // per thread: MoE experts run from several threads at once
+    w1.packed->multiply(x, a, epilogue_of(act));
+    w2.packed->multiply(a, o);
+    return;
+  }
   Mat z, a;
   w1.forward(x, z, cache ? &cache->in : nullptr);
   activation_forward(act, z, a);

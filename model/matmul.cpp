@@ -1,10 +1,12 @@
 #include "model/matmul.h"
 
 #include <array>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <tuple>
 #include <vector>
 
 #include <dnnl.hpp>
@@ -89,11 +91,19 @@ void execute(const Primitive& p, const memory& src, const memory& wei, const mem
 }
 
 std::mutex impl_mutex;
-std::map<std::string, std::string> impl_by_kind;  // "fp32" -> "gemm:jit"
+struct NotedImpl {
+  std::string name;  // "gemm:jit"
+  int64_t rows = -1;
+};
+std::map<std::string, NotedImpl> impl_by_kind;  // "fp32 packed" -> the kernel of its largest product
 
-void note_impl(const std::string& kind, const dnnl::matmul::primitive_desc& pd) {
+// Records the kernel of a kind of product. Where the caller gives row counts, the largest product
+// seen names the kind: oneDNN picks other kernels for a classifier's single rows, which do not
+// explain a bench row's speed.
+void note_impl(const std::string& kind, const dnnl::matmul::primitive_desc& pd, int64_t rows = 0) {
   std::lock_guard<std::mutex> lock(impl_mutex);
-  impl_by_kind[kind] = pd.impl_info_str();
+  NotedImpl& n = impl_by_kind[kind];
+  if (rows >= n.rows) n = {pd.impl_info_str(), rows};
 }
 
 // float bits rounded to the nearest bf16 (ties to even), low half zero; a NaN stays a quiet NaN.
@@ -282,7 +292,7 @@ const MatmulIsa& matmul_isa() {
 std::string matmul_impls() {
   std::lock_guard<std::mutex> lock(impl_mutex);
   std::string out;
-  for (const auto& [kind, impl] : impl_by_kind) out += (out.empty() ? "" : ", ") + kind + " " + impl;
+  for (const auto& [kind, impl] : impl_by_kind) out += (out.empty() ? "" : ", ") + kind + " " + impl.name;
   return out;
 }
 
@@ -290,6 +300,29 @@ int int8_max_activation() { return matmul_isa().int8_vnni ? 255 : 127; }
 
 void round_to_bf16(float* data, size_t n) {
   convert_bf16(data, 1, static_cast<Eigen::Index>(n), static_cast<Eigen::Index>(n), data);
+}
+
+void Bf16Matrix::resize(Eigen::Index rows, Eigen::Index cols) {
+  const size_t n = static_cast<size_t>(rows * cols);
+  if (n > capacity_) {
+    data_.reset(new uint16_t[n]);  // not value-initialised: the caller overwrites every entry
+    capacity_ = n;
+  }
+  rows_ = rows, cols_ = cols;
+}
+
+void to_bf16(MatRef x, Bf16Matrix& out) {
+  out.resize(x.rows(), x.cols());
+  if (x.size() > 0) convert_bf16(x.data(), x.rows(), x.cols(), x.outerStride(), out.data());
+}
+
+Mat from_bf16(const Bf16Matrix& x) {
+  Mat out(x.rows(), x.cols());
+  for (Eigen::Index i = 0; i < out.size(); ++i) {
+    const uint32_t u = static_cast<uint32_t>(x.data()[i]) << 16;
+    std::memcpy(out.data() + i, &u, 4);
+  }
+  return out;
 }
 
 void matmul(MatRef a, bool ta, MatRef b, bool tb, Eigen::Ref<Mat> c, bool accumulate, Precision p) {
@@ -382,40 +415,73 @@ void batched_matmul(const float* a, bool ta, const float* b, bool tb, float* c, 
 void strided_batched_matmul(const StridedMatrices& a, const StridedMatrices& b, const StridedMatrices& c, int64_t b0,
                             int64_t b1, int64_t m, int64_t k, int64_t n) {
   if (b0 <= 0 || b1 <= 0 || m <= 0 || n <= 0) return;
+  if (a.bf16 != b.bf16) fail("", "strided_batched_matmul: operands of different types (fp32 and bf16)");
   if (k <= 0) {
     for (int64_t i = 0; i < b0; ++i)
       for (int64_t j = 0; j < b1; ++j)
         for (int64_t r = 0; r < m; ++r)
-          for (int64_t q = 0; q < n; ++q) c.data[i * c.s0 + j * c.s1 + r * c.row + q * c.col] = 0.0f;
+          for (int64_t q = 0; q < n; ++q) {
+            const int64_t at = i * c.s0 + j * c.s1 + r * c.row + q * c.col;
+            if (c.bf16)
+              static_cast<uint16_t*>(c.data)[at] = 0;
+            else
+              static_cast<float*>(c.data)[at] = 0.0f;
+          }
     return;
   }
   using Dims4 = std::array<memory::dim, 4>;
   auto desc4 = [](const Dims4& shape, const StridedMatrices& x) {
     const Dims4 strides{x.s0, x.s1, x.row, x.col};
     dnnl_memory_desc_t d;
-    dnnl::error::wrap_c_api(dnnl_memory_desc_init_by_strides(&d, 4, shape.data(), dnnl_f32, strides.data()),
-                            "could not build a memory descriptor");
+    dnnl::error::wrap_c_api(
+        dnnl_memory_desc_init_by_strides(&d, 4, shape.data(), x.bf16 ? dnnl_bf16 : dnnl_f32, strides.data()),
+        "could not build a memory descriptor");
     return memory::desc(d);
   };
+  const std::string kind = a.bf16 ? "bf16 strided batched matmul" : "fp32 strided batched matmul";
   try {
     const memory::desc src = desc4({b0, b1, m, k}, a), wei = desc4({b0, b1, k, n}, b), dst = desc4({b0, b1, m, n}, c);
     thread_local std::map<Key, Primitive> cache;
-    const Key key{b0, b1, m, k, n, a.s0, a.s1, a.row, a.col, b.s0, b.s1, b.row, b.col, c.s0, c.s1, c.row ^ (c.col << 32)};
+    const int64_t types = (a.bf16 ? 1 : 0) | (c.bf16 ? 2 : 0);
+    const Key key{b0,   b1,   m,    k,    n,    a.s0, a.s1, a.row ^ (a.col << 32), b.s0, b.s1, b.row ^ (b.col << 32),
+                  c.s0, c.s1, c.row, c.col, types};
     auto it = cache.find(key);
     if (it == cache.end()) {
       dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, wei, dst), user_scratchpad(), cpu_engine());
-      note_impl("fp32 strided batched matmul", pd);
+      note_impl(kind, pd);
       if (cache.size() >= 4096) cache.clear();  // bounded as the 2-D cache
       it = cache.emplace(key, Primitive(pd)).first;
     }
     dnnl::engine& eng = cpu_engine();
     execute(it->second, memory(src, eng, a.data), memory(wei, eng, b.data), memory(dst, eng, c.data));
   } catch (const dnnl::error& e) {
-    rethrow(e, "matmul fp32 strided batched matmul");
+    rethrow(e, "matmul " + kind);
   }
 }
 
 // ---- pre-packed weights ----
+
+// The oneDNN element-wise algorithm of an epilogue.
+dnnl::algorithm eltwise_of(Epilogue e) {
+  switch (e) {
+    case Epilogue::gelu_erf: return dnnl::algorithm::eltwise_gelu_erf;
+    case Epilogue::gelu_tanh: return dnnl::algorithm::eltwise_gelu_tanh;
+    case Epilogue::relu: return dnnl::algorithm::eltwise_relu;
+    case Epilogue::none: break;
+  }
+  return dnnl::algorithm::undef;
+}
+
+// The epilogue of one value, as oneDNN's eltwise algorithms define it (for the empty product).
+float epilogue_value(Epilogue e, float v) {
+  switch (e) {
+    case Epilogue::gelu_erf: return 0.5f * v * (1.0f + std::erf(v * 0.70710678f));
+    case Epilogue::gelu_tanh: return 0.5f * v * (1.0f + std::tanh(0.79788456f * (v + 0.044715f * v * v * v)));
+    case Epilogue::relu: return v > 0.0f ? v : 0.0f;
+    case Epilogue::none: break;
+  }
+  return v;
+}
 
 struct PackedWeight::Impl {
   dt src_type = dt::f32, dst_type = dt::f32;
@@ -427,54 +493,71 @@ struct PackedWeight::Impl {
     Primitive primitive;
     memory weights;  // `weights`, or a re-laid-out copy when this row count wanted another layout
   };
+  // One product's form besides the weights: its row count, output type and epilogue.
+  struct Form {
+    memory::dim m;
+    dt dst;
+    Epilogue epilogue;
+    bool operator<(const Form& o) const {
+      return std::tie(m, dst, epilogue) < std::tie(o.m, o.dst, o.epilogue);
+    }
+  };
   mutable std::mutex mutex;
-  mutable std::map<memory::dim, Entry> by_rows;
+  mutable std::map<Form, Entry> by_form;
 
-  dnnl::matmul::primitive_desc make_pd(memory::dim m, memory::dim k, memory::dim n, const memory::desc& wei) const {
-    const memory::desc src({m, k}, src_type, dims{k, 1});
-    const memory::desc dst({m, n}, dst_type, dims{n, 1});
+  dnnl::matmul::primitive_desc make_pd(const Form& f, memory::dim k, memory::dim n, const memory::desc& wei) const {
+    const memory::desc src({f.m, k}, src_type, dims{k, 1});
+    const memory::desc dst({f.m, n}, f.dst, dims{n, 1});
+    dnnl::primitive_attr attr = user_scratchpad();
+    if (f.epilogue != Epilogue::none) {
+      dnnl::post_ops ops;
+      ops.append_eltwise(1.0f, eltwise_of(f.epilogue), 0.0f, 0.0f);
+      attr.set_post_ops(ops);
+    }
     if (bias)
-      return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wei, bias.get_desc(), dst), user_scratchpad(),
-                                          cpu_engine());
-    return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wei, dst), user_scratchpad(), cpu_engine());
+      return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wei, bias.get_desc(), dst), attr, cpu_engine());
+    return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, wei, dst), attr, cpu_engine());
   }
 
   // Packs `plain` ({K,N} view of the [N,K] weight) into the layout preferred at a typical size.
   void pack(const memory& plain, memory::dim k, memory::dim n) {
     constexpr memory::dim kTypicalRows = 256;
     const memory::desc any({k, n}, plain.get_desc().data_type(), memory::format_tag::any);
-    const memory::desc chosen = make_pd(kTypicalRows, k, n, any).weights_desc();
+    const memory::desc chosen = make_pd({kTypicalRows, dst_type, Epilogue::none}, k, n, any).weights_desc();
     weights = memory(chosen, cpu_engine());
     dnnl::reorder(plain, weights).execute(cpu_stream(), const_cast<memory&>(plain), weights);
     cpu_stream().wait();
   }
 
   // By value: another thread may clear the cache while this one runs the product.
-  Entry entry(memory::dim m, memory::dim k, memory::dim n) const {
+  Entry entry(const Form& f, memory::dim k, memory::dim n) const {
     std::lock_guard<std::mutex> lock(mutex);
-    auto it = by_rows.find(m);
-    if (it != by_rows.end()) return it->second;
-    if (by_rows.size() >= 4096) by_rows.clear();  // row counts vary with batches: bound the cache
+    auto it = by_form.find(f);
+    if (it != by_form.end()) return it->second;
+    if (by_form.size() >= 4096) by_form.clear();  // row counts vary with batches: bound the cache
     try {
-      const dnnl::matmul::primitive_desc pd = make_pd(m, k, n, weights.get_desc());
-      note_impl(kind, pd);
-      return by_rows.emplace(m, Entry{Primitive(pd), weights}).first->second;
+      const dnnl::matmul::primitive_desc pd = make_pd(f, k, n, weights.get_desc());
+      note_impl(kind, pd, f.m);
+      return by_form.emplace(f, Entry{Primitive(pd), weights}).first->second;
     } catch (const dnnl::error&) {
       // No kernel takes the packed layout at this row count: re-lay it out once for this size.
       const memory::desc any({k, n}, weights.get_desc().data_type(), memory::format_tag::any);
-      const dnnl::matmul::primitive_desc pd = make_pd(m, k, n, any);
+      const dnnl::matmul::primitive_desc pd = make_pd(f, k, n, any);
       memory w(pd.weights_desc(), cpu_engine());
       dnnl::reorder(weights, w).execute(cpu_stream(), const_cast<memory&>(weights), w);
       cpu_stream().wait();
-      note_impl(kind, pd);
-      return by_rows.emplace(m, Entry{Primitive(pd), w}).first->second;
+      note_impl(kind, pd, f.m);
+      return by_form.emplace(f, Entry{Primitive(pd), w}).first->second;
     }
   }
 
   void run(const void* src, memory::dim m, memory::dim k, memory::dim n, void* dst) const {
-    const Entry e = entry(m, k, n);
-    const memory s(memory::desc({m, k}, src_type, dims{k, 1}), cpu_engine(), const_cast<void*>(src));
-    const memory d(memory::desc({m, n}, dst_type, dims{n, 1}), cpu_engine(), dst);
+    run(src, {m, dst_type, Epilogue::none}, k, n, dst);
+  }
+  void run(const void* src, const Form& f, memory::dim k, memory::dim n, void* dst) const {
+    const Entry e = entry(f, k, n);
+    const memory s(memory::desc({f.m, k}, src_type, dims{k, 1}), cpu_engine(), const_cast<void*>(src));
+    const memory d(memory::desc({f.m, n}, f.dst, dims{n, 1}), cpu_engine(), dst);
     execute(e.primitive, s, e.weights, d, bias ? &bias : nullptr);
   }
 };
@@ -499,6 +582,7 @@ PackedWeight::PackedWeight(const Mat& w, const RowVec& b, Precision p)
       std::vector<uint16_t> bits(static_cast<size_t>(n * k));
       convert_bf16(w.data(), n, k, k, bits.data());
       im.src_type = dt::bf16;
+      bf16_native_ = true;
       im.pack(memory(memory::desc({k, n}, dt::bf16, wt_strides), cpu_engine(), bits.data()), k, n);
     } else {
       Mat rounded(n, k);
@@ -565,6 +649,44 @@ void PackedWeight::multiply_int8(const uint8_t* xq, Eigen::Index m, int32_t* acc
     impl_->run(xq, m, cols_, rows_, acc);
   } catch (const dnnl::error& e) {
     rethrow(e, "matmul int8");
+  }
+}
+
+void PackedWeight::multiply(MatRef x, Bf16Matrix& y, Epilogue epilogue) const {
+  if (!bf16_activations()) fail("", "PackedWeight: bf16 activations need a bf16 weight on bf16 kernels");
+  if (x.cols() != cols_)
+    fail("", "PackedWeight: input has " + std::to_string(x.cols()) + " columns, weight expects " + std::to_string(cols_));
+  y.resize(x.rows(), rows_);
+  if (x.rows() == 0 || rows_ == 0) return;
+  if (cols_ == 0) {  // no product for oneDNN to run: the epilogue of the bias alone
+    Mat yf = Mat::Zero(x.rows(), rows_);
+    if (impl_->bias) yf.rowwise() += Eigen::Map<const RowVec>(static_cast<const float*>(impl_->bias.get_data_handle()), rows_);
+    yf = yf.unaryExpr([epilogue](float v) { return epilogue_value(epilogue, v); });
+    to_bf16(yf, y);
+    return;
+  }
+  try {
+    impl_->run(bf16_operand(x, false, 0).data, {x.rows(), dt::bf16, epilogue}, cols_, rows_, y.data());
+  } catch (const dnnl::error& e) {
+    rethrow(e, "matmul " + impl_->kind);
+  }
+}
+
+void PackedWeight::multiply(const Bf16Matrix& x, Mat& y) const {
+  if (!bf16_activations()) fail("", "PackedWeight: bf16 activations need a bf16 weight on bf16 kernels");
+  if (x.cols() != cols_)
+    fail("", "PackedWeight: input has " + std::to_string(x.cols()) + " columns, weight expects " + std::to_string(cols_));
+  y.resize(x.rows(), rows_);
+  if (y.size() == 0) return;
+  if (cols_ == 0) {
+    y.setZero();
+    if (impl_->bias) y.rowwise() += Eigen::Map<const RowVec>(static_cast<const float*>(impl_->bias.get_data_handle()), rows_);
+    return;
+  }
+  try {
+    impl_->run(x.data(), x.rows(), cols_, rows_, y.data());
+  } catch (const dnnl::error& e) {
+    rethrow(e, "matmul " + impl_->kind);
   }
 }
 

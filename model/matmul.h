@@ -57,19 +57,46 @@ void batched_matmul(const float* a, bool transpose_a, const float* b, bool trans
                     int64_t m, int64_t k, int64_t n, Precision p = Precision::fp32);
 
 // A [b0, b1] grid of matrices inside one buffer: matrix (i, j) has element (r, c) at
-// data[i*s0 + j*s1 + r*row + c*col]. Lets attention read Q, K and V per (sequence, head) straight
-// from the [tokens, hidden] projections and write the context back there, without head-major copies.
+// data[i*s0 + j*s1 + r*row + c*col] (in elements). Lets attention read Q, K and V per (sequence,
+// head) straight from the [tokens, hidden] projections and write the context back there, without
+// head-major copies. Elements are floats, or bfloat16 bits where `bf16` is set.
 struct StridedMatrices {
-  float* data;
+  void* data;
   int64_t s0, s1, row, col;
+  bool bf16 = false;
 };
 
-// c_ij = a_ij b_ij for the b0 x b1 grid (a_ij [m, k], b_ij [k, n], c_ij [m, n]), fp32, one oneDNN call.
+// c_ij = a_ij b_ij for the b0 x b1 grid (a_ij [m, k], b_ij [k, n], c_ij [m, n]), one oneDNN call.
+// a and b are both fp32 or both bf16 (then fp32 accumulation); c is fp32 or bf16 (rounded).
 void strided_batched_matmul(const StridedMatrices& a, const StridedMatrices& b, const StridedMatrices& c, int64_t b0,
                             int64_t b1, int64_t m, int64_t k, int64_t n);
 
 // Rounds every entry to the nearest bfloat16 (ties to even), in place; NaN stays NaN.
 void round_to_bf16(float* data, size_t n);
+
+// Activations held as bfloat16 bits (row-major) between two bf16 products, so that one product's
+// output feeds the next without a float round trip: the producer rounds once, where the consumer
+// would have rounded its input. Grown, never shrunk, and not zeroed (every product overwrites it).
+class Bf16Matrix {
+ public:
+  void resize(Eigen::Index rows, Eigen::Index cols);
+  Eigen::Index rows() const { return rows_; }
+  Eigen::Index cols() const { return cols_; }
+  uint16_t* data() { return data_.get(); }
+  const uint16_t* data() const { return data_.get(); }
+
+ private:
+  std::unique_ptr<uint16_t[]> data_;
+  size_t capacity_ = 0;
+  Eigen::Index rows_ = 0, cols_ = 0;
+};
+// out = x rounded to bf16 (resized).
+void to_bf16(MatRef x, Bf16Matrix& out);
+// The floats a Bf16Matrix holds (tests and debugging).
+Mat from_bf16(const Bf16Matrix& x);
+
+// An elementwise function run in a product's epilogue, on the fp32 sum after the bias.
+enum class Epilogue { none, gelu_erf, gelu_tanh, relu };
 
 // A weight w [N,K] prepared once for inference products y = x w^T + b: converted (bf16 or int8)
 // and laid out as oneDNN prefers on this CPU, so no call repacks it. Immutable once built, so
@@ -93,10 +120,20 @@ class PackedWeight {
   // int8: acc [m, N] row-major = xq [m, K] * q^T, exact while xq <= int8_max_activation().
   void multiply_int8(const uint8_t* xq, Eigen::Index m, int32_t* acc) const;
 
+  // A bf16 weight on bf16 kernels (matmul_isa().bf16_native): the products below are available.
+  // Elsewhere bf16 runs as fp32 on rounded operands, where bf16 activations would only add copies.
+  bool bf16_activations() const { return kind_ == Kind::bf16 && bf16_native_; }
+  // y = epilogue(x w^T + b), rounded to bf16 (y resized). The epilogue runs inside the product, so
+  // the fp32 sum never reaches memory (an FFN's up-projection and its GELU in one pass).
+  void multiply(MatRef x, Bf16Matrix& y, Epilogue epilogue = Epilogue::none) const;
+  // y = x w^T + b from bf16 x (y resized).
+  void multiply(const Bf16Matrix& x, Mat& y) const;
+
   struct Impl;
 
  private:
   Kind kind_;
+  bool bf16_native_ = false;
   Eigen::Index rows_ = 0, cols_ = 0;
   std::unique_ptr<Impl> impl_;
 };
