@@ -94,6 +94,13 @@ void activation_forward(Activation act, MatRef z, Mat& y) {
   }
 }
 
+void activation_values(Activation act, const float* z, float* y, Eigen::Index n) {
+  for (Eigen::Index start = 0; start < n; start += kChunk) {
+    const Eigen::Index len = std::min(kChunk, n - start);
+    values(act, ConstArrayMap(z + start, len), ArrayMap(y + start, len));
+  }
+}
+
 void activation_backward(Activation act, MatRef z, MatRef dy, Mat& dz) {
   dz.resize(z.rows(), z.cols());
   const Eigen::Index n = z.size();

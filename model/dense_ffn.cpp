@@ -35,6 +35,12 @@ void ffn_core_forward(const Linear& w1, const Linear& w2, Activation act, MatRef
     w2.packed->multiply(a, o);
     return;
   }
+  if (!cache && w1.int8_weight && w2.int8_weight) {
+    // int8 inference: the hidden layer goes from one int8 product to the next as codes.
+    const QuantizedActivations h = int8_linear_activated(quantize_activations(x), *w1.int8_weight, w1.bias.value, act);
+    int8_linear(h, *w2.int8_weight, w2.bias.value, o);
+    return;
+  }
   Mat z, a;
   w1.forward(x, z, cache ? &cache->in : nullptr);
   activation_forward(act, z, a);

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "model/activation.h"
 #include "model/error.h"
 #include "model/target_clones.h"
 
@@ -166,6 +167,37 @@ void int8_linear(const QuantizedActivations& a, const PackedInt8Matrix& w, MatRe
   for (Eigen::Index i = 0; i < m; ++i)
     dequantize_row(acc.row(i).data(), w.row_sum.data(), w.scale.data(), b, n, a.zero[size_t(i)], a.scale[size_t(i)],
                    y.row(i).data());
+}
+
+QuantizedActivations int8_linear_activated(const QuantizedActivations& a, const PackedInt8Matrix& w, MatRef bias,
+                                           Activation act) {
+  check_cols(a.cols, w, "int8_linear_activated");
+  check(bias.size() == 0 || (bias.rows() == 1 && bias.size() == w.rows), "",
+        "int8_linear_activated: bias has " + std::to_string(bias.size()) + " entries, expected " + std::to_string(w.rows));
+  const Eigen::Index m = a.rows, n = w.rows;
+  QuantizedActivations out;
+  out.rows = m;
+  out.cols = n;
+  out.u.resize(size_t(m * n));
+  out.scale.resize(size_t(m));
+  out.zero.resize(size_t(m));
+  if (m == 0 || n == 0) return out;
+  Int32Mat acc(m, n);
+  w.weight->multiply_int8(a.u.data(), m, acc.data());
+  const float* b = bias.size() ? bias.data() : nullptr;
+  const int max_code = int8_max_activation();
+#pragma omp parallel if (m * n > 65536)
+  {
+    std::vector<float> row(static_cast<size_t>(n));  // one hidden row, in cache
+#pragma omp for schedule(static)
+    for (Eigen::Index i = 0; i < m; ++i) {
+      dequantize_row(acc.row(i).data(), w.row_sum.data(), w.scale.data(), b, n, a.zero[size_t(i)], a.scale[size_t(i)],
+                     row.data());
+      activation_values(act, row.data(), row.data(), n);
+      quantize_row(row.data(), n, max_code, out.u.data() + i * n, out.scale[size_t(i)], out.zero[size_t(i)]);
+    }
+  }
+  return out;
 }
 
 void int8_linear(MatRef x, const QuantizedMatrix& w, const RowVec& bias, Mat& y) {

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "model/config.h"
 #include "model/matmul.h"
 #include "model/tensor.h"
 
@@ -65,6 +66,11 @@ void int8_linear(MatRef x, const PackedInt8Matrix& w, MatRef bias, Mat& y);
 // The same with x already quantised (quantize_activations at the default codes), so that several
 // weights reading one input (attention's Q, K and V) quantise it once.
 void int8_linear(const QuantizedActivations& a, const PackedInt8Matrix& w, MatRef bias, Mat& y);
+// An FFN's hidden layer on int8 weights: quantize_activations(act(int8_linear(a, w, bias))), the
+// same arithmetic per element, one row at a time, so the float hidden layer never reaches memory
+// (the next int8 product only reads its codes).
+QuantizedActivations int8_linear_activated(const QuantizedActivations& a, const PackedInt8Matrix& w, MatRef bias,
+                                           Activation act);
 // The same with an unpacked weight (packed on every call: for tests and one-off products).
 void int8_linear(MatRef x, const QuantizedMatrix& w, const RowVec& bias, Mat& y);
 

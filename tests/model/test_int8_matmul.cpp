@@ -8,6 +8,7 @@
 #include <cmath>
 #include <random>
 
+#include "model/activation.h"
 #include "model/int8_matmul.h"
 
 using namespace moekit;
@@ -148,4 +149,29 @@ TEST_CASE("int8 kernel refuses mismatched shapes", "[int8]") {
   Mat y;
   REQUIRE_THROWS_WITH(int8_linear(Mat::Ones(2, 5), packed, Mat(), y), Catch::Contains("input has 5 columns, weight expects 4"));
   REQUIRE_THROWS_WITH(int8_linear(Mat::Ones(2, 4), packed, Mat::Ones(1, 2), y), Catch::Contains("bias has 2 entries, expected 3"));
+}
+
+TEST_CASE("int8_linear_activated equals the activation of int8_linear, quantised, code for code", "[int8]") {
+  std::mt19937 rng(8);
+  std::normal_distribution<float> g;
+  for (const Activation act : {Activation::gelu, Activation::gelu_new, Activation::relu})
+    for (const Eigen::Index rows : {1, 7, 300}) {
+      INFO(activation_name(act) << ", " << rows << " rows");
+      Mat x(rows, 64), w(96, 64);
+      for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = g(rng);
+      for (Eigen::Index i = 0; i < w.size(); ++i) w.data()[i] = 0.2f * g(rng);
+      const Mat bias = RowVec::LinSpaced(96, -0.5, 0.5);
+      const PackedInt8Matrix packed = pack_int8(quantize_int8_rows(w));
+      const QuantizedActivations xq = quantize_activations(x);
+      Mat z, a;
+      int8_linear(xq, packed, bias, z);
+      activation_forward(act, z, a);
+      const QuantizedActivations ref = quantize_activations(a);
+      const QuantizedActivations got = int8_linear_activated(xq, packed, bias, act);
+      CHECK(got.rows == rows);
+      CHECK(got.cols == 96);
+      CHECK(got.u == ref.u);  // the same arithmetic per element: exact
+      CHECK(got.scale == ref.scale);
+      CHECK(got.zero == ref.zero);
+    }
 }
