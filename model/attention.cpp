@@ -152,6 +152,8 @@ void Attention::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng*
   Mat qkv, q_own, k_own, v_own;
   if (!cache && w.qkv_packed) {
     w.qkv_packed->multiply(x, qkv);
+  } else if (!cache && w.qkv_int8) {
+    int8_linear(x, *w.qkv_int8, w.qkv_int8_bias, qkv);
   } else if (!cache && w.query.int8_weight && w.key.int8_weight && w.value.int8_weight) {
     const QuantizedActivations xq = quantize_activations(x);  // once for the three int8 projections
     int8_linear(xq, *w.query.int8_weight, w.query.bias.value, q_own);
@@ -234,6 +236,7 @@ void Attention::backward(MatRef dy, const Batch& batch, const Cache& cache, Mat&
 
   Attention& w = shared ? *shared : *this;  // the projections
   w.qkv_packed.reset();                      // the weights are about to be trained
+  w.qkv_int8.reset();
   const Precision prec = w.query.precision;
   Mat dres;  // gradient at (x + dropout(dense(ctx))), also the residual's share of dx
   norm.backward(dy, cache.norm, dres);
@@ -279,10 +282,19 @@ void Attention::backward(MatRef dy, const Batch& batch, const Cache& cache, Mat&
 
 void Attention::pack_qkv_for_inference() {
   qkv_packed.reset();
-  if (shared || query.int8_weight || key.int8_weight || value.int8_weight || query.precision != key.precision ||
-      query.precision != value.precision)
-    return;  // a sharing block runs its owner's projections; int8 ones run one by one
+  qkv_int8.reset();
+  if (shared) return;  // a sharing block runs its owner's projections
   const Eigen::Index h = query.in();
+  if (query.int8_weight && key.int8_weight && value.int8_weight) {
+    qkv_int8 = std::make_shared<const PackedInt8Matrix>(
+        stack_int8_rows({&*query.int8_weight, &*key.int8_weight, &*value.int8_weight}));
+    qkv_int8_bias.resize(3 * h);
+    qkv_int8_bias << query.bias.value.row(0), key.bias.value.row(0), value.bias.value.row(0);
+    return;
+  }
+  if (query.int8_weight || key.int8_weight || value.int8_weight || query.precision != key.precision ||
+      query.precision != value.precision)
+    return;
   Mat w(3 * h, h);
   w << query.weight.value, key.weight.value, value.weight.value;
   RowVec b(3 * h);

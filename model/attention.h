@@ -26,6 +26,9 @@ struct Attention {
   // and a wider one that runs nearer the matmul's peak. Dropped by backward and by
   // BertModel::set_precision.
   std::shared_ptr<const PackedWeight> qkv_packed;
+  // The same for int8 Q, K and V (an int8 export): their rows stacked, and the three biases.
+  std::shared_ptr<const PackedInt8Matrix> qkv_int8;
+  RowVec qkv_int8_bias;
 
   struct Cache {
     Linear::Cache in;          // x, shared by query/key/value

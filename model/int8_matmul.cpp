@@ -133,6 +133,20 @@ PackedInt8Matrix pack_int8(const QuantizedMatrix& qm) {
   return p;
 }
 
+PackedInt8Matrix stack_int8_rows(const std::vector<const PackedInt8Matrix*>& parts) {
+  QuantizedMatrix all;
+  for (const PackedInt8Matrix* p : parts) {
+    if (all.rows == 0) all.cols = p->cols;
+    check(p->cols == all.cols, "",
+          "stack_int8_rows: widths differ (" + std::to_string(p->cols) + " vs " + std::to_string(all.cols) + ")");
+    const std::vector<int8_t> q = p->weight->int8_values();
+    all.q.insert(all.q.end(), q.begin(), q.end());
+    all.scale.insert(all.scale.end(), p->scale.begin(), p->scale.end());
+    all.rows += p->rows;
+  }
+  return pack_int8(all);
+}
+
 QuantizedActivations quantize_activations(MatRef x, int max_code) {
   QuantizedActivations a;
   a.rows = x.rows();

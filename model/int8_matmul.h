@@ -46,6 +46,10 @@ struct PackedInt8Matrix {
 };
 PackedInt8Matrix pack_int8(const QuantizedMatrix& qm);
 
+// The rows of several int8 weights of one input width stacked into one weight (attention's Q, K
+// and V: one product instead of three). Per-row scales make stacking exact.
+PackedInt8Matrix stack_int8_rows(const std::vector<const PackedInt8Matrix*>& parts);
+
 // Activation rows quantised as above: codes [rows, cols] row-major, per row scale and zero point.
 // A row with a non-finite entry gets a NaN scale (its outputs are NaN, as a float product's are).
 struct QuantizedActivations {

@@ -652,6 +652,22 @@ void PackedWeight::multiply_int8(const uint8_t* xq, Eigen::Index m, int32_t* acc
   }
 }
 
+std::vector<int8_t> PackedWeight::int8_values() const {
+  if (kind_ != Kind::int8) fail("", "PackedWeight::int8_values: not an int8 weight");
+  std::vector<int8_t> q(static_cast<size_t>(rows_ * cols_));
+  if (q.empty()) return q;
+  try {
+    const memory::dim n = rows_, k = cols_;
+    memory plain(memory::desc({k, n}, dt::s8, dims{1, k}), cpu_engine(), q.data());
+    const memory& packed = impl_->weights;
+    dnnl::reorder(packed, plain).execute(cpu_stream(), const_cast<memory&>(packed), plain);
+    cpu_stream().wait();
+  } catch (const dnnl::error& e) {
+    rethrow(e, "reading back an int8 weight " + shape_str(rows_, cols_));
+  }
+  return q;
+}
+
 void PackedWeight::multiply(MatRef x, Bf16Matrix& y, Epilogue epilogue) const {
   if (!bf16_activations()) fail("", "PackedWeight: bf16 activations need a bf16 weight on bf16 kernels");
   if (x.cols() != cols_)

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "model/tensor.h"
 
@@ -119,6 +120,9 @@ class PackedWeight {
   void multiply(MatRef x, Mat& y) const;
   // int8: acc [m, N] row-major = xq [m, K] * q^T, exact while xq <= int8_max_activation().
   void multiply_int8(const uint8_t* xq, Eigen::Index m, int32_t* acc) const;
+
+  // int8: the values q [N, K] row-major, read back from the packed layout (to stack weights).
+  std::vector<int8_t> int8_values() const;
 
   // A bf16 weight on bf16 kernels (matmul_isa().bf16_native): the products below are available.
   // Elsewhere bf16 runs as fp32 on rounded operands, where bf16 activations would only add copies.

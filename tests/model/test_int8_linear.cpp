@@ -3,9 +3,11 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 
+#include "model/attention.h"
 #include "model/error.h"
 #include "model/linear.h"
 #include "model/rng.h"
+#include "tests/support/tiny_model.h"
 
 using namespace moekit;
 using Catch::Contains;
@@ -106,4 +108,41 @@ TEST_CASE("An int8 Linear releases its float weight and refuses training", "[int
   Linear other;
   other.init("other", 8, 5);
   REQUIRE_THROWS_WITH(other.set_int8_weight(p.qw), Contains("other.weight: expected [5, 8], got [4, 8]"));
+}
+
+TEST_CASE("Stacked int8 rows keep every row's values and scale", "[int8]") {
+  Rng rng(21);
+  const QuantizedMatrix a = quantize_int8_rows(random_mat(rng, 5, 12, 1.0)), b = quantize_int8_rows(random_mat(rng, 3, 12, 2.0));
+  const PackedInt8Matrix pa = pack_int8(a), pb = pack_int8(b);
+  CHECK(pa.weight->int8_values() == a.q);  // read back from oneDNN's layout
+  const PackedInt8Matrix s = stack_int8_rows({&pa, &pb});
+  REQUIRE(s.rows == 8);
+  std::vector<int8_t> q = a.q;
+  q.insert(q.end(), b.q.begin(), b.q.end());
+  CHECK(s.weight->int8_values() == q);
+  std::vector<float> scale = a.scale;
+  scale.insert(scale.end(), b.scale.begin(), b.scale.end());
+  CHECK(s.scale == scale);
+  const PackedInt8Matrix narrow = pack_int8(quantize_int8_rows(random_mat(rng, 2, 11, 1.0)));
+  REQUIRE_THROWS_WITH(stack_int8_rows({&pa, &narrow}), Contains("widths differ (11 vs 12)"));
+}
+
+TEST_CASE("int8 attention's stacked Q, K, V product gives the three products' result", "[int8][linear]") {
+  BertConfig c = test::tiny_config();
+  Attention att;
+  att.init("att.", c);
+  Rng rng(22);
+  ParamList params;
+  att.collect(params);
+  for (Param* p : params) p->value = random_mat(rng, p->value.rows(), p->value.cols(), 0.4);
+  for (Linear* l : {&att.query, &att.key, &att.value, &att.out}) l->set_int8_weight(quantize_int8_rows(l->weight.value));
+  const Batch b = test::tiny_batch(c, {6, 4, 2}, 23);
+  const Mat x = random_mat(rng, b.n_tok(), c.hidden_size, 1.0);
+  Mat three, stacked;
+  att.forward(x, b, three, nullptr, nullptr);
+  att.pack_qkv_for_inference();
+  REQUIRE(att.qkv_int8);
+  att.forward(x, b, stacked, nullptr, nullptr);
+  // The same integer sums and scaling per element; only the attention products' layout differs.
+  CHECK((stacked - three).cwiseAbs().maxCoeff() <= 1e-5f * std::max(1.0f, three.cwiseAbs().maxCoeff()));
 }
