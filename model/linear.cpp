@@ -56,7 +56,16 @@ void Linear::forward(MatRef x, Mat& y, Cache* cache) const {
     packed->multiply(x, y);  // bias included
     return;
   }
-  matmul_nt(x, weight.value, y, precision);
+  if (cache && precision == Precision::bf16 && matmul_isa().bf16_native) {
+    to_bf16(x, cache->x16);
+    thread_local Bf16Matrix w16;
+    to_bf16(weight.value, w16);
+    y.resize(x.rows(), out());
+    matmul(cache->x16, false, w16, true, y);
+  } else {
+    matmul_nt(x, weight.value, y, precision);
+    if (cache) cache->x16.resize(0, 0);
+  }
   y.rowwise() += bias.value.row(0);
   if (cache) cache->x = x;
 }
@@ -65,11 +74,25 @@ void Linear::forward(MatRef x, Mat& y, Cache* cache) const {
 void Linear::backward(MatRef dy, const Cache& cache, Mat* dx) {
   if (int8_weight) refuse_training(weight.name);
   packed.reset();  // the weights are about to be trained
-  matmul_tn_acc(dy, cache.x, weight.grad_buffer(), precision);
+  const bool rounded_x = cache.x16.rows() == cache.x.rows() && cache.x16.cols() == cache.x.cols() && cache.x.size() > 0;
+  if (precision == Precision::bf16 && rounded_x && matmul_isa().bf16_native) {
+    // Each tensor rounded once for its two products: dy for dW and dx, x from the forward.
+    thread_local Bf16Matrix dy16, w16;
+    to_bf16(dy, dy16);
+    expect_shape(weight.grad_buffer(), dy.cols(), cache.x.cols(), "Linear weight gradient");
+    matmul(dy16, true, cache.x16, false, weight.grad_buffer(), true);
+    if (dx) {
+      to_bf16(weight.value, w16);
+      dx->resize(dy.rows(), weight.value.cols());
+      matmul(dy16, false, w16, false, *dx);
+    }
+  } else {
+    matmul_tn_acc(dy, cache.x, weight.grad_buffer(), precision);
+    if (dx) matmul_nn(dy, weight.value, *dx, precision);
+  }
   // Row by row: contiguous, vectorised adds (a column-wise sum of a row-major matrix strides).
   Mat& db = bias.grad_buffer();
   for (Eigen::Index r = 0; r < dy.rows(); ++r) db += dy.row(r);
-  if (dx) matmul_nn(dy, weight.value, *dx, precision);
 }
 
 void Linear::collect(ParamList& params) {

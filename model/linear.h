@@ -26,6 +26,9 @@ struct Linear {
 
   struct Cache {
     Mat x;  // [n_tok, in]
+    // x rounded to bf16, when the forward ran bf16 kernels: the backward's weight gradient reads
+    // it instead of rounding x again (Q, K and V share one cache: the same x).
+    Bf16Matrix x16;
   };
 
   void init(const std::string& name, Eigen::Index in, Eigen::Index out);

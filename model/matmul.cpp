@@ -311,6 +311,16 @@ void Bf16Matrix::resize(Eigen::Index rows, Eigen::Index cols) {
   rows_ = rows, cols_ = cols;
 }
 
+Bf16Matrix::Bf16Matrix(const Bf16Matrix& other) { *this = other; }
+
+Bf16Matrix& Bf16Matrix::operator=(const Bf16Matrix& other) {
+  if (this == &other) return *this;
+  resize(other.rows_, other.cols_);
+  if (rows_ * cols_ > 0)
+    std::memcpy(data_.get(), other.data_.get(), sizeof(uint16_t) * static_cast<size_t>(rows_ * cols_));
+  return *this;
+}
+
 void to_bf16(MatRef x, Bf16Matrix& out) {
   out.resize(x.rows(), x.cols());
   if (x.size() > 0) convert_bf16(x.data(), x.rows(), x.cols(), x.outerStride(), out.data());
@@ -337,6 +347,25 @@ void matmul(MatRef a, bool ta, MatRef b, bool tb, Eigen::Ref<Mat> c, bool accumu
     return;
   }
   product(a, ta, b, tb, c.data(), c.outerStride(), accumulate, p, "matmul");
+}
+
+void matmul(const Bf16Matrix& a, bool ta, const Bf16Matrix& b, bool tb, Eigen::Ref<Mat> c, bool accumulate) {
+  if (!matmul_isa().bf16_native) fail("", "matmul: bf16 operands need bf16 kernels");
+  const Eigen::Index m = ta ? a.cols() : a.rows(), k = ta ? a.rows() : a.cols();
+  const Eigen::Index kb = tb ? b.cols() : b.rows(), n = tb ? b.rows() : b.cols();
+  expect_inner(k, kb, "matmul");
+  if (c.rows() != m || c.cols() != n)
+    fail("", "matmul: output is " + shape_str(c.rows(), c.cols()) + ", the product is " + shape_str(m, n));
+  if (c.size() == 0) return;
+  if (k == 0) {
+    if (!accumulate) c.setZero();
+    return;
+  }
+  auto operand = [](const Bf16Matrix& x, bool transposed) {
+    const memory::dim r = x.rows(), cols = x.cols();
+    return transposed ? Operand{x.data(), dt::bf16, {cols, r}, {1, cols}} : Operand{x.data(), dt::bf16, {r, cols}, {cols, 1}};
+  };
+  run_product(operand(a, ta), operand(b, tb), c.data(), c.outerStride(), accumulate, "bf16 matmul");
 }
 
 // The named forms: the general one with the output sized (or, for gradients, checked) first.

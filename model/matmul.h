@@ -80,6 +80,11 @@ void round_to_bf16(float* data, size_t n);
 // would have rounded its input. Grown, never shrunk, and not zeroed (every product overwrites it).
 class Bf16Matrix {
  public:
+  Bf16Matrix() = default;
+  Bf16Matrix(const Bf16Matrix& other);  // copies the rows x cols entries (caches are copyable)
+  Bf16Matrix& operator=(const Bf16Matrix& other);
+  Bf16Matrix(Bf16Matrix&&) noexcept = default;
+  Bf16Matrix& operator=(Bf16Matrix&&) noexcept = default;
   void resize(Eigen::Index rows, Eigen::Index cols);
   Eigen::Index rows() const { return rows_; }
   Eigen::Index cols() const { return cols_; }
@@ -95,6 +100,12 @@ class Bf16Matrix {
 void to_bf16(MatRef x, Bf16Matrix& out);
 // The floats a Bf16Matrix holds (tests and debugging).
 Mat from_bf16(const Bf16Matrix& x);
+
+// c = op(a) op(b) (or += with accumulate) on operands already rounded to bf16, fp32 accumulation:
+// a training step rounds a tensor once for the two products that read it. bf16 kernels only
+// (matmul_isa().bf16_native), else Error.
+void matmul(const Bf16Matrix& a, bool transpose_a, const Bf16Matrix& b, bool transpose_b, Eigen::Ref<Mat> c,
+            bool accumulate = false);
 
 // An elementwise function run in a product's epilogue, on the fp32 sum after the bias.
 enum class Epilogue { none, gelu_erf, gelu_tanh, relu };
