@@ -287,7 +287,20 @@ void MoeFFN::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng* dr
     }
   } else {
     // Inference (dropout off without a cache only in eval; a masked forward keeps the mask rows).
-    for (int64_t e = 0; e < n; ++e) outs[static_cast<size_t>(e)].resize(static_cast<Eigen::Index>(r.tokens[static_cast<size_t>(e)].size()), x.cols());
+    // Top-1: every token row comes from one expert chunk, so the chunk writes it into y scaled by
+    // its gate weight (the combine's sum of one term): no per-expert outputs, no combine pass.
+    const bool direct = k == 1;
+    if (direct) {
+      y.resize(x.rows(), x.cols());
+      std::vector<uint8_t> routed(static_cast<size_t>(x.rows()), 0);
+      for (const auto& rows : r.tokens)
+        for (int32_t t : rows) routed[static_cast<size_t>(t)] = 1;
+      for (Eigen::Index t = 0; t < x.rows(); ++t)
+        if (!routed[static_cast<size_t>(t)]) y.row(t).setZero();  // no expert takes it (padding)
+    } else {
+      for (int64_t e = 0; e < n; ++e)
+        outs[static_cast<size_t>(e)].resize(static_cast<Eigen::Index>(r.tokens[static_cast<size_t>(e)].size()), x.cols());
+    }
     const std::vector<RowChunk> chunks = make_chunks(r, omp_get_max_threads());
 #pragma omp parallel for schedule(dynamic, 1) if (chunks.size() > 1)
     for (size_t c = 0; c < chunks.size(); ++c) {
@@ -302,10 +315,17 @@ void MoeFFN::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng* dr
       }
       Mat out;
       expert_forward(ch.expert, rows, out, nullptr, masks.empty() ? nullptr : &mask);
-      outs[static_cast<size_t>(ch.expert)].middleRows(static_cast<Eigen::Index>(ch.begin), out.rows()) = out;
+      if (direct) {
+        const auto& slots = r.slots[static_cast<size_t>(ch.expert)];
+        for (size_t i = 0; i < rows.size(); ++i)
+          y.row(rows[i]) = r.weight[static_cast<size_t>(slots[ch.begin + i])] * out.row(static_cast<Eigen::Index>(i));
+      } else {
+        outs[static_cast<size_t>(ch.expert)].middleRows(static_cast<Eigen::Index>(ch.begin), out.rows()) = out;
+      }
     }
+    if (!direct) combine(r, outs, y, x.rows(), x.cols());
   }
-  combine(r, outs, y, x.rows(), x.cols());
+  if (cache) combine(r, outs, y, x.rows(), x.cols());
   // A slot over capacity skips its expert: the identity (the residual) inside expert norms, 0 else.
   if (expert_norm)
     for (int32_t s : dropped) y.row(s / k) += r.weight[static_cast<size_t>(s)] * x.row(s / k);
