@@ -10,6 +10,7 @@
 
 #include "model/activation.h"
 #include "model/int8_matmul.h"
+#include "model/vector_math.h"
 
 using namespace moekit;
 
@@ -174,4 +175,24 @@ TEST_CASE("int8_linear_activated equals the activation of int8_linear, quantised
       CHECK(got.scale == ref.scale);
       CHECK(got.zero == ref.zero);
     }
+}
+
+TEST_CASE("int8 activation codes are the same on the AVX-512, AVX2 and portable loops", "[int8][vector_math]") {
+  std::mt19937 rng(9);
+  std::normal_distribution<float> g;
+  Mat x(37, 1043);  // a row length no vector width divides
+  for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = 3.0f * g(rng);
+  x.row(3).setZero();
+  x.row(4) = x.row(4).cwiseAbs();  // zero point 0
+  const VectorIsa best = vector_math_best_isa();
+  const QuantizedActivations ref = quantize_activations(x);
+  for (VectorIsa isa : {VectorIsa::avx2, VectorIsa::portable}) {
+    INFO(vector_isa_name(isa) << " vs " << vector_isa_name(best));
+    set_vector_math_max_isa(isa);
+    const QuantizedActivations got = quantize_activations(x);
+    CHECK(got.u == ref.u);
+    CHECK(got.scale == ref.scale);
+    CHECK(got.zero == ref.zero);
+  }
+  set_vector_math_max_isa(best);
 }
