@@ -31,7 +31,13 @@ inline int8_t quantize_value(float v, float scale) {
 // vectorises where std::rint would not at the baseline ISA.
 constexpr float kRound = 12582912.0f;
 
-// codes u[k] = clamp(rint(x[k] / s) + zp, 0, top). GCC vectorised the float -> u8 narrowing of
+// One code: clamp(rint(x / s) + zp, 0, top).
+inline uint8_t code(float x, float s, float zp, float top) {
+  const float v = ((x / s + kRound) - kRound) + zp;
+  return static_cast<uint8_t>(static_cast<int32_t>(std::min(std::max(v, 0.0f), top)));
+}
+
+// codes u[k] = code(x[k], ...). GCC vectorised the float -> u8 narrowing of
 // the plain loop at 128 bits even in its AVX-512 clone (`perf annotate`, Intel Xeon 2026-12-02),
 // so AVX-512 CPUs run this version: the same operations in the same order, so the same codes.
 // GCC 12 warns of the intrinsics' undefined pass-through operands (a false positive; as in
@@ -48,10 +54,7 @@ __attribute__((target("avx512f"))) void codes_avx512(const float* x, Eigen::Inde
     v = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(v, vz), zero), vt);
     _mm_storeu_si128(reinterpret_cast<__m128i*>(u + k), _mm512_cvtusepi32_epi8(_mm512_cvttps_epi32(v)));
   }
-  for (; k < cols; ++k) {
-    const float v = ((x[k] / s + kRound) - kRound) + zp;
-    u[k] = static_cast<uint8_t>(static_cast<int32_t>(std::min(std::max(v, 0.0f), top)));
-  }
+  for (; k < cols; ++k) u[k] = code(x[k], s, zp, top);
 }
 #pragma GCC diagnostic pop
 
@@ -89,10 +92,7 @@ MOEKIT_CLONES bool quantize_row(const float* x, Eigen::Index cols, int max_code,
     return true;
   }
 #pragma omp simd
-  for (Eigen::Index k = 0; k < cols; ++k) {
-    const float v = ((x[k] / s + kRound) - kRound) + zp;
-    u[k] = static_cast<uint8_t>(static_cast<int32_t>(std::min(std::max(v, 0.0f), top)));
-  }
+  for (Eigen::Index k = 0; k < cols; ++k) u[k] = code(x[k], s, zp, top);
   return true;
 }
 
