@@ -25,7 +25,7 @@ void run_eval(const EvalOptions& o) {
   io::LoadedModel loaded = load_model_verbose(o.model, io::LoadFor::inference, parse_precision_option(o.precision));
   const auto examples = load_encoded(o.data, loaded, o.max_seq_len, true);
   const auto result = distill::run_inference(*loaded.model, examples, o.batch_size, "eval");
-  const auto metrics = distill::task_metrics(loaded.model->config.task, result, examples);
+  const auto metrics = distill::task_metrics(loaded.model->config.task, result, examples, loaded.model->config.labels);
   const double secs = std::max(result.seconds, 1e-9);
   const double n = static_cast<double>(examples.size());
   nlohmann::json j = {{"model", o.model}, {"data", o.data}, {"examples", examples.size()}};

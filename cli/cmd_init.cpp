@@ -76,8 +76,10 @@ void register_init(CLI::App& app) {
   cmd->add_option("--labels-from", opts->labels_from, "take the label set from a labelled dataset (TSV/JSONL)");
   cmd->add_option("--problem-type", opts->problem_type,
                   "the task head (overrides the config's problem_type): single_label_classification, regression "
-                  "(one output, MSE) or multi_label_classification (a sigmoid per label, BCE)")
-      ->check(CLI::IsMember({"single_label_classification", "regression", "multi_label_classification"}));
+                  "(one output, MSE), multi_label_classification (a sigmoid per label, BCE) or token_classification "
+                  "(a tag per token, NER; --labels-from reads the tags of a .jsonl or .conll file)")
+      ->check(CLI::IsMember({"single_label_classification", "regression", "multi_label_classification",
+                             "token_classification"}));
   cmd->add_flag("!--cased", opts->lower_case, "the vocabulary is cased (no lower-casing)");
   cmd->callback([opts] { run_init(*opts); });
 }

@@ -25,16 +25,23 @@ void run_predict(const PredictOptions& o) {
   io::LoadedModel loaded = load_model_verbose(o.model, io::LoadFor::inference, parse_precision_option(o.precision));
   const auto examples = load_encoded(o.data, loaded, o.max_seq_len, false);
   const auto result = distill::run_inference(*loaded.model, examples, o.batch_size, "predict");
+  const BertConfig& c = loaded.model->config;
   auto write = [&](std::ostream& os) {
-    for (Eigen::Index i = 0; i < result.logits.rows(); ++i)
-      os << io::prediction_json(loaded.model->config, result.logits.row(i)).dump() << "\n";
+    if (c.per_token_head()) {
+      for (size_t i = 0; i < examples.size(); ++i) {
+        const auto rows = result.token_logits.middleRows(result.token_offset[i], result.token_offset[i + 1] - result.token_offset[i]);
+        os << io::token_prediction_json(c, examples[i].words, examples[i].word_starts, rows).dump() << "\n";
+      }
+      return;
+    }
+    for (Eigen::Index i = 0; i < result.logits.rows(); ++i) os << io::prediction_json(c, result.logits.row(i)).dump() << "\n";
   };
   if (o.out.empty()) {
     write(std::cout);
   } else {
     io::write_file_atomic(o.out, write);
-    std::cerr << "wrote " << result.logits.rows() << " predictions to " << o.out << " ("
-              << static_cast<int64_t>(static_cast<double>(result.logits.rows()) / std::max(result.seconds, 1e-9))
+    std::cerr << "wrote " << examples.size() << " predictions to " << o.out << " ("
+              << static_cast<int64_t>(static_cast<double>(examples.size()) / std::max(result.seconds, 1e-9))
               << " examples/s)\n";
   }
 }

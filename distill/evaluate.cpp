@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "distill/entity_metrics.h"
 #include "io/progress.h"
 #include "model/error.h"
 
@@ -10,8 +11,15 @@ namespace moekit::distill {
 InferenceResult run_inference(const BertModel& model, const std::vector<io::EncodedExample>& examples,
                               size_t batch_size, const std::string& progress_label, size_t shard, size_t shards) {
   InferenceResult r;
-  r.logits = Mat::Zero(static_cast<Eigen::Index>(examples.size()), model.config.num_labels());
-  r.predicted.assign(examples.size(), -1);
+  const bool per_token = model.config.per_token_head();
+  r.logits = Mat::Zero(per_token ? 0 : static_cast<Eigen::Index>(examples.size()), model.config.num_labels());
+  r.predicted.assign(per_token ? 0 : examples.size(), -1);
+  if (per_token) {
+    r.token_offset.assign(examples.size() + 1, 0);
+    for (size_t i = 0; i < examples.size(); ++i)
+      r.token_offset[i + 1] = r.token_offset[i] + static_cast<int64_t>(examples[i].ids.size());
+    r.token_logits = Mat::Zero(r.token_offset.back(), model.config.num_labels());
+  }
   const auto batches = io::length_grouped_batches(examples, batch_size);
   io::Progress progress(progress_label, static_cast<int64_t>(examples.size()), "examples");
   const auto start = std::chrono::steady_clock::now();
@@ -21,8 +29,14 @@ InferenceResult run_inference(const BertModel& model, const std::vector<io::Enco
     if (batch % shards != shard) continue;
     Batch b = io::make_batch(examples, indices, static_cast<int32_t>(model.config.pad_token_id));
     b.labels.clear();
+    b.token_labels.clear();
     Outputs out = model.forward(b, nullptr, nullptr);
-    for (size_t k = 0; k < indices.size(); ++k) {
+    for (size_t k = 0; per_token && k < indices.size(); ++k) {
+      const size_t i = indices[k];
+      const auto len = static_cast<Eigen::Index>(examples[i].ids.size());
+      r.token_logits.middleRows(r.token_offset[i], len) = out.logits.middleRows(static_cast<Eigen::Index>(k) * b.seq, len);
+    }
+    for (size_t k = 0; !per_token && k < indices.size(); ++k) {
       r.logits.row(static_cast<Eigen::Index>(indices[k])) = out.logits.row(static_cast<Eigen::Index>(k));
       Eigen::Index arg;
       out.logits.row(static_cast<Eigen::Index>(k)).maxCoeff(&arg);
@@ -50,13 +64,53 @@ ClassMetrics evaluate(const InferenceResult& result, const std::vector<io::Encod
   return classification_metrics(result.predicted, gold, num_labels);
 }
 
+std::vector<int> word_predictions(const InferenceResult& result, const io::EncodedExample& example, size_t i) {
+  std::vector<int> tags(example.word_starts.size(), -1);
+  for (size_t w = 0; w < tags.size(); ++w) {
+    if (example.word_starts[w] < 0) continue;
+    Eigen::Index arg = 0;
+    result.token_logits.row(result.token_offset[i] + example.word_starts[w]).maxCoeff(&arg);
+    tags[w] = static_cast<int>(arg);
+  }
+  return tags;
+}
+
+namespace {
+
+// Over the words that got a token: the others have no prediction (HF's run_ner scores only the
+// labelled first sub-tokens too).
+std::map<std::string, double> token_metrics(const InferenceResult& result,
+                                            const std::vector<io::EncodedExample>& examples,
+                                            const std::vector<std::string>& labels) {
+  std::vector<std::vector<std::string>> predicted(examples.size()), gold(examples.size());
+  for (size_t i = 0; i < examples.size(); ++i) {
+    const std::vector<int> tags = word_predictions(result, examples[i], i);
+    for (size_t w = 0; w < tags.size(); ++w) {
+      if (tags[w] < 0) continue;
+      predicted[i].push_back(labels.at(static_cast<size_t>(tags[w])));
+      gold[i].push_back(labels.at(static_cast<size_t>(examples[i].word_tags[w])));
+    }
+  }
+  const EntityMetrics m = entity_metrics(predicted, gold);
+  return {{"entity_f1", m.f1},
+          {"entity_precision", m.precision},
+          {"entity_recall", m.recall},
+          {"token_accuracy", m.token_accuracy}};
+}
+
+}  // namespace
+
 std::map<std::string, double> task_metrics(Task task, const InferenceResult& result,
-                                           const std::vector<io::EncodedExample>& examples) {
+                                           const std::vector<io::EncodedExample>& examples,
+                                           const std::vector<std::string>& labels) {
   const Eigen::Index cols = result.logits.cols();
+  const bool has_targets = task == Task::regression || task == Task::multi_label;
   for (const auto& e : examples)
-    if (!e.labelled() || (task != Task::single_label && static_cast<Eigen::Index>(e.targets.size()) != cols))
+    if (!e.labelled() || (has_targets && static_cast<Eigen::Index>(e.targets.size()) != cols) ||
+        (task == Task::token_classification && e.word_tags.size() != e.words.size()))
       fail("", "metrics need every example labelled for the model's task");
   switch (task) {
+    case Task::token_classification: return token_metrics(result, examples, labels);
     case Task::single_label: {
       const ClassMetrics c = evaluate(result, examples, static_cast<int>(cols));
       return {{"accuracy", c.accuracy}, {"macro_f1", c.macro_f1}};
@@ -89,6 +143,7 @@ std::string default_metric(Task task) {
     case Task::single_label: return "accuracy";
     case Task::regression: return "pearson";
     case Task::multi_label: return "micro_f1";
+    case Task::token_classification: return "entity_f1";
   }
   return "accuracy";
 }

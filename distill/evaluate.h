@@ -11,8 +11,12 @@
 namespace moekit::distill {
 
 struct InferenceResult {
-  Mat logits;               // [examples, num_labels], input order
+  Mat logits;               // [examples, num_labels], input order (0 rows for a per-token head)
   std::vector<int> predicted;
+  // Per-token heads (token classification): every example's token logits stacked in input order,
+  // [total tokens, num_labels]; example i's rows start at token_offset[i] (size examples + 1).
+  Mat token_logits;
+  std::vector<int64_t> token_offset;
   double seconds = 0;       // wall time of the forward passes
   int64_t tokens = 0;       // real (non-padding) tokens processed
   // MoE models: [layer][expert] real tokens routed to each expert over all examples ({} for dense
@@ -34,9 +38,15 @@ ClassMetrics evaluate(const InferenceResult& result, const std::vector<io::Encod
 //   single_label  accuracy, macro_f1
 //   regression    pearson, spearman, mse
 //   multi_label   micro_f1, macro_f1, accuracy (exact label set), a label predicted when its logit > 0
+//   token_classification  entity_f1, entity_precision, entity_recall (strict IOB2, seqeval) and
+//                 token_accuracy, over the words that got a token (each word's first sub-token)
+// labels: the model's labels (tag names; token classification needs them).
 std::map<std::string, double> task_metrics(Task task, const InferenceResult& result,
-                                           const std::vector<io::EncodedExample>& examples);
-// The metric that picks the best model by default: accuracy, pearson, micro_f1.
+                                           const std::vector<io::EncodedExample>& examples,
+                                           const std::vector<std::string>& labels = {});
+// The predicted tag index of every word of example i (-1 for words without a token).
+std::vector<int> word_predictions(const InferenceResult& result, const io::EncodedExample& example, size_t i);
+// The metric that picks the best model by default: accuracy, pearson, micro_f1, entity_f1.
 std::string default_metric(Task task);
 // Whether a smaller value of `metric` is better (mse).
 bool lower_is_better(const std::string& metric);

@@ -94,9 +94,31 @@ double multilabel_kd(MatRef zs, MatRef zt, double T, Mat* grad) {
   return factor * std::max(0.0, bce - entropy);
 }
 
+// Per-token KD: kd_loss over the real tokens' rows only (padding rows get zero gradient).
+double token_kd(MatRef zs, MatRef zt, KdKind kind, double temperature, const std::vector<uint8_t>* mask, Mat* grad) {
+  if (!mask || static_cast<Eigen::Index>(mask->size()) != zs.rows())
+    fail("", "KD: a per-token head needs the batch's token mask");
+  std::vector<Eigen::Index> rows;
+  for (size_t i = 0; i < mask->size(); ++i)
+    if ((*mask)[i]) rows.push_back(static_cast<Eigen::Index>(i));
+  if (grad) grad->setZero(zs.rows(), zs.cols());
+  if (rows.empty()) return 0;
+  Mat s(static_cast<Eigen::Index>(rows.size()), zs.cols()), t(s.rows(), zs.cols());
+  for (size_t k = 0; k < rows.size(); ++k) {
+    s.row(static_cast<Eigen::Index>(k)) = zs.row(rows[k]);
+    t.row(static_cast<Eigen::Index>(k)) = zt.row(rows[k]);
+  }
+  Mat g;
+  const double loss = kd_loss(s, t, kind, temperature, grad ? &g : nullptr);
+  if (grad)
+    for (size_t k = 0; k < rows.size(); ++k) grad->row(rows[k]) = g.row(static_cast<Eigen::Index>(k));
+  return loss;
+}
+
 }  // namespace
 
-double task_kd_loss(Task task, MatRef zs, MatRef zt, KdKind kind, double temperature, Mat* grad) {
+double task_kd_loss(Task task, MatRef zs, MatRef zt, KdKind kind, double temperature, Mat* grad,
+                    const std::vector<uint8_t>* token_mask) {
   if (zs.rows() != zt.rows() || zs.cols() != zt.cols())
     fail("", "KD: student logits " + shape_str(zs.rows(), zs.cols()) + " vs teacher " + shape_str(zt.rows(), zt.cols()) +
                  " (the models must share the label set)");
@@ -106,6 +128,7 @@ double task_kd_loss(Task task, MatRef zs, MatRef zt, KdKind kind, double tempera
       if (temperature != 1.0) fail("", "--temperature: a regression head has no distribution to soften (use 1)");
       return mse_loss(zs, flat(zt), grad);
     case Task::multi_label: return multilabel_kd(zs, zt, temperature, grad);
+    case Task::token_classification: return token_kd(zs, zt, kind, temperature, token_mask, grad);
   }
   fail("", "unknown task");
 }

@@ -29,8 +29,10 @@ double kd_loss(MatRef student_logits, MatRef teacher_logits, KdKind kind, double
 //                 minus the teacher's own entropy (so a student equal to its teacher scores 0:
 //                 the Bernoulli KL(p_t || p_s); the gradient is the BCE's), times T^2 when T != 1:
 //                 dL/dzs = T (sigmoid(zs/T) - sigmoid(zt/T)) / n   (T^2 / T; n = rows * labels)
+//   token_classification  kd_loss (KL or symmetric KL at T) of every real token (token_mask 1;
+//                 the batch's mask), mean over those tokens; padding rows get zero gradient
 double task_kd_loss(Task task, MatRef student_logits, MatRef teacher_logits, KdKind kind, double temperature,
-                    Mat* grad);
+                    Mat* grad, const std::vector<uint8_t>* token_mask = nullptr);
 
 // Attention distillation (MiniLM's KL of attention distributions; TinyBERT matches the same maps
 // with an MSE): for every sequence b, head and real query row i,

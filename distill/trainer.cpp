@@ -190,9 +190,10 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
                              static_cast<size_t>(comm.size()));
       if (comm.size() > 1) {
         comm.allreduce_sum(r.logits.data(), static_cast<size_t>(r.logits.size()));
+        comm.allreduce_sum(r.token_logits.data(), static_cast<size_t>(r.token_logits.size()));
         for (Eigen::Index i = 0; i < r.logits.rows(); ++i) r.logits.row(i).maxCoeff(&r.predicted[static_cast<size_t>(i)]);
       }
-      return task_metrics(m.config.task, r, data.dev);
+      return task_metrics(m.config.task, r, data.dev, m.config.labels);
     };
   }
   result.metric = dev_eval.metric;

@@ -13,10 +13,21 @@ struct EncodedExample {
   std::vector<int32_t> ids, type_ids;
   int label = -1;
   std::vector<float> targets;  // regression / multi-label gold (io::Example::targets)
-  bool labelled() const { return label >= 0 || !targets.empty(); }
+  // Token classification (examples with words): the words, the position in ids of each word's
+  // first sub-token (-1 when the word got no token: truncated, or nothing left after
+  // normalisation), each word's gold tag (empty = unlabeled), and per id the tag trained on
+  // (the word's tag at its first sub-token, Batch::kIgnoreToken elsewhere; empty = unlabeled).
+  std::vector<std::string> words;
+  std::vector<int32_t> word_starts;
+  std::vector<int> word_tags, token_labels;
+  bool labelled() const { return label >= 0 || !targets.empty() || !token_labels.empty(); }
 };
 
-// Tokenises every example (with the tokenizer's special tokens, truncated to max_len).
+// Tokenises every example (with the tokenizer's special tokens, truncated to max_len). Examples
+// with words (token classification) are encoded word by word, as HF's is_split_into_words: each
+// word as " " + word without special tokens (so byte-level BPE and Metaspace see a word start,
+// like add_prefix_space), between the special tokens the tokenizer puts around one sequence;
+// truncation drops whole words from the end.
 std::vector<EncodedExample> encode_examples(const Tokenizer& tokenizer, const std::vector<Example>& examples,
                                             int max_len);
 

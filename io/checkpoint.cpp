@@ -156,8 +156,8 @@ LoadedModel bind_model(const BertConfig& config, std::map<std::string, Tensor> t
                  params.end());
     if (attached) out.dtype_counts["I8"] = attached;
   }
-  std::vector<std::string> head = {model.pooler.weight.name, model.pooler.bias.name, model.classifier.weight.name,
-                                   model.classifier.bias.name};
+  std::vector<std::string> head = {model.classifier.weight.name, model.classifier.bias.name};
+  if (!config.per_token_head()) head.insert(head.end(), {model.pooler.weight.name, model.pooler.bias.name});
   BindResult bound = bind_params(params, tensors, weights_path, config.prefix(), head, model.index_params());
   for (const auto& [dtype, n] : bound.dtype_counts) out.dtype_counts[dtype] += n;
   out.warnings = bound.warnings;

@@ -1,5 +1,6 @@
 #include "io/dataset.h"
-#include "io/utf8.h"
+#include "io/text_lines.h"
+#include "io/token_dataset.h"
 
 #include <algorithm>
 #include <cctype>
@@ -28,50 +29,6 @@ struct Row {
   bool label_is_list = false;            // a JSON array (multi-label)
   std::vector<std::string> label_list;   // its items, integers as digits
 };
-
-std::string at_line(size_t line) { return "line " + std::to_string(line) + ": "; }
-
-bool is_blank(const std::string& s) { return s.find_first_not_of(" \t") == std::string::npos; }
-
-// Calls on_line(line_number, text) for each non-blank line, after removing '\r', a leading BOM,
-// and checking UTF-8.
-// Bounds on what a dataset file may make us hold: one line (a real example is a few KB) and the
-// example count; beyond them the file is refused before memory runs out.
-constexpr size_t kMaxLineBytes = 1 << 20;
-constexpr size_t kMaxExamples = 20'000'000;
-
-// std::getline with a length limit: a file without newlines must not become one huge string.
-bool read_line(std::istream& in, std::string& line, size_t line_no, const fs::path& path) {
-  line.clear();
-  std::streambuf* buf = in.rdbuf();
-  for (int c; (c = buf->sbumpc()) != std::char_traits<char>::eof();) {
-    if (c == '\n') return true;
-    if (line.size() >= kMaxLineBytes)
-      fail(path, at_line(line_no) + "longer than " + std::to_string(kMaxLineBytes) + " bytes (not a text dataset?)");
-    line.push_back(static_cast<char>(c));
-  }
-  return !line.empty();
-}
-
-template <typename F>
-void for_each_line(const fs::path& path, F on_line) {
-  std::ifstream in(path, std::ios::binary);
-  check(static_cast<bool>(in), path, "cannot open dataset file");
-  std::string line;
-  size_t line_no = 0, lines = 0;
-  while (read_line(in, line, line_no + 1, path)) {
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line_no == 1 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);
-    long bad = invalid_utf8_at(line);
-    if (bad >= 0) fail(path, at_line(line_no) + "invalid UTF-8 at byte " + std::to_string(bad));
-    if (is_blank(line)) continue;
-    check(++lines <= kMaxExamples, path,
-          at_line(line_no) + "more than " + std::to_string(kMaxExamples) + " examples (moekit's limit per file)");
-    on_line(line_no, line);
-  }
-  check(!in.bad(), path, "read error after line " + std::to_string(line_no));
-}
 
 std::vector<std::string> split_tabs(const std::string& line) {
   std::vector<std::string> cells;
@@ -127,31 +84,10 @@ std::vector<Row> read_tsv(const fs::path& path, bool require_label_column) {
   return rows;
 }
 
-// Keeps nlohmann's reason but drops its "line 1, column C" (every parse is one line here).
-std::string json_reason(const nlohmann::json::parse_error& e) {
-  std::string msg = e.what();
-  size_t col = msg.find("column ");
-  size_t colon = col == std::string::npos ? std::string::npos : msg.find(": ", col);
-  return colon == std::string::npos ? msg : msg.substr(colon + 2);
-}
-
 std::vector<Row> read_jsonl(const fs::path& path) {
   std::vector<Row> rows;
   for_each_line(path, [&](size_t line_no, const std::string& line) {
-    nlohmann::json obj;
-    try {
-      obj = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
-      fail(path, at_line(line_no) + "invalid JSON at column " + std::to_string(e.byte) + ": " +
-                     json_reason(e));
-    } catch (const nlohmann::json::exception& e) {  // e.g. out_of_range 406, a number too large for a double
-      std::string msg = e.what();
-      const size_t bracket = msg.find("] ");
-      fail(path, at_line(line_no) + "invalid JSON: " + (bracket == std::string::npos ? msg : msg.substr(bracket + 2)));
-    }
-    if (!obj.is_object())
-      fail(path, at_line(line_no) + "expected a JSON object, got " + obj.type_name() +
-                     (obj.is_array() ? "; hint: use JSON Lines, one object per line" : ""));
+    const nlohmann::json obj = parse_json_line(line, line_no, path);
     Row row;
     row.line = line_no;
     auto text = obj.find("text");
@@ -185,13 +121,6 @@ std::vector<Row> read_jsonl(const fs::path& path) {
     rows.push_back(std::move(row));
   });
   return rows;
-}
-
-std::string lower_extension(const fs::path& path) {
-  std::string ext = path.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return ext;
 }
 
 std::string missing_label_message(const fs::path& path) {
@@ -251,6 +180,7 @@ std::vector<std::string> label_names(const Row& row) {
 
 std::vector<Example> read_dataset(const fs::path& path, const std::vector<std::string>& labels,
                                   bool require_labels, Task task) {
+  if (task == Task::token_classification) return read_token_dataset(path, labels, require_labels);
   std::unordered_map<std::string, int> by_name;
   for (size_t i = 0; i < labels.size(); ++i) by_name.emplace(labels[i], static_cast<int>(i));
   std::string known;
@@ -310,7 +240,7 @@ std::vector<Example> read_unlabelled(const fs::path& path, bool pairs) {
   std::vector<Example> out;
   if (lower_extension(path) == ".txt") {
     check(!pairs, path, "a .txt file has one text per line, no pairs; give text_pair in a .tsv or .jsonl file");
-    for (std::string& t : read_texts(path)) out.push_back({std::move(t), "", false, -1, {}});
+    for (std::string& t : read_texts(path)) out.push_back({std::move(t), "", false, -1, {}, {}, {}});
     return out;
   }
   for (Row& row : read_rows(path, false)) {
@@ -323,6 +253,7 @@ std::vector<Example> read_unlabelled(const fs::path& path, bool pairs) {
 }
 
 std::vector<std::string> collect_labels(const fs::path& path, Task task) {
+  if (task == Task::token_classification) return collect_tags(path);
   std::vector<std::string> names;
   std::unordered_map<std::string, bool> seen;
   for (const Row& row : read_rows(path, true)) {

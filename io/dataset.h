@@ -16,7 +16,12 @@ struct Example {
   int label = -1;  // single-label tasks: index into the model's labels; -1 = unlabeled
   // Regression: {value}; multi-label: 0/1 per model label; empty = unlabeled (or single-label).
   std::vector<float> targets;
-  bool labelled() const { return label >= 0 || !targets.empty(); }
+  // Token classification (io/token_dataset.h): the words (pre-split, as CoNLL and HF datasets
+  // give them; `text` is them joined by spaces) and each word's tag index; word_tags empty =
+  // unlabeled.
+  std::vector<std::string> words;
+  std::vector<int> word_tags;
+  bool labelled() const { return label >= 0 || !targets.empty() || !word_tags.empty(); }
 };
 
 // Format by extension:
@@ -30,6 +35,7 @@ struct Example {
 //                none of them), a TSV cell sports,politics (comma-separated).
 // Without a label (absent, null, empty cell) the example is unlabeled, an error if require_labels.
 // Blank lines are skipped; a UTF-8 BOM is ignored. Throws Error naming file and line.
+// token_classification reads io/token_dataset.h's formats instead (JSONL tokens/tags, CoNLL, .txt).
 std::vector<Example> read_dataset(const std::filesystem::path& path, const std::vector<std::string>& labels,
                                   bool require_labels, Task task = Task::single_label);
 
@@ -45,7 +51,8 @@ std::vector<Example> read_unlabelled(const std::filesystem::path& path, bool pai
 
 // Distinct label names of a labelled dataset, sorted (numerically if all are integers), as HF's
 // run_glue builds a new model's label list. Every example must have a label. Multi-label: the
-// names in all label sets; regression: {"LABEL_0"} (HF's name for the one output).
+// names in all label sets; regression: {"LABEL_0"} (HF's name for the one output); token
+// classification: the tags (io/token_dataset.h collect_tags).
 std::vector<std::string> collect_labels(const std::filesystem::path& path, Task task = Task::single_label);
 
 }  // namespace moekit::io

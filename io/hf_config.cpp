@@ -201,6 +201,13 @@ BertConfig parse_hf_config(const json& j, const std::filesystem::path& path) {
   } catch (const Error& e) {
     fail(path, e.what());
   }
+  // HF has no problem_type for token classification: its architectures name says it.
+  if (auto a = j.find("architectures"); a != j.end() && a->is_array() && !a->empty() && a->front().is_string()) {
+    const std::string arch = a->front().get<std::string>();
+    const std::string suffix = "ForTokenClassification";
+    if (arch.size() > suffix.size() && arch.compare(arch.size() - suffix.size(), suffix.size(), suffix) == 0)
+      c.task = Task::token_classification;
+  }
   if (auto it = j.find("moe"); it != j.end() && !it->is_null()) c.moe = read_moe(*it, c.num_hidden_layers, path);
   try {
     c.validate();
@@ -224,10 +231,11 @@ BertConfig read_hf_config(const std::filesystem::path& path) {
 
 json hf_config_json(const BertConfig& c) {
   json j;
-  j["architectures"] = {c.model_type == "xlm-roberta" ? "XLMRobertaForSequenceClassification"
-                        : c.roberta_like()          ? "RobertaForSequenceClassification"
-                        : c.electra()               ? "ElectraForSequenceClassification"
-                                                    : "BertForSequenceClassification"};
+  const std::string head = c.per_token_head() ? "ForTokenClassification" : "ForSequenceClassification";
+  j["architectures"] = {std::string(c.model_type == "xlm-roberta" ? "XLMRoberta"
+                                    : c.roberta_like()          ? "Roberta"
+                                    : c.electra()               ? "Electra"
+                                                                : "Bert") + head};
   j["model_type"] = c.model_type;
   j["vocab_size"] = c.vocab_size;
   j["hidden_size"] = c.hidden_size;
@@ -252,7 +260,7 @@ json hf_config_json(const BertConfig& c) {
   j["id2label"] = id2label;
   j["label2id"] = label2id;
   j["num_labels"] = c.labels.size();
-  j["problem_type"] = task_name(c.task);
+  if (!c.per_token_head()) j["problem_type"] = task_name(c.task);  // transformers refuses other values
   if (c.moe) {
     const MoeConfig& m = *c.moe;
     j["moe"] = {{"method", m.method}, {"experts", m.n_experts}, {"expert_size", m.expert_size}, {"shared", m.shared},

@@ -19,6 +19,7 @@ nlohmann::json prediction_json(const BertConfig& c, const Eigen::Ref<const RowVe
       line["label"] = c.labels[0];
       line["score"] = values[0];
       break;
+    case Task::token_classification: break;  // token_prediction_json
     case Task::multi_label: {
       nlohmann::json names = nlohmann::json::array(), scores = nlohmann::json::array();
       for (size_t i = 0; i < values.size(); ++i) {
@@ -32,6 +33,25 @@ nlohmann::json prediction_json(const BertConfig& c, const Eigen::Ref<const RowVe
   }
   line["logits"] = values;
   return line;
+}
+
+nlohmann::json token_prediction_json(const BertConfig& c, const std::vector<std::string>& words,
+                                     const std::vector<int32_t>& word_starts, MatRef token_logits) {
+  nlohmann::json tags = nlohmann::json::array(), scores = nlohmann::json::array();
+  for (size_t w = 0; w < words.size(); ++w) {
+    const int32_t at = w < word_starts.size() ? word_starts[w] : -1;
+    if (at < 0 || at >= token_logits.rows()) {
+      tags.push_back(nullptr);
+      scores.push_back(nullptr);
+      continue;
+    }
+    const auto row = token_logits.row(at);
+    Eigen::Index arg = 0;
+    const float mx = row.maxCoeff(&arg);
+    tags.push_back(c.labels[static_cast<size_t>(arg)]);
+    scores.push_back(1.0 / (row.array() - mx).exp().sum());  // softmax at the argmax
+  }
+  return {{"tokens", words}, {"tags", tags}, {"scores", scores}};
 }
 
 }  // namespace moekit::io

@@ -15,9 +15,13 @@ struct Batch {
   // [batch * num_labels] row-major float targets: the value (regression) or 0/1 per label
   // (multi-label); empty for single-label tasks and unlabeled batches.
   std::vector<float> targets;
+  // Token classification: [batch * seq] gold tag per token, kIgnoreToken where no loss is taken
+  // (special tokens, later sub-tokens of a word, padding); empty when unlabelled.
+  std::vector<int> token_labels;
+  static constexpr int kIgnoreToken = -100;  // torch's CrossEntropyLoss ignore_index, as HF uses it
 
   int64_t n_tok() const { return batch * seq; }
-  bool labelled() const { return !labels.empty() || !targets.empty(); }
+  bool labelled() const { return !labels.empty() || !targets.empty() || !token_labels.empty(); }
   int64_t real_tokens() const {
     int64_t n = 0;
     for (uint8_t m : mask) n += m;

@@ -20,7 +20,15 @@ BertModel::BertModel(const BertConfig& c) : config(c) {
   for (size_t i = 0; i < layers.size(); ++i)
     layers[i].init(c.prefix() + "encoder.layer." + std::to_string(i) + ".", c, static_cast<int64_t>(i));
   link_shared();
-  if (c.roberta_like() || c.electra()) {
+  init_head_layers();
+}
+
+void BertModel::init_head_layers() {
+  const BertConfig& c = config;
+  if (c.per_token_head()) {  // *ForTokenClassification: no pooler
+    pooler = Linear{};
+    classifier.init("classifier", c.hidden_size, c.num_labels());
+  } else if (c.roberta_like() || c.electra()) {
     pooler.init("classifier.dense", c.hidden_size, c.hidden_size);
     classifier.init("classifier.out_proj", c.hidden_size, c.num_labels());
   } else {
@@ -34,7 +42,7 @@ ParamList BertModel::params() {
   embeddings.collect(list);
   if (embeddings_project) embeddings_project->collect(list);
   for (auto& layer : layers) layer.collect(list);
-  pooler.collect(list);
+  if (!config.per_token_head()) pooler.collect(list);
   classifier.collect(list);
   if (mlm) mlm->collect(list);
   return list;
@@ -51,7 +59,8 @@ std::vector<Linear*> BertModel::linears() {
     else if (layer.moe_owner)
       for (ExpertFFN& e : layer.moe->experts) out.insert(out.end(), {&e.intermediate, &e.output});
   }
-  out.insert(out.end(), {&pooler, &classifier});
+  if (!config.per_token_head()) out.push_back(&pooler);
+  out.push_back(&classifier);
   return out;
 }
 
@@ -150,7 +159,7 @@ ParamCounts count_params(BertModel& m) {
     }
   }
   n.head = count([&](ParamList& l) {
-    m.pooler.collect(l);
+    if (!m.config.per_token_head()) m.pooler.collect(l);
     m.classifier.collect(l);
     if (m.mlm) m.mlm->collect(l);
   });
@@ -179,14 +188,25 @@ void BertModel::init_head(Rng& rng) {
   classifier.bias.value.setZero();
 }
 
-void BertModel::replace_task_head(const std::vector<std::string>& labels, Rng& rng) {
+void BertModel::replace_task_head(const std::vector<std::string>& labels, Rng& rng, std::optional<Task> task) {
   BertConfig c = config;
   c.labels = labels;
+  if (task) c.task = *task;
   c.validate();
-  classifier.init(classifier.weight.name.substr(0, classifier.weight.name.size() - 7), c.hidden_size,
-                  c.num_labels());
+  const bool had_pooler = !config.per_token_head();
+  const Linear old_pooler = pooler;
   config = c;
+  init_head_layers();
   init_head(rng);
+  if (c.per_token_head()) return;
+  if (had_pooler) {  // a pretrained pooler (BERT's NSP-trained one) is kept, as from_pretrained does
+    pooler.weight.value = old_pooler.weight.value;
+    pooler.bias.value = old_pooler.bias.value;
+  } else {
+    for (Eigen::Index i = 0; i < pooler.weight.value.size(); ++i)
+      pooler.weight.value.data()[i] = static_cast<float>(rng.normal() * config.initializer_range);
+    pooler.bias.value.setZero();
+  }
 }
 
 void BertModel::set_train_routing(const MoeTrainRouting& routing) {
@@ -226,6 +246,10 @@ Outputs BertModel::forward(const Batch& batch, ForwardCache* cache, Rng* dropout
     h = std::move(next);
     if (keep_hidden) out.hidden_states.push_back(h);
   }
+  if (config.per_token_head()) {
+    token_head_forward(h, out.logits, cache, dropout_rng);
+    return out;
+  }
   const Eigen::Index hidden = h.cols();
   Mat cls(batch.batch, hidden);
   for (int64_t b = 0; b < batch.batch; ++b) cls.row(b) = h.row(b * batch.seq);
@@ -257,9 +281,27 @@ Outputs BertModel::forward(const Batch& batch, ForwardCache* cache, Rng* dropout
   return out;
 }
 
-void BertModel::backward(const Batch& batch, MatRef dlogits, const ForwardCache& cache,
-                         const std::vector<Mat>* dhidden, std::vector<DenseFFN::Taps>* ffn_taps,
-                         const std::vector<Mat>* dscores) {
+void BertModel::token_head_forward(const Mat& h, Mat& logits, ForwardCache* cache, Rng* dropout_rng) const {
+  // HF *ForTokenClassification: dropout -> classifier on every row (padding rows too; the loss
+  // and the metrics skip them).
+  Mat mask;
+  if (dropout_rng && config.hidden_dropout_prob > 0) {
+    mask = dropout_mask(*dropout_rng, h.rows(), h.cols(), config.hidden_dropout_prob);
+    classifier.forward((h.array() * mask.array()).matrix(), logits, cache ? &cache->classifier : nullptr);
+  } else {
+    classifier.forward(h, logits, cache ? &cache->classifier : nullptr);
+  }
+  if (cache) cache->pooled_mask = std::move(mask);
+}
+
+Mat BertModel::token_head_backward(MatRef dlogits, const ForwardCache& cache) {
+  Mat dh;
+  classifier.backward(dlogits, cache.classifier, &dh);
+  if (cache.pooled_mask.size() > 0) dh.array() *= cache.pooled_mask.array();
+  return dh;
+}
+
+Mat BertModel::sequence_head_backward(const Batch& batch, MatRef dlogits, const ForwardCache& cache) {
   Mat dpooled;
   classifier.backward(dlogits, cache.classifier, &dpooled);
   if (cache.pooled_mask.size() > 0) dpooled.array() *= cache.pooled_mask.array();
@@ -271,10 +313,15 @@ void BertModel::backward(const Batch& batch, MatRef dlogits, const ForwardCache&
   Mat dcls;
   pooler.backward(dpre, cache.pooler, &dcls);
   if (cache.cls_mask.size() > 0) dcls.array() *= cache.cls_mask.array();
-
-  const Eigen::Index hidden = dcls.cols();
-  Mat dh = Mat::Zero(batch.n_tok(), hidden);
+  Mat dh = Mat::Zero(batch.n_tok(), dcls.cols());
   for (int64_t b = 0; b < batch.batch; ++b) dh.row(b * batch.seq) = dcls.row(b);
+  return dh;
+}
+
+void BertModel::backward(const Batch& batch, MatRef dlogits, const ForwardCache& cache,
+                         const std::vector<Mat>* dhidden, std::vector<DenseFFN::Taps>* ffn_taps,
+                         const std::vector<Mat>* dscores) {
+  Mat dh = config.per_token_head() ? token_head_backward(dlogits, cache) : sequence_head_backward(batch, dlogits, cache);
   auto add_hidden = [&](size_t idx) {
     if (dhidden && idx < dhidden->size() && (*dhidden)[idx].size() > 0) dh += (*dhidden)[idx];
   };

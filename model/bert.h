@@ -28,12 +28,12 @@ struct ForwardCache {
   Linear::Cache pooler;
   Mat pooler_z;           // pooler dense output before its activation (ELECTRA's GELU needs it)
   Mat pooled;             // tanh (GELU for ELECTRA) output [batch, hidden]
-  Mat pooled_mask;        // dropout mask before the classifier (empty in eval)
+  Mat pooled_mask;        // dropout mask before the classifier (empty in eval); [n_tok, hidden] for a per-token head
   Linear::Cache classifier;
 };
 
 struct Outputs {
-  Mat logits;                      // [batch, num_labels]
+  Mat logits;                      // [batch, num_labels]; [batch * seq, num_labels] for a per-token head
   std::vector<Mat> hidden_states;  // [layers + 1] of [n_tok, hidden]: embeddings, each layer
   // MoE models only (per call, so concurrent forwards do not share counters):
   double balance_loss = 0;  // sum over MoE layers of N * sum_i f_i P_i (gate routers; MoEBERT's gate_loss)
@@ -50,8 +50,8 @@ struct BertModel {
   // electra.embeddings_project (embedding_size -> hidden_size), only when they differ.
   std::optional<Linear> embeddings_project;
   std::vector<EncoderLayer> layers;
-  Linear pooler;      // bert.pooler.dense | classifier.dense (RoBERTa, ELECTRA)
-  Linear classifier;  // classifier | classifier.out_proj (RoBERTa, ELECTRA)
+  Linear pooler;      // bert.pooler.dense | classifier.dense (RoBERTa, ELECTRA); unused by a per-token head
+  Linear classifier;  // classifier | classifier.out_proj (RoBERTa, ELECTRA); classifier for a per-token head
   // Masked-LM head (cls.predictions.*), present while pretraining or when a checkpoint has one;
   // forward() does not run it (distill/pretrain.h does, on the masked rows).
   std::optional<MlmHead> mlm;
@@ -64,9 +64,11 @@ struct BertModel {
   // LayerNorm 1/0, biases 0.
   void init_weights(Rng& rng);
   void init_head(Rng& rng);  // only pooler-independent classifier (a new head for a new task)
-  // A new classifier for `labels` (config.labels replaced), initialised from rng: fine-tuning a
-  // pretrained encoder on a task, as transformers' from_pretrained does for a missing head.
-  void replace_task_head(const std::vector<std::string>& labels, Rng& rng);
+  // A new classifier for `labels` (config.labels replaced; config.task too when `task` is given),
+  // initialised from rng: fine-tuning a pretrained encoder on a task, as transformers'
+  // from_pretrained does for a missing head. The pooler is kept (a new one is made when the old
+  // head had none); a per-token head drops it.
+  void replace_task_head(const std::vector<std::string>& labels, Rng& rng, std::optional<Task> task = std::nullopt);
   // Adds an untrained MLM head (HF init from rng) when there is none.
   void add_mlm_head(Rng& rng);
 
@@ -107,6 +109,12 @@ struct BertModel {
   // projections (its own ones are released). The constructor calls it; moefy calls it after
   // building the owners' blocks. Throws Error when an owner has no layer-norm MoE FFN.
   void link_shared();
+
+ private:
+  void init_head_layers();  // names and shapes of pooler + classifier for config's task
+  void token_head_forward(const Mat& h, Mat& logits, ForwardCache* cache, Rng* dropout_rng) const;
+  Mat token_head_backward(MatRef dlogits, const ForwardCache& cache);  // -> dL/dh [n_tok, hidden]
+  Mat sequence_head_backward(const Batch& batch, MatRef dlogits, const ForwardCache& cache);
 };
 
 // Parameter counts by part, for inspect and reports. experts: every expert's W1, b1, W2, b2 and

@@ -25,6 +25,7 @@ const char* task_name(Task t) {
     case Task::single_label: return "single_label_classification";
     case Task::regression: return "regression";
     case Task::multi_label: return "multi_label_classification";
+    case Task::token_classification: return "token_classification";
   }
   return "?";
 }
@@ -33,8 +34,10 @@ Task parse_task(const std::string& name) {
   if (name == "single_label_classification") return Task::single_label;
   if (name == "regression") return Task::regression;
   if (name == "multi_label_classification") return Task::multi_label;
+  if (name == "token_classification") return Task::token_classification;
   fail("", "problem_type: unknown \"" + name +
-               "\" (expected single_label_classification, regression or multi_label_classification)");
+               "\" (expected single_label_classification, regression, multi_label_classification or "
+               "token_classification)");
 }
 
 static void positive(int64_t v, const char* name) {

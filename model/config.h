@@ -15,7 +15,11 @@ enum class Activation { gelu, gelu_new, relu };
 //   single_label: softmax over num_labels classes, cross-entropy ("single_label_classification")
 //   regression:   one real value per example (num_labels 1), MSE ("regression")
 //   multi_label:  an independent sigmoid per label, BCE with logits ("multi_label_classification")
-enum class Task { single_label, regression, multi_label };
+//   token_classification: softmax over num_labels tags for every token (NER; HF's
+//                 *ForTokenClassification: no pooler, dropout -> `classifier` on each token's
+//                 last hidden state), cross-entropy on each word's first sub-token. HF has no
+//                 problem_type for it: config.json says so by its `architectures`.
+enum class Task { single_label, regression, multi_label, token_classification };
 
 // The MoE layout (DESIGN.md 4.2, 4.3), config.json "moe". It lives inside BertConfig so every
 // `BertModel(config)` (load, copies, students) gets the same structure; absent = a dense model.
@@ -89,6 +93,9 @@ struct BertConfig {
   std::optional<MoeConfig> moe;     // config.json "moe"; absent = dense
 
   int64_t num_labels() const { return static_cast<int64_t>(labels.size()); }
+  // The head scores every token (logits [batch * seq, num_labels]) instead of the [CLS] row, and
+  // has no pooler.
+  bool per_token_head() const { return task == Task::token_classification; }
   int64_t head_dim() const { return hidden_size / num_attention_heads; }
   // RoBERTa numbers positions from padding_idx + 1 (HF create_position_ids_from_input_ids).
   int64_t position_offset() const { return roberta_like() ? pad_token_id + 1 : 0; }

@@ -17,15 +17,21 @@ Mat softmax_rows(MatRef logits) {
   return p;
 }
 
-// L = mean_r -log p[r, y_r];  dL/dlogits = (p - onehot(y)) / rows.
-double softmax_cross_entropy(MatRef logits, const std::vector<int>& labels, Mat* dlogits) {
+// L = mean_r -log p[r, y_r];  dL/dlogits = (p - onehot(y)) / rows. With skip_ignored, rows whose
+// label is Batch::kIgnoreToken take no part (zero gradient) and the mean is over the others.
+static double cross_entropy(MatRef logits, const std::vector<int>& labels, Mat* dlogits, bool skip_ignored) {
   const Eigen::Index rows = logits.rows();
   if (static_cast<Eigen::Index>(labels.size()) != rows)
     fail("", "cross-entropy: " + std::to_string(labels.size()) + " labels for " + std::to_string(rows) + " rows");
+  Eigen::Index counted = rows;
+  if (skip_ignored) counted = std::count_if(labels.begin(), labels.end(), [](int y) { return y != Batch::kIgnoreToken; });
   double loss = 0;
-  if (dlogits) dlogits->resize(rows, logits.cols());
+  if (dlogits) dlogits->setZero(rows, logits.cols());
+  if (counted == 0) return 0;
+  const float inv = 1.0f / static_cast<float>(counted);
   for (Eigen::Index r = 0; r < rows; ++r) {
     const int y = labels[static_cast<size_t>(r)];
+    if (skip_ignored && y == Batch::kIgnoreToken) continue;
     if (y < 0 || y >= logits.cols()) fail("", "cross-entropy: label " + std::to_string(y) + " out of range");
     const double mx = logits.row(r).maxCoeff();
     double sum = 0;
@@ -34,11 +40,19 @@ double softmax_cross_entropy(MatRef logits, const std::vector<int>& labels, Mat*
     loss += log_z - logits(r, y);
     if (dlogits) {
       for (Eigen::Index c = 0; c < logits.cols(); ++c)
-        (*dlogits)(r, c) = static_cast<float>(std::exp(logits(r, c) - log_z) / rows);
-      (*dlogits)(r, y) -= 1.0f / static_cast<float>(rows);
+        (*dlogits)(r, c) = static_cast<float>(std::exp(logits(r, c) - log_z) / static_cast<double>(counted));
+      (*dlogits)(r, y) -= inv;
     }
   }
-  return loss / static_cast<double>(rows);
+  return loss / static_cast<double>(counted);
+}
+
+double softmax_cross_entropy(MatRef logits, const std::vector<int>& labels, Mat* dlogits) {
+  return cross_entropy(logits, labels, dlogits, false);
+}
+
+double token_cross_entropy(MatRef logits, const std::vector<int>& labels, Mat* dlogits) {
+  return cross_entropy(logits, labels, dlogits, true);
 }
 
 static void check_targets(const char* what, MatRef logits, const std::vector<float>& targets) {
@@ -89,6 +103,9 @@ double task_loss(Task task, MatRef logits, const Batch& batch, Mat* dlogits) {
     case Task::multi_label:
       if (batch.targets.empty()) fail("", "the task loss needs labelled examples (BCE against gold label sets)");
       return bce_with_logits(logits, batch.targets, dlogits);
+    case Task::token_classification:
+      if (batch.token_labels.empty()) fail("", "the task loss needs labelled examples (cross-entropy against gold tags)");
+      return token_cross_entropy(logits, batch.token_labels, dlogits);
   }
   fail("", "unknown task");
 }

@@ -12,6 +12,11 @@ namespace moekit {
 // Mean over rows of -log softmax(logits)[label]. Writes dL/dlogits into dlogits when given.
 double softmax_cross_entropy(MatRef logits, const std::vector<int>& labels, Mat* dlogits);
 
+// Token classification: the mean of -log softmax(logits)[label] over the rows whose label is not
+// Batch::kIgnoreToken (torch's ignore_index = -100, as HF's token classifiers); those rows get zero
+// gradient. 0 (and a zero gradient) when every row is ignored.
+double token_cross_entropy(MatRef logits, const std::vector<int>& labels, Mat* dlogits);
+
 // Row-wise softmax (numerically stable).
 Mat softmax_rows(MatRef logits);
 
@@ -27,7 +32,7 @@ double bce_with_logits(MatRef logits, const std::vector<float>& targets, Mat* dl
 Mat sigmoid(MatRef logits);
 
 // The loss of `task` against the batch's gold labels (batch.labels for single-label,
-// batch.targets otherwise); Error when the batch lacks them.
+// batch.token_labels for token classification, batch.targets otherwise); Error when the batch lacks them.
 double task_loss(Task task, MatRef logits, const Batch& batch, Mat* dlogits);
 
 }  // namespace moekit
