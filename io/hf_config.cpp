@@ -1,5 +1,7 @@
 #include "io/hf_config.h"
 
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 
 #include "model/error.h"
@@ -229,6 +231,17 @@ BertConfig read_hf_config(const std::filesystem::path& path) {
   return parse_hf_config(j, path);
 }
 
+// The shortest decimal that reads back as f (0.1, not 0.10000000149011612 as the float widened to
+// double prints), as Python writes the values transformers saves.
+static double short_decimal(float f) {
+  char buf[32];
+  for (int digits = 1; digits <= 9; ++digits) {
+    std::snprintf(buf, sizeof buf, "%.*g", digits, static_cast<double>(f));
+    if (std::strtof(buf, nullptr) == f) break;
+  }
+  return std::strtod(buf, nullptr);
+}
+
 json hf_config_json(const BertConfig& c) {
   json j;
   const std::string head = c.per_token_head() ? "ForTokenClassification" : "ForSequenceClassification";
@@ -244,12 +257,12 @@ json hf_config_json(const BertConfig& c) {
   j["num_attention_heads"] = c.num_attention_heads;
   j["intermediate_size"] = c.intermediate_size;
   j["hidden_act"] = activation_name(c.hidden_act);
-  j["hidden_dropout_prob"] = c.hidden_dropout_prob;
-  j["attention_probs_dropout_prob"] = c.attention_probs_dropout_prob;
+  j["hidden_dropout_prob"] = short_decimal(c.hidden_dropout_prob);
+  j["attention_probs_dropout_prob"] = short_decimal(c.attention_probs_dropout_prob);
   j["max_position_embeddings"] = c.max_position_embeddings;
   j["type_vocab_size"] = c.type_vocab_size;
-  j["initializer_range"] = c.initializer_range;
-  j["layer_norm_eps"] = c.layer_norm_eps;
+  j["initializer_range"] = short_decimal(c.initializer_range);
+  j["layer_norm_eps"] = short_decimal(c.layer_norm_eps);
   j["pad_token_id"] = c.pad_token_id;
   j["position_embedding_type"] = "absolute";
   json id2label = json::object(), label2id = json::object();
