@@ -25,10 +25,16 @@ void run_eval(const EvalOptions& o) {
   io::LoadedModel loaded = load_model_verbose(o.model, io::LoadFor::inference, parse_precision_option(o.precision));
   const auto examples = load_encoded(o.data, loaded, o.max_seq_len, true);
   const auto result = distill::run_inference(*loaded.model, examples, o.batch_size, "eval");
-  const auto metrics = distill::task_metrics(loaded.model->config.task, result, examples, loaded.model->config.labels);
+  const BertConfig& config = loaded.model->config;
+  const auto metrics =
+      distill::task_metrics(config.task, result, examples, config.labels, distill::qa_decode_options(config));
   const double secs = std::max(result.seconds, 1e-9);
-  const double n = static_cast<double>(examples.size());
-  nlohmann::json j = {{"model", o.model}, {"data", o.data}, {"examples", examples.size()}};
+  // QA: examples are windows (features) of the questions; count the questions.
+  const size_t count = config.task == Task::question_answering && !examples.empty()
+                           ? static_cast<size_t>(examples.back().qa_example + 1)
+                           : examples.size();
+  const double n = static_cast<double>(count);
+  nlohmann::json j = {{"model", o.model}, {"data", o.data}, {"examples", count}};
   for (const auto& [name, value] : metrics) j[name] = value;
   j["examples_per_second"] = n / secs;
   j["tokens_per_second"] = static_cast<double>(result.tokens) / secs;
@@ -36,7 +42,7 @@ void run_eval(const EvalOptions& o) {
     std::cout << j.dump(2) << "\n";
     return;
   }
-  std::printf("model       %s\ndata        %s (%zu examples)\n", o.model.c_str(), o.data.c_str(), examples.size());
+  std::printf("model       %s\ndata        %s (%zu examples)\n", o.model.c_str(), o.data.c_str(), count);
   for (const auto& [name, value] : metrics) {
     std::string shown = name;  // macro_f1 -> macro-F1
     if (auto at = shown.find("_f1"); at != std::string::npos) shown.replace(at, 3, "-F1");

@@ -1,4 +1,5 @@
 // moekit init: a randomly initialised model (HF initializer) from a config and a vocabulary.
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 
@@ -39,6 +40,11 @@ void run_init(const InitOptions& o) {
     }
   std::vector<std::string> labels;
   if (!o.labels_from.empty()) labels = io::collect_labels(o.labels_from, task);
+  if (!o.labels_from.empty() && task == Task::question_answering) {  // SQuAD 2.0 data: null answers on
+    const auto qs = io::read_dataset(o.labels_from, labels, true, task);
+    j["version_2_with_negative"] =
+        std::any_of(qs.begin(), qs.end(), [](const io::Example& e) { return e.answers.empty(); });
+  }
   if (!o.labels.empty()) {
     labels.clear();
     std::stringstream ss(o.labels);
@@ -76,10 +82,12 @@ void register_init(CLI::App& app) {
   cmd->add_option("--labels-from", opts->labels_from, "take the label set from a labelled dataset (TSV/JSONL)");
   cmd->add_option("--problem-type", opts->problem_type,
                   "the task head (overrides the config's problem_type): single_label_classification, regression "
-                  "(one output, MSE), multi_label_classification (a sigmoid per label, BCE) or token_classification "
-                  "(a tag per token, NER; --labels-from reads the tags of a .jsonl or .conll file)")
+                  "(one output, MSE), multi_label_classification (a sigmoid per label, BCE), token_classification "
+                  "(a tag per token, NER; --labels-from reads the tags of a .jsonl or .conll file) or "
+                  "question_answering (span start/end logits, SQuAD .json/.jsonl; --labels-from data with "
+                  "unanswerable questions turns on SQuAD 2.0 null answers)")
       ->check(CLI::IsMember({"single_label_classification", "regression", "multi_label_classification",
-                             "token_classification"}));
+                             "token_classification", "question_answering"}));
   cmd->add_flag("!--cased", opts->lower_case, "the vocabulary is cased (no lower-casing)");
   cmd->callback([opts] { run_init(*opts); });
 }

@@ -9,6 +9,7 @@
 #include "distill/evaluate.h"
 #include "io/atomic_file.h"
 #include "io/prediction.h"
+#include "io/qa_dataset.h"
 
 namespace moekit::cli {
 
@@ -27,6 +28,27 @@ void run_predict(const PredictOptions& o) {
   const auto result = distill::run_inference(*loaded.model, examples, o.batch_size, "predict");
   const BertConfig& c = loaded.model->config;
   auto write = [&](std::ostream& os) {
+    if (c.task == Task::question_answering) {  // one line per question: its best span over its windows
+      distill::for_each_qa_example(examples, [&](size_t first, size_t count) {
+        std::vector<const io::EncodedExample*> fs;
+        std::vector<MatRef> zs;
+        for (size_t k = first; k < first + count; ++k) {
+          fs.push_back(&examples[k]);
+          zs.emplace_back(result.token_logits.middleRows(result.token_offset[k],
+                                                         result.token_offset[k + 1] - result.token_offset[k]));
+        }
+        const distill::QaAnswer a = distill::best_answer(fs, zs, distill::qa_decode_options(c));
+        const std::string& context = fs.front()->qa->context;
+        os << nlohmann::json{{"id", fs.front()->qa->id},
+                             {"answer", a.text},
+                             {"score", a.score},
+                             {"start", io::code_points_before(context, a.begin)},
+                             {"end", io::code_points_before(context, a.end)}}
+                  .dump()
+           << "\n";
+      });
+      return;
+    }
     if (c.per_token_head()) {
       for (size_t i = 0; i < examples.size(); ++i) {
         const auto rows = result.token_logits.middleRows(result.token_offset[i], result.token_offset[i + 1] - result.token_offset[i]);

@@ -14,7 +14,11 @@ namespace {
 
 std::vector<io::EncodedExample> load_texts(const std::string& path, const io::LoadedModel& loaded, int max_len) {
   std::vector<io::Example> examples;
-  for (std::string& t : io::read_texts(path)) examples.push_back({std::move(t), "", false, -1, {}, {}, {}});
+  for (std::string& t : io::read_texts(path)) {
+    io::Example e;
+    e.text = std::move(t);
+    examples.push_back(std::move(e));
+  }
   return io::encode_examples(*make_tokenizer(loaded), examples, max_len);
 }
 

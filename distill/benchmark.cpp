@@ -38,6 +38,13 @@ Batch synthetic_batch(const BertConfig& c, const BenchOptions& o) {
     case Task::token_classification:
       for (size_t i = 0; i < n; ++i) b.token_labels.push_back(static_cast<int>(rng.below(labels)));
       break;
+    case Task::question_answering:  // a span inside each sequence
+      for (int i = 0; i < o.batch_size; ++i) {
+        const int start = static_cast<int>(rng.below(static_cast<uint64_t>(o.seq_len)));
+        b.start_positions.push_back(start);
+        b.end_positions.push_back(std::min(o.seq_len - 1, start + static_cast<int>(rng.below(8))));
+      }
+      break;
   }
   return b;
 }

@@ -87,7 +87,7 @@ LossFn distillation_loss(const BertModel& teacher, const DistillOptions& o, std:
     Mat d_task, d_kd, dlogits = Mat::Zero(s.logits.rows(), s.logits.cols());
     const Task head = student.config.task;
     const double task = task_loss(head, s.logits, batch, &d_task);
-    const double kd = task_kd_loss(head, s.logits, t.logits, kind, o.temperature, &d_kd, &batch.mask);
+    const double kd = task_kd_loss(head, s.logits, t.logits, kind, o.temperature, &d_kd, &batch);
     dlogits += d_task * static_cast<float>(o.w_task) + d_kd * static_cast<float>(o.lambda * o.w_kd);
     std::vector<Mat> dhidden(s.hidden_states.size());
     double hidden = 0;

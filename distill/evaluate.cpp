@@ -102,7 +102,12 @@ std::map<std::string, double> token_metrics(const InferenceResult& result,
 
 std::map<std::string, double> task_metrics(Task task, const InferenceResult& result,
                                            const std::vector<io::EncodedExample>& examples,
-                                           const std::vector<std::string>& labels) {
+                                           const std::vector<std::string>& labels, const QaDecodeOptions& qa) {
+  if (task == Task::question_answering) {
+    for (const auto& e : examples)
+      if (!e.qa || !e.qa->labelled) fail("", "metrics need every question labelled (its \"answers\")");
+    return qa_metrics(result.token_logits, result.token_offset, examples, qa);
+  }
   const Eigen::Index cols = result.logits.cols();
   const bool has_targets = task == Task::regression || task == Task::multi_label;
   for (const auto& e : examples)
@@ -111,6 +116,7 @@ std::map<std::string, double> task_metrics(Task task, const InferenceResult& res
       fail("", "metrics need every example labelled for the model's task");
   switch (task) {
     case Task::token_classification: return token_metrics(result, examples, labels);
+    case Task::question_answering: break;  // above
     case Task::single_label: {
       const ClassMetrics c = evaluate(result, examples, static_cast<int>(cols));
       return {{"accuracy", c.accuracy}, {"macro_f1", c.macro_f1}};
@@ -144,6 +150,7 @@ std::string default_metric(Task task) {
     case Task::regression: return "pearson";
     case Task::multi_label: return "micro_f1";
     case Task::token_classification: return "entity_f1";
+    case Task::question_answering: return "f1";
   }
   return "accuracy";
 }

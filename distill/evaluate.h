@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "distill/metrics.h"
+#include "distill/qa_metrics.h"
 #include "io/batching.h"
 #include "model/bert.h"
 
@@ -40,13 +41,16 @@ ClassMetrics evaluate(const InferenceResult& result, const std::vector<io::Encod
 //   multi_label   micro_f1, macro_f1, accuracy (exact label set), a label predicted when its logit > 0
 //   token_classification  entity_f1, entity_precision, entity_recall (strict IOB2, seqeval) and
 //                 token_accuracy, over the words that got a token (each word's first sub-token)
+//   question_answering  exact_match, f1 (SQuAD's, as fractions) of each example's best span over
+//                 its features (`examples` are then the features; qa decoding by `qa`)
 // labels: the model's labels (tag names; token classification needs them).
 std::map<std::string, double> task_metrics(Task task, const InferenceResult& result,
                                            const std::vector<io::EncodedExample>& examples,
-                                           const std::vector<std::string>& labels = {});
+                                           const std::vector<std::string>& labels = {},
+                                           const QaDecodeOptions& qa = {});
 // The predicted tag index of every word of example i (-1 for words without a token).
 std::vector<int> word_predictions(const InferenceResult& result, const io::EncodedExample& example, size_t i);
-// The metric that picks the best model by default: accuracy, pearson, micro_f1, entity_f1.
+// The metric that picks the best model by default: accuracy, pearson, micro_f1, entity_f1, f1 (QA).
 std::string default_metric(Task task);
 // Whether a smaller value of `metric` is better (mse).
 bool lower_is_better(const std::string& metric);

@@ -95,9 +95,10 @@ double multilabel_kd(MatRef zs, MatRef zt, double T, Mat* grad) {
 }
 
 // Per-token KD: kd_loss over the real tokens' rows only (padding rows get zero gradient).
-double token_kd(MatRef zs, MatRef zt, KdKind kind, double temperature, const std::vector<uint8_t>* mask, Mat* grad) {
-  if (!mask || static_cast<Eigen::Index>(mask->size()) != zs.rows())
+double token_kd(MatRef zs, MatRef zt, KdKind kind, double temperature, const Batch* batch, Mat* grad) {
+  if (!batch || static_cast<Eigen::Index>(batch->mask.size()) != zs.rows())
     fail("", "KD: a per-token head needs the batch's token mask");
+  const std::vector<uint8_t>* mask = &batch->mask;
   std::vector<Eigen::Index> rows;
   for (size_t i = 0; i < mask->size(); ++i)
     if ((*mask)[i]) rows.push_back(static_cast<Eigen::Index>(i));
@@ -115,10 +116,24 @@ double token_kd(MatRef zs, MatRef zt, KdKind kind, double temperature, const std
   return loss;
 }
 
+// QA KD: kd_loss of the start and of the end distributions over each sequence's real tokens, mean.
+double span_kd(MatRef zs, MatRef zt, KdKind kind, double temperature, const Batch* batch, Mat* grad) {
+  if (!batch || batch->n_tok() != zs.rows()) fail("", "KD: a question-answering head needs the batch's shape");
+  if (grad) grad->setZero(zs.rows(), zs.cols());
+  double loss = 0;
+  for (int column : {0, 1}) {
+    Mat g;
+    loss += 0.5 * kd_loss(span_matrix(zs, column, *batch), span_matrix(zt, column, *batch), kind, temperature,
+                          grad ? &g : nullptr);
+    if (grad) add_span_gradient(0.5f * g, column, *batch, *grad);
+  }
+  return loss;
+}
+
 }  // namespace
 
 double task_kd_loss(Task task, MatRef zs, MatRef zt, KdKind kind, double temperature, Mat* grad,
-                    const std::vector<uint8_t>* token_mask) {
+                    const Batch* batch) {
   if (zs.rows() != zt.rows() || zs.cols() != zt.cols())
     fail("", "KD: student logits " + shape_str(zs.rows(), zs.cols()) + " vs teacher " + shape_str(zt.rows(), zt.cols()) +
                  " (the models must share the label set)");
@@ -128,7 +143,8 @@ double task_kd_loss(Task task, MatRef zs, MatRef zt, KdKind kind, double tempera
       if (temperature != 1.0) fail("", "--temperature: a regression head has no distribution to soften (use 1)");
       return mse_loss(zs, flat(zt), grad);
     case Task::multi_label: return multilabel_kd(zs, zt, temperature, grad);
-    case Task::token_classification: return token_kd(zs, zt, kind, temperature, token_mask, grad);
+    case Task::token_classification: return token_kd(zs, zt, kind, temperature, batch, grad);
+    case Task::question_answering: return span_kd(zs, zt, kind, temperature, batch, grad);
   }
   fail("", "unknown task");
 }

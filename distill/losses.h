@@ -3,6 +3,7 @@
 #pragma once
 #include <vector>
 
+#include "model/batch.h"
 #include "model/config.h"
 #include "model/tensor.h"
 
@@ -29,10 +30,13 @@ double kd_loss(MatRef student_logits, MatRef teacher_logits, KdKind kind, double
 //                 minus the teacher's own entropy (so a student equal to its teacher scores 0:
 //                 the Bernoulli KL(p_t || p_s); the gradient is the BCE's), times T^2 when T != 1:
 //                 dL/dzs = T (sigmoid(zs/T) - sigmoid(zt/T)) / n   (T^2 / T; n = rows * labels)
-//   token_classification  kd_loss (KL or symmetric KL at T) of every real token (token_mask 1;
-//                 the batch's mask), mean over those tokens; padding rows get zero gradient
+//   token_classification  kd_loss (KL or symmetric KL at T) of every real token (batch->mask 1),
+//                 mean over those tokens; padding rows get zero gradient
+//   question_answering  kd_loss of the span-start distribution over each sequence's real tokens,
+//                 and of the span-end one, averaged (MoEBERT's KD on SQuAD)
+// The per-token heads need `batch` (its mask and shape).
 double task_kd_loss(Task task, MatRef student_logits, MatRef teacher_logits, KdKind kind, double temperature,
-                    Mat* grad, const std::vector<uint8_t>* token_mask = nullptr);
+                    Mat* grad, const Batch* batch = nullptr);
 
 // Attention distillation (MiniLM's KL of attention distributions; TinyBERT matches the same maps
 // with an MSE): for every sequence b, head and real query row i,

@@ -38,15 +38,15 @@ void TrainOptions::validate() const {
   need(eval_every >= 0 && save_every >= 0 && log_every > 0, "--eval-every/--save-every must be >= 0, --log-every > 0");
   static const char* const kMetrics[] = {"accuracy",  "macro_f1",         "micro_f1",      "pearson",
                                          "spearman",  "mse",              "entity_f1",     "entity_precision",
-                                         "entity_recall", "token_accuracy"};
+                                         "entity_recall", "token_accuracy", "exact_match", "f1"};
   need(metric.empty() || std::find(std::begin(kMetrics), std::end(kMetrics), metric) != std::end(kMetrics),
        "--metric must be accuracy, macro_f1, micro_f1, pearson, spearman, mse, entity_f1, entity_precision, "
-       "entity_recall or token_accuracy, got " + metric);
+       "entity_recall, token_accuracy, exact_match or f1, got " + metric);
   if (!problem_type.empty()) try {
       parse_task(problem_type);
     } catch (const std::exception&) {
-      fail("", "--problem-type must be single_label_classification, regression, multi_label_classification or "
-               "token_classification, got " + problem_type);
+      fail("", "--problem-type must be single_label_classification, regression, multi_label_classification, "
+               "token_classification or question_answering, got " + problem_type);
     }
   need(eval_batch_size > 0, "--eval-batch-size must be positive");
   need(!out.empty(), "--out is required");

@@ -36,7 +36,8 @@ struct TrainOptions {
     v("model", model, "model directory to fine-tune (dense or MoE)", true);
     v("problem-type", problem_type,
       "the task head a pretrained (masked-LM) encoder gets: single_label_classification (default), regression, "
-      "multi_label_classification or token_classification; a model with a task head keeps its own",
+      "multi_label_classification, token_classification or question_answering; a model with a task head keeps "
+      "its own",
       false);
     visit_training(v);
   }
@@ -68,7 +69,8 @@ struct TrainOptions {
     v("metric", metric,
       "dev metric that picks the best checkpoint: accuracy or macro_f1; pearson, spearman or mse (regression); "
       "micro_f1, macro_f1 or accuracy (multi-label); entity_f1, entity_precision, entity_recall or token_accuracy "
-      "(token classification); default: accuracy, pearson, micro_f1 or entity_f1 by the model's task",
+      "(token classification); f1 or exact_match (question answering); default: accuracy, pearson, micro_f1, "
+      "entity_f1 or f1 by the model's task",
       false);
     v("eval-batch-size", eval_batch_size, "examples per forward pass in evaluation", false);
     v("capacity-factor", capacity_factor,

@@ -193,7 +193,7 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
         comm.allreduce_sum(r.token_logits.data(), static_cast<size_t>(r.token_logits.size()));
         for (Eigen::Index i = 0; i < r.logits.rows(); ++i) r.logits.row(i).maxCoeff(&r.predicted[static_cast<size_t>(i)]);
       }
-      return task_metrics(m.config.task, r, data.dev, m.config.labels);
+      return task_metrics(m.config.task, r, data.dev, m.config.labels, qa_decode_options(m.config));
     };
   }
   result.metric = dev_eval.metric;

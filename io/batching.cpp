@@ -1,8 +1,10 @@
 #include "io/batching.h"
 
 #include <algorithm>
+#include <exception>
 #include <numeric>
 
+#include "io/qa_features.h"
 #include "model/error.h"
 
 namespace moekit::io {
@@ -64,24 +66,32 @@ void encode_words(const Tokenizer& tokenizer, const SequenceFrame& frame, const 
 
 std::vector<EncodedExample> encode_examples(const Tokenizer& tokenizer, const std::vector<Example>& examples,
                                             int max_len) {
+  if (!examples.empty() && examples.front().qa) return encode_qa_features(tokenizer, examples, max_len);
   std::vector<EncodedExample> out(examples.size());
   const bool words = std::any_of(examples.begin(), examples.end(), [](const Example& e) { return !e.words.empty(); });
   const SequenceFrame frame = words ? sequence_frame(tokenizer) : SequenceFrame{};
   if (words && frame.prefix.size() + frame.suffix.size() >= static_cast<size_t>(max_len))
     fail("", "max length " + std::to_string(max_len) + " leaves no room for words between the special tokens");
+  std::exception_ptr error;  // an exception must not leave an OpenMP region (it would abort)
 #pragma omp parallel for schedule(dynamic, 64)
   for (size_t i = 0; i < examples.size(); ++i) {
-    const Example& e = examples[i];
-    if (!e.words.empty()) {
-      encode_words(tokenizer, frame, e, max_len, out[i]);
-      continue;
+    try {
+      const Example& e = examples[i];
+      if (!e.words.empty()) {
+        encode_words(tokenizer, frame, e, max_len, out[i]);
+        continue;
+      }
+      auto enc = tokenizer.encode(e.text, e.has_pair ? &e.text_pair : nullptr, max_len);
+      out[i].ids = std::move(enc.ids);
+      out[i].type_ids = std::move(enc.type_ids);
+      out[i].label = e.label;
+      out[i].targets = e.targets;
+    } catch (...) {
+#pragma omp critical(moekit_encode_error)
+      if (!error) error = std::current_exception();
     }
-    auto enc = tokenizer.encode(e.text, e.has_pair ? &e.text_pair : nullptr, max_len);
-    out[i].ids = std::move(enc.ids);
-    out[i].type_ids = std::move(enc.type_ids);
-    out[i].label = e.label;
-    out[i].targets = e.targets;
   }
+  if (error) std::rethrow_exception(error);
   return out;
 }
 
@@ -93,7 +103,7 @@ Batch make_batch(const std::vector<EncodedExample>& examples, const std::vector<
   b.ids.assign(n, pad_id);
   b.type_ids.assign(n, 0);
   b.mask.assign(n, 0);
-  bool labelled = true, has_targets = true, has_tags = true;
+  bool labelled = true, has_targets = true, has_tags = true, has_spans = true;
   for (size_t k = 0; k < indices.size(); ++k) {
     const EncodedExample& e = examples[indices[k]];
     const size_t row = k * static_cast<size_t>(b.seq);
@@ -103,7 +113,13 @@ Batch make_batch(const std::vector<EncodedExample>& examples, const std::vector<
     labelled = labelled && e.label >= 0;
     has_targets = has_targets && !e.targets.empty();
     has_tags = has_tags && !e.token_labels.empty();
+    has_spans = has_spans && e.start_position >= 0;
   }
+  if (has_spans)
+    for (size_t i : indices) {
+      b.start_positions.push_back(examples[i].start_position);
+      b.end_positions.push_back(examples[i].end_position);
+    }
   if (has_tags) {
     b.token_labels.assign(n, Batch::kIgnoreToken);
     for (size_t k = 0; k < indices.size(); ++k) {

@@ -1,13 +1,24 @@
 // Tokenised examples -> padded batches the model consumes.
 #pragma once
 #include <cstdint>
+#include <memory>
+#include <string>
 #include <vector>
 
 #include "io/dataset.h"
+#include "io/token_dataset.h"
 #include "io/tokenizer.h"
 #include "model/batch.h"
 
 namespace moekit::io {
+
+// What decoding a QA feature's span back to text needs, shared by an example's features.
+struct QaContext {
+  std::string id, context;
+  std::vector<WordSpan> words;           // the context's whitespace-separated words, byte offsets
+  std::vector<std::string> gold;         // gold answer texts (empty: unanswerable, or unlabelled)
+  bool labelled = false;
+};
 
 struct EncodedExample {
   std::vector<int32_t> ids, type_ids;
@@ -20,14 +31,20 @@ struct EncodedExample {
   std::vector<std::string> words;
   std::vector<int32_t> word_starts;
   std::vector<int> word_tags, token_labels;
-  bool labelled() const { return label >= 0 || !targets.empty() || !token_labels.empty(); }
+  // Question answering: one feature (window) of an example; io/qa_features.h.
+  std::shared_ptr<const QaContext> qa;
+  int64_t qa_example = -1;            // index of the example in the input (its features are adjacent)
+  std::vector<int32_t> token_word;    // per id: the context word it belongs to, -1 for question/special tokens
+  int start_position = -1, end_position = -1;  // gold span tokens (0, 0: not in this window); -1 unlabelled
+  bool labelled() const { return label >= 0 || !targets.empty() || !token_labels.empty() || start_position >= 0; }
 };
 
 // Tokenises every example (with the tokenizer's special tokens, truncated to max_len). Examples
 // with words (token classification) are encoded word by word, as HF's is_split_into_words: each
 // word as " " + word without special tokens (so byte-level BPE and Metaspace see a word start,
 // like add_prefix_space), between the special tokens the tokenizer puts around one sequence;
-// truncation drops whole words from the end.
+// truncation drops whole words from the end. Question-answering examples become one feature per
+// window of their context (io/qa_features.h), so the result may be longer than the input.
 std::vector<EncodedExample> encode_examples(const Tokenizer& tokenizer, const std::vector<Example>& examples,
                                             int max_len);
 

@@ -1,5 +1,6 @@
 #include "io/dataset.h"
 #include "io/text_lines.h"
+#include "io/qa_dataset.h"
 #include "io/token_dataset.h"
 
 #include <algorithm>
@@ -181,6 +182,7 @@ std::vector<std::string> label_names(const Row& row) {
 std::vector<Example> read_dataset(const fs::path& path, const std::vector<std::string>& labels,
                                   bool require_labels, Task task) {
   if (task == Task::token_classification) return read_token_dataset(path, labels, require_labels);
+  if (task == Task::question_answering) return read_qa_dataset(path, require_labels);
   std::unordered_map<std::string, int> by_name;
   for (size_t i = 0; i < labels.size(); ++i) by_name.emplace(labels[i], static_cast<int>(i));
   std::string known;
@@ -240,7 +242,11 @@ std::vector<Example> read_unlabelled(const fs::path& path, bool pairs) {
   std::vector<Example> out;
   if (lower_extension(path) == ".txt") {
     check(!pairs, path, "a .txt file has one text per line, no pairs; give text_pair in a .tsv or .jsonl file");
-    for (std::string& t : read_texts(path)) out.push_back({std::move(t), "", false, -1, {}, {}, {}});
+    for (std::string& t : read_texts(path)) {
+      Example e;
+      e.text = std::move(t);
+      out.push_back(std::move(e));
+    }
     return out;
   }
   for (Row& row : read_rows(path, false)) {
@@ -254,6 +260,10 @@ std::vector<Example> read_unlabelled(const fs::path& path, bool pairs) {
 
 std::vector<std::string> collect_labels(const fs::path& path, Task task) {
   if (task == Task::token_classification) return collect_tags(path);
+  if (task == Task::question_answering) {  // the two span logits, as HF names them; the file is checked
+    read_qa_dataset(path, true);
+    return {"LABEL_0", "LABEL_1"};
+  }
   std::vector<std::string> names;
   std::unordered_map<std::string, bool> seen;
   for (const Row& row : read_rows(path, true)) {

@@ -21,7 +21,18 @@ struct Example {
   // unlabeled.
   std::vector<std::string> words;
   std::vector<int> word_tags;
-  bool labelled() const { return label >= 0 || !targets.empty() || !word_tags.empty(); }
+  // Question answering (io/qa_dataset.h): `text` is the question, `text_pair` the context; the
+  // gold answers (texts with their byte offset in the context; several in SQuAD's dev set) and
+  // whether it has gold at all (an answered question, or a SQuAD 2.0 one marked impossible).
+  struct Answer {
+    std::string text;
+    size_t begin = 0;
+  };
+  bool qa = false;
+  std::string qa_id;
+  std::vector<Answer> answers;
+  bool qa_labelled = false;
+  bool labelled() const { return label >= 0 || !targets.empty() || !word_tags.empty() || qa_labelled; }
 };
 
 // Format by extension:
@@ -52,7 +63,8 @@ std::vector<Example> read_unlabelled(const std::filesystem::path& path, bool pai
 // Distinct label names of a labelled dataset, sorted (numerically if all are integers), as HF's
 // run_glue builds a new model's label list. Every example must have a label. Multi-label: the
 // names in all label sets; regression: {"LABEL_0"} (HF's name for the one output); token
-// classification: the tags (io/token_dataset.h collect_tags).
+// classification: the tags (io/token_dataset.h collect_tags); question answering: {"LABEL_0",
+// "LABEL_1"} (start and end) once the file reads as labelled QA data.
 std::vector<std::string> collect_labels(const std::filesystem::path& path, Task task = Task::single_label);
 
 }  // namespace moekit::io

@@ -203,12 +203,18 @@ BertConfig parse_hf_config(const json& j, const std::filesystem::path& path) {
   } catch (const Error& e) {
     fail(path, e.what());
   }
-  // HF has no problem_type for token classification: its architectures name says it.
+  // HF has no problem_type for token classification or QA: the architectures name says it.
   if (auto a = j.find("architectures"); a != j.end() && a->is_array() && !a->empty() && a->front().is_string()) {
     const std::string arch = a->front().get<std::string>();
-    const std::string suffix = "ForTokenClassification";
-    if (arch.size() > suffix.size() && arch.compare(arch.size() - suffix.size(), suffix.size(), suffix) == 0)
-      c.task = Task::token_classification;
+    auto ends_with = [&](const std::string& suffix) {
+      return arch.size() > suffix.size() && arch.compare(arch.size() - suffix.size(), suffix.size(), suffix) == 0;
+    };
+    if (ends_with("ForTokenClassification")) c.task = Task::token_classification;
+    if (ends_with("ForQuestionAnswering")) c.task = Task::question_answering;
+  }
+  if (c.task == Task::question_answering) {
+    if (auto v = j.find("version_2_with_negative"); v != j.end() && v->is_boolean()) c.qa_null_answers = v->get<bool>();
+    c.qa_null_threshold = r.number("null_score_diff_threshold", 0.0f);
   }
   if (auto it = j.find("moe"); it != j.end() && !it->is_null()) c.moe = read_moe(*it, c.num_hidden_layers, path);
   try {
@@ -244,7 +250,9 @@ static double short_decimal(float f) {
 
 json hf_config_json(const BertConfig& c) {
   json j;
-  const std::string head = c.per_token_head() ? "ForTokenClassification" : "ForSequenceClassification";
+  const std::string head = c.task == Task::question_answering ? "ForQuestionAnswering"
+                           : c.per_token_head()                ? "ForTokenClassification"
+                                                               : "ForSequenceClassification";
   j["architectures"] = {std::string(c.model_type == "xlm-roberta" ? "XLMRoberta"
                                     : c.roberta_like()          ? "Roberta"
                                     : c.electra()               ? "Electra"
@@ -285,6 +293,10 @@ json hf_config_json(const BertConfig& c) {
       j["moe"]["share_groups"] = m.share_groups;
       j["moe"]["share_attention"] = m.share_attention;
     }
+  }
+  if (c.task == Task::question_answering) {  // run_qa's names for the SQuAD 2.0 settings
+    j["version_2_with_negative"] = c.qa_null_answers;
+    j["null_score_diff_threshold"] = short_decimal(c.qa_null_threshold);
   }
   return j;
 }

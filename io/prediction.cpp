@@ -19,7 +19,8 @@ nlohmann::json prediction_json(const BertConfig& c, const Eigen::Ref<const RowVe
       line["label"] = c.labels[0];
       line["score"] = values[0];
       break;
-    case Task::token_classification: break;  // token_prediction_json
+    case Task::token_classification:  // token_prediction_json
+    case Task::question_answering: break;  // cmd_predict: the best span per question
     case Task::multi_label: {
       nlohmann::json names = nlohmann::json::array(), scores = nlohmann::json::array();
       for (size_t i = 0; i < values.size(); ++i) {

@@ -19,9 +19,14 @@ struct Batch {
   // (special tokens, later sub-tokens of a word, padding); empty when unlabelled.
   std::vector<int> token_labels;
   static constexpr int kIgnoreToken = -100;  // torch's CrossEntropyLoss ignore_index, as HF uses it
+  // Question answering: [batch] the gold span's first and last token (0, the [CLS] row, when the
+  // answer is not in this window or there is none); empty when unlabelled.
+  std::vector<int> start_positions, end_positions;
 
   int64_t n_tok() const { return batch * seq; }
-  bool labelled() const { return !labels.empty() || !targets.empty() || !token_labels.empty(); }
+  bool labelled() const {
+    return !labels.empty() || !targets.empty() || !token_labels.empty() || !start_positions.empty();
+  }
   int64_t real_tokens() const {
     int64_t n = 0;
     for (uint8_t m : mask) n += m;

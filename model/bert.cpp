@@ -25,9 +25,9 @@ BertModel::BertModel(const BertConfig& c) : config(c) {
 
 void BertModel::init_head_layers() {
   const BertConfig& c = config;
-  if (c.per_token_head()) {  // *ForTokenClassification: no pooler
+  if (c.per_token_head()) {  // *ForTokenClassification / *ForQuestionAnswering: no pooler
     pooler = Linear{};
-    classifier.init("classifier", c.hidden_size, c.num_labels());
+    classifier.init(c.task == Task::question_answering ? "qa_outputs" : "classifier", c.hidden_size, c.num_labels());
   } else if (c.roberta_like() || c.electra()) {
     pooler.init("classifier.dense", c.hidden_size, c.hidden_size);
     classifier.init("classifier.out_proj", c.hidden_size, c.num_labels());
@@ -284,8 +284,9 @@ Outputs BertModel::forward(const Batch& batch, ForwardCache* cache, Rng* dropout
 void BertModel::token_head_forward(const Mat& h, Mat& logits, ForwardCache* cache, Rng* dropout_rng) const {
   // HF *ForTokenClassification: dropout -> classifier on every row (padding rows too; the loss
   // and the metrics skip them).
+  // *ForQuestionAnswering has no dropout before qa_outputs.
   Mat mask;
-  if (dropout_rng && config.hidden_dropout_prob > 0) {
+  if (dropout_rng && config.hidden_dropout_prob > 0 && config.task != Task::question_answering) {
     mask = dropout_mask(*dropout_rng, h.rows(), h.cols(), config.hidden_dropout_prob);
     classifier.forward((h.array() * mask.array()).matrix(), logits, cache ? &cache->classifier : nullptr);
   } else {

@@ -26,6 +26,7 @@ const char* task_name(Task t) {
     case Task::regression: return "regression";
     case Task::multi_label: return "multi_label_classification";
     case Task::token_classification: return "token_classification";
+    case Task::question_answering: return "question_answering";
   }
   return "?";
 }
@@ -35,9 +36,10 @@ Task parse_task(const std::string& name) {
   if (name == "regression") return Task::regression;
   if (name == "multi_label_classification") return Task::multi_label;
   if (name == "token_classification") return Task::token_classification;
+  if (name == "question_answering") return Task::question_answering;
   fail("", "problem_type: unknown \"" + name +
                "\" (expected single_label_classification, regression, multi_label_classification or "
-               "token_classification)");
+               "token_classification or question_answering)");
 }
 
 static void positive(int64_t v, const char* name) {
@@ -70,6 +72,9 @@ void BertConfig::validate() const {
   if (labels.empty()) fail("", "the model has no labels (num_labels must be at least 1)");
   if (task == Task::regression && labels.size() != 1)
     fail("", "problem_type regression: expected num_labels 1, got " + std::to_string(labels.size()));
+  if (task == Task::question_answering && labels.size() != 2)
+    fail("", "question answering: expected num_labels 2 (span start and end logits), got " +
+                 std::to_string(labels.size()));
   if (moe) moe->validate(num_hidden_layers);
 }
 

@@ -19,7 +19,11 @@ enum class Activation { gelu, gelu_new, relu };
 //                 *ForTokenClassification: no pooler, dropout -> `classifier` on each token's
 //                 last hidden state), cross-entropy on each word's first sub-token. HF has no
 //                 problem_type for it: config.json says so by its `architectures`.
-enum class Task { single_label, regression, multi_label, token_classification };
+//   question_answering: extractive QA (SQuAD; HF's *ForQuestionAnswering: `qa_outputs` on every
+//                 token, no dropout, no pooler), two logits per token (span start, end); loss the
+//                 mean of the start and end cross-entropies over each sequence's real tokens.
+//                 num_labels 2. Identified by `architectures` too.
+enum class Task { single_label, regression, multi_label, token_classification, question_answering };
 
 // The MoE layout (DESIGN.md 4.2, 4.3), config.json "moe". It lives inside BertConfig so every
 // `BertModel(config)` (load, copies, students) gets the same structure; absent = a dense model.
@@ -95,7 +99,11 @@ struct BertConfig {
   int64_t num_labels() const { return static_cast<int64_t>(labels.size()); }
   // The head scores every token (logits [batch * seq, num_labels]) instead of the [CLS] row, and
   // has no pooler.
-  bool per_token_head() const { return task == Task::token_classification; }
+  bool per_token_head() const { return task == Task::token_classification || task == Task::question_answering; }
+  // SQuAD 2.0: a question may have no answer in the context (predicted when the [CLS] span
+  // outscores every span by qa_null_threshold). config.json "version_2_with_negative".
+  bool qa_null_answers = false;
+  float qa_null_threshold = 0;
   int64_t head_dim() const { return hidden_size / num_attention_heads; }
   // RoBERTa numbers positions from padding_idx + 1 (HF create_position_ids_from_input_ids).
   int64_t position_offset() const { return roberta_like() ? pad_token_id + 1 : 0; }

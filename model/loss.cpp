@@ -92,6 +92,43 @@ double bce_with_logits(MatRef logits, const std::vector<float>& targets, Mat* dl
 
 Mat sigmoid(MatRef logits) { return (1.0f / (1.0f + (-logits.array()).exp())).matrix(); }
 
+Mat span_matrix(MatRef logits, int column, const Batch& batch) {
+  if (logits.rows() != batch.n_tok() || logits.cols() != 2)
+    fail("", "span logits: expected [" + std::to_string(batch.n_tok()) + ", 2], got " +
+                 shape_str(logits.rows(), logits.cols()));
+  Mat out(batch.batch, batch.seq);
+  for (int64_t b = 0; b < batch.batch; ++b)
+    for (int64_t t = 0; t < batch.seq; ++t) {
+      const int64_t row = b * batch.seq + t;
+      out(b, t) = batch.mask[static_cast<size_t>(row)] ? logits(row, column) : kMaskedSpanLogit;
+    }
+  return out;
+}
+
+void add_span_gradient(MatRef dspan, int column, const Batch& batch, Mat& dlogits) {
+  for (int64_t b = 0; b < batch.batch; ++b)
+    for (int64_t t = 0; t < batch.seq; ++t) {
+      const int64_t row = b * batch.seq + t;
+      if (batch.mask[static_cast<size_t>(row)]) dlogits(row, column) += dspan(b, t);
+    }
+}
+
+double span_cross_entropy(MatRef logits, const Batch& batch, Mat* dlogits) {
+  if (static_cast<int64_t>(batch.start_positions.size()) != batch.batch ||
+      batch.end_positions.size() != batch.start_positions.size())
+    fail("", "span cross-entropy: " + std::to_string(batch.start_positions.size()) + " gold spans for " +
+                 std::to_string(batch.batch) + " sequences");
+  if (dlogits) dlogits->setZero(logits.rows(), logits.cols());
+  double loss = 0;
+  for (int column : {0, 1}) {
+    Mat d;
+    loss += 0.5 * softmax_cross_entropy(span_matrix(logits, column, batch),
+                                        column == 0 ? batch.start_positions : batch.end_positions, dlogits ? &d : nullptr);
+    if (dlogits) add_span_gradient(0.5f * d, column, batch, *dlogits);
+  }
+  return loss;
+}
+
 double task_loss(Task task, MatRef logits, const Batch& batch, Mat* dlogits) {
   switch (task) {
     case Task::single_label:
@@ -106,6 +143,9 @@ double task_loss(Task task, MatRef logits, const Batch& batch, Mat* dlogits) {
     case Task::token_classification:
       if (batch.token_labels.empty()) fail("", "the task loss needs labelled examples (cross-entropy against gold tags)");
       return token_cross_entropy(logits, batch.token_labels, dlogits);
+    case Task::question_answering:
+      if (batch.start_positions.empty()) fail("", "the task loss needs labelled examples (gold answer spans)");
+      return span_cross_entropy(logits, batch, dlogits);
   }
   fail("", "unknown task");
 }

@@ -17,6 +17,19 @@ double softmax_cross_entropy(MatRef logits, const std::vector<int>& labels, Mat*
 // gradient. 0 (and a zero gradient) when every row is ignored.
 double token_cross_entropy(MatRef logits, const std::vector<int>& labels, Mat* dlogits);
 
+// Question answering: column `column` (0 = start, 1 = end) of per-token logits [batch * seq, 2]
+// as [batch, seq], one row per sequence, padding positions at kMaskedSpanLogit (softmax 0 there).
+constexpr float kMaskedSpanLogit = -1e9f;
+Mat span_matrix(MatRef logits, int column, const Batch& batch);
+// Adds a [batch, seq] gradient of span_matrix back into column `column` of dlogits (real tokens only).
+void add_span_gradient(MatRef dspan, int column, const Batch& batch, Mat& dlogits);
+
+// Extractive QA (HF *ForQuestionAnswering): (CE(start) + CE(end)) / 2, each the mean over the
+// batch's sequences of -log softmax over the sequence's real tokens at the gold position
+// (batch.start_positions / end_positions). HF's softmax also runs over padding; here padding
+// is masked, so a padded batch scores as each sequence alone would.
+double span_cross_entropy(MatRef logits, const Batch& batch, Mat* dlogits);
+
 // Row-wise softmax (numerically stable).
 Mat softmax_rows(MatRef logits);
 
@@ -32,7 +45,7 @@ double bce_with_logits(MatRef logits, const std::vector<float>& targets, Mat* dl
 Mat sigmoid(MatRef logits);
 
 // The loss of `task` against the batch's gold labels (batch.labels for single-label,
-// batch.token_labels for token classification, batch.targets otherwise); Error when the batch lacks them.
+// batch.token_labels for token classification, start/end positions for QA, batch.targets otherwise); Error when the batch lacks them.
 double task_loss(Task task, MatRef logits, const Batch& batch, Mat* dlogits);
 
 }  // namespace moekit

@@ -10,20 +10,25 @@
 #                word that gives its type: "mr" PER, "in" LOC, "at" ORG (IOB2: B- on the first
 #                name word, I- on the second; cues and fillers O). The same name word takes any
 #                type, so only the context tells it.
+#   qa           extractive QA (SQuAD-style): a context as for `token` with 1-3 names of distinct
+#                types, a question "who ?" (PER), "where ?" (LOC) or "what org ?" (ORG) about one
+#                of them; the answer is that name (1-2 words). train/test as Hugging Face's squad
+#                JSONL, dev as SQuAD's own .json file.
 # Writes OUTDIR/{train,dev,test}.{tsv|jsonl} and OUTDIR/vocab.txt. Seeded: the same files every run.
-# Usage: task_heads_data.sh regression|multi_label|token OUTDIR [TRAIN_EXAMPLES]
+# Usage: task_heads_data.sh regression|multi_label|token|qa OUTDIR [TRAIN_EXAMPLES]
 set -euo pipefail
-usage="usage: task_heads_data.sh regression|multi_label|token OUTDIR [TRAIN_EXAMPLES]"
+usage="usage: task_heads_data.sh regression|multi_label|token|qa OUTDIR [TRAIN_EXAMPLES]"
 kind=${1:?$usage}
 out=${2:?$usage}
 n_train=${3:-800}
-case "$kind" in regression|multi_label|token) ;; *) echo "task_heads_data.sh: unknown kind $kind" >&2; exit 2 ;; esac
+case "$kind" in regression|multi_label|token|qa) ;; *) echo "task_heads_data.sh: unknown kind $kind" >&2; exit 2 ;; esac
 export LC_ALL=C
 mkdir -p "$out"
 {
   printf '[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nred\ngreen\nblue\n'
   for i in $(seq 0 39); do echo "w$i"; done
-  if [ "$kind" = token ]; then printf 'mr\nin\nat\n'; for i in $(seq 0 19); do echo "n$i"; done; fi
+  if [ "$kind" = token ] || [ "$kind" = qa ]; then printf 'mr\nin\nat\n'; for i in $(seq 0 19); do echo "n$i"; done; fi
+  if [ "$kind" = qa ]; then printf 'who\nwhere\nwhat\norg\n?\n'; fi
 } >"$out/vocab.txt"
 gen_token() {  # gen_token N SEED FILE
   awk -v n="$1" -v seed="$2" 'BEGIN {
@@ -43,6 +48,39 @@ gen_token() {  # gen_token N SEED FILE
       print "";
     } }' >"$3"
 }
+gen_qa() {  # gen_qa N SEED FILE squad|jsonl
+  awk -v n="$1" -v seed="$2" -v format="$4" 'BEGIN {
+    srand(seed); split("mr in at", cue, " "); split("who ?|where ?|what org ?", ask, "|");
+    if (format == "squad") printf "{\"version\": \"1.1\", \"data\": [{\"title\": \"generated\", \"paragraphs\": [";
+    for (e = 0; e < n; e++) {
+      k = 1 + int(rand() * 3); delete used; delete start; delete name;
+      for (i = 0; i < k; i++) { do c = int(rand() * 3) + 1; while (c in used); used[c] = 1; order[i] = c }
+      len = 4 + int(rand() * 8); ctx = ""; placed = 0;
+      for (t = 0; t < len || placed < k; t++) {
+        if (placed < k && rand() < 0.3) {
+          c = order[placed++]; ctx = ctx (ctx == "" ? "" : " ") cue[c] " ";
+          start[c] = length(ctx); name[c] = "n" int(rand() * 20);
+          if (rand() < 0.4) name[c] = name[c] " n" int(rand() * 20);
+          ctx = ctx name[c];
+        } else {
+          ctx = ctx (ctx == "" ? "" : " ") "w" int(rand() * 40);
+        }
+      }
+      c = order[int(rand() * k)];
+      if (format == "squad")
+        printf "%s{\"context\": \"%s\", \"qas\": [{\"id\": \"q%d\", \"question\": \"%s\", \"answers\": [{\"text\": \"%s\", \"answer_start\": %d}]}]}", (e ? ", " : ""), ctx, e, ask[c], name[c], start[c];
+      else
+        printf "{\"id\": \"q%d\", \"question\": \"%s\", \"context\": \"%s\", \"answers\": {\"text\": [\"%s\"], \"answer_start\": [%d]}}\n", e, ask[c], ctx, name[c], start[c];
+    }
+    if (format == "squad") print "]}]}";
+  }' >"$3"
+}
+if [ "$kind" = qa ]; then
+  gen_qa "$n_train" 1 "$out/train.jsonl" jsonl
+  gen_qa 200 2 "$out/dev.json" squad
+  gen_qa 200 3 "$out/test.jsonl" jsonl
+  exit 0
+fi
 if [ "$kind" = token ]; then
   gen_token "$n_train" 1 "$out/train.conll"
   gen_token 200 2 "$out/dev.conll"

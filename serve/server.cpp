@@ -79,6 +79,8 @@ Server::Server(const ServeOptions& options) : options_(options) {
     fail("", "--max-input-length " + std::to_string(max_len_) + " must be in 3.." + std::to_string(limit) +
                  " (the model's position table)");
   if (c.num_labels() == 0) fail(options.model, "the model has no labels to predict");
+  if (c.task == Task::question_answering)
+    fail(options.model, "serve does not answer question-answering models yet (TEI has no QA route); use predict");
   scheduler_ = std::make_unique<Scheduler>(
       *loaded_.model,
       SchedulerLimits{options.max_batch_tokens, options.max_batch_requests,

@@ -2,19 +2,9 @@
 
 #include "distill/entity_metrics.h"
 #include "io/prediction.h"
+#include "io/qa_dataset.h"
 
 namespace moekit::serve {
-
-namespace {
-
-// Code points in text[0, byte): every byte that is not a UTF-8 continuation byte starts one.
-int64_t code_points_before(const std::string& text, size_t byte) {
-  int64_t n = 0;
-  for (size_t i = 0; i < byte && i < text.size(); ++i) n += (static_cast<unsigned char>(text[i]) & 0xC0) != 0x80;
-  return n;
-}
-
-}  // namespace
 
 nlohmann::json token_answer(const BertConfig& config, const std::string& text, const std::vector<io::WordSpan>& words,
                             const std::vector<int32_t>& word_starts, MatRef token_logits) {
@@ -31,8 +21,8 @@ nlohmann::json token_answer(const BertConfig& config, const std::string& text, c
     entities.push_back({{"entity_group", e.type},
                         {"score", score / static_cast<double>(e.end - e.begin)},
                         {"word", text.substr(begin, end - begin)},
-                        {"start", code_points_before(text, begin)},
-                        {"end", code_points_before(text, end)}});
+                        {"start", io::code_points_before(text, begin)},
+                        {"end", io::code_points_before(text, end)}});
   }
   out["entities"] = std::move(entities);
   return out;

@@ -199,7 +199,11 @@ TEST_CASE("Pretraining interrupted and resumed equals an uninterrupted run", "[d
   }
   io::WordPieceTokenizer tok(vocab, true);
   std::vector<io::Example> examples;
-  for (auto& t : io::read_texts(dir / "text.txt")) examples.push_back({t, "", false, -1, {}, {}, {}});
+  for (auto& t : io::read_texts(dir / "text.txt")) {
+    io::Example e;
+    e.text = t;
+    examples.push_back(std::move(e));
+  }
   TrainData data;
   data.train = io::encode_examples(tok, examples, 24);
   data.dev = std::vector<io::EncodedExample>(data.train.begin(), data.train.begin() + 16);

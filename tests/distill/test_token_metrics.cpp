@@ -73,7 +73,10 @@ TEST_CASE("task_metrics reads each word's first-sub-token prediction", "[distill
 
 TEST_CASE("Per-token KD: gradient matches finite differences, padding rows get none, zero at the teacher",
           "[distill][token][grad]") {
-  const std::vector<uint8_t> mask{1, 1, 0, 1, 0};
+  Batch mask;  // 5 tokens of one sequence, 2 of them padding
+  mask.batch = 1;
+  mask.seq = 5;
+  mask.mask = {1, 1, 0, 1, 0};
   for (double T : {1.0, 2.0}) {
     INFO("T " << T);
     Rng rng(11);

@@ -1,0 +1,138 @@
+#include "distill/qa_metrics.h"
+
+#include <algorithm>
+#include <cctype>
+#include <limits>
+#include <sstream>
+#include <unordered_map>
+
+#include "model/error.h"
+
+namespace moekit::distill {
+
+QaDecodeOptions qa_decode_options(const BertConfig& c) {
+  QaDecodeOptions o;
+  o.null_answers = c.qa_null_answers;
+  o.null_threshold = c.qa_null_threshold;
+  return o;
+}
+
+QaAnswer best_answer(const std::vector<const io::EncodedExample*>& features, const std::vector<MatRef>& logits,
+                     const QaDecodeOptions& o) {
+  if (features.empty() || features.size() != logits.size()) fail("", "QA decoding: features and logits differ");
+  const io::QaContext& ctx = *features.front()->qa;
+  double best = -std::numeric_limits<double>::infinity(), null_score = std::numeric_limits<double>::infinity();
+  int64_t best_first = -1, best_last = -1;  // context words
+  for (size_t f = 0; f < features.size(); ++f) {
+    const io::EncodedExample& x = *features[f];
+    MatRef z = logits[f];
+    if (z.rows() != static_cast<Eigen::Index>(x.ids.size()) || z.cols() != 2)
+      fail("", "QA decoding: logits " + shape_str(z.rows(), z.cols()) + " for a feature of " +
+                   std::to_string(x.ids.size()) + " tokens");
+    null_score = std::min(null_score, static_cast<double>(z(0, 0)) + z(0, 1));
+    const auto n = static_cast<int64_t>(x.ids.size());
+    for (int64_t i = 0; i < n; ++i) {
+      if (x.token_word[static_cast<size_t>(i)] < 0) continue;
+      for (int64_t j = i; j < std::min<int64_t>(n, i + o.max_answer_tokens); ++j) {
+        if (x.token_word[static_cast<size_t>(j)] < 0) break;  // the context ends
+        const double s = static_cast<double>(z(i, 0)) + z(j, 1);
+        if (s > best) {
+          best = s;
+          best_first = x.token_word[static_cast<size_t>(i)];
+          best_last = x.token_word[static_cast<size_t>(j)];
+        }
+      }
+    }
+  }
+  QaAnswer a;
+  if (best_first < 0 || (o.null_answers && null_score - best > o.null_threshold)) {
+    a.score = null_score;
+    return a;
+  }
+  a.score = best;
+  a.begin = ctx.words[static_cast<size_t>(best_first)].begin;
+  a.end = ctx.words[static_cast<size_t>(best_last)].end;
+  a.text = ctx.context.substr(a.begin, a.end - a.begin);
+  return a;
+}
+
+std::string normalize_answer(const std::string& s) {
+  std::string kept;
+  for (char c : s) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x80 && std::ispunct(u)) continue;  // string.punctuation is ASCII's
+    kept.push_back(u < 0x80 ? static_cast<char>(std::tolower(u)) : c);
+  }
+  std::istringstream words(kept);
+  std::string out;
+  for (std::string w; words >> w;) {
+    if (w == "a" || w == "an" || w == "the") continue;
+    out += (out.empty() ? "" : " ") + w;
+  }
+  return out;
+}
+
+namespace {
+
+std::vector<std::string> tokens_of(const std::string& s) {
+  std::istringstream in(normalize_answer(s));
+  std::vector<std::string> out;
+  for (std::string w; in >> w;) out.push_back(w);
+  return out;
+}
+
+double f1_one(const std::string& prediction, const std::string& gold) {
+  const auto p = tokens_of(prediction), g = tokens_of(gold);
+  if (p.empty() || g.empty()) return p.empty() && g.empty() ? 1.0 : 0.0;
+  std::unordered_map<std::string, int> count;
+  for (const auto& w : g) ++count[w];
+  int common = 0;
+  for (const auto& w : p)
+    if (count[w]-- > 0) ++common;
+  if (common == 0) return 0;
+  const double precision = static_cast<double>(common) / static_cast<double>(p.size());
+  const double recall = static_cast<double>(common) / static_cast<double>(g.size());
+  return 2 * precision * recall / (precision + recall);
+}
+
+template <class Score>
+double best_over(const std::string& prediction, const std::vector<std::string>& gold, Score score) {
+  if (gold.empty()) return score(prediction, std::string());
+  double best = 0;
+  for (const auto& g : gold) best = std::max(best, score(prediction, g));
+  return best;
+}
+
+}  // namespace
+
+double exact_match(const std::string& prediction, const std::vector<std::string>& gold) {
+  return best_over(prediction, gold,
+                   [](const std::string& p, const std::string& g) { return normalize_answer(p) == normalize_answer(g) ? 1.0 : 0.0; });
+}
+
+double answer_f1(const std::string& prediction, const std::vector<std::string>& gold) {
+  return best_over(prediction, gold, f1_one);
+}
+
+std::map<std::string, double> qa_metrics(const Mat& token_logits, const std::vector<int64_t>& token_offset,
+                                         const std::vector<io::EncodedExample>& features,
+                                         const QaDecodeOptions& options) {
+  double em = 0, f1 = 0;
+  size_t examples = 0;
+  for_each_qa_example(features, [&](size_t first, size_t count) {
+    std::vector<const io::EncodedExample*> fs;
+    std::vector<MatRef> zs;
+    for (size_t k = first; k < first + count; ++k) {
+      fs.push_back(&features[k]);
+      zs.emplace_back(token_logits.middleRows(token_offset[k], token_offset[k + 1] - token_offset[k]));
+    }
+    const QaAnswer a = best_answer(fs, zs, options);
+    em += exact_match(a.text, fs.front()->qa->gold);
+    f1 += answer_f1(a.text, fs.front()->qa->gold);
+    ++examples;
+  });
+  const double n = static_cast<double>(std::max<size_t>(examples, 1));
+  return {{"exact_match", em / n}, {"f1", f1 / n}};
+}
+
+}  // namespace moekit::distill
