@@ -87,8 +87,8 @@ std::string to_task_model(BertModel& model, const std::vector<std::string>& labe
   model.mlm.reset();
   Rng rng(seed);
   model.replace_task_head(labels, rng);
-  return "fine-tuning a pretrained model: dropped its MLM head (cls.predictions.*) and initialised a new classifier "
-         "for " + std::to_string(labels.size()) + " labels with seed " + std::to_string(seed) +
+  return "fine-tuning a pretrained model: dropped its MLM head (" + mlm_names(model.config).all +
+         ") and initialised a new classifier for " + std::to_string(labels.size()) + " labels with seed " + std::to_string(seed) +
          " (train it before trusting predictions)";
 }
 
