@@ -149,6 +149,14 @@ TEST_CASE("ONNX export: fp32 logits equal moekit's on padded mixed-length batche
     auto m = moe_model("gate", 2, "0-1");
     CHECK(max_abs_diff(*m, export_onnx(*m, "fp32", "shared")) <= kTol);
   }
+  SECTION("DistilBERT: dense (no token_type_ids input, pre_classifier -> ReLU head) and MoE hash") {
+    BertConfig c = test::tiny_distilbert_config();
+    BertModel m(c);
+    test::randomize(m, 8, 0.3);
+    CHECK(max_abs_diff(m, export_onnx(m, "fp32", "distil")) <= kTol);
+    auto moe = test::random_moe_model("", true);
+    CHECK(max_abs_diff(*moe, export_onnx(*moe, "fp32", "distil_moe")) <= kTol);
+  }
 }
 
 #ifdef MOEKIT_HAVE_ONNX
@@ -170,6 +178,19 @@ TEST_CASE("ONNX export: MoE graphs route sparsely and store shared blocks once",
     CHECK(t.name().find("layer.1.attention.self.") == std::string::npos);
   }
   CHECK(names.count("bert.encoder.layer.1.output.LayerNorm.weight") == 1);  // each layer's own norm
+}
+
+TEST_CASE("ONNX export: a DistilBERT graph takes no token_type_ids and keeps DistilBERT's names", "[onnx]") {
+  BertModel m(test::tiny_distilbert_config());
+  const onnx::ModelProto p = compress::build_onnx_model(m, {});
+  std::vector<std::string> inputs;
+  for (const auto& v : p.graph().input()) inputs.push_back(v.name());
+  CHECK(inputs == std::vector<std::string>{"input_ids", "attention_mask"});
+  std::set<std::string> names;
+  for (const auto& t : p.graph().initializer()) names.insert(t.name());
+  for (const char* n : {"distilbert.transformer.layer.1.attention.q_lin.weight", "distilbert.transformer.layer.1.sa_layer_norm.weight",
+                        "distilbert.transformer.layer.1.ffn.lin2.weight", "pre_classifier.weight", "classifier.weight"})
+    CHECK(names.count(n) == 1);
 }
 #endif
 
