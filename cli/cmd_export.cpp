@@ -13,11 +13,26 @@ namespace moekit::cli {
 
 namespace {
 
+// The predicted label of each example, or of each token for a per-token head (what a prune or
+// merge may change).
+std::vector<int> predicted_labels(const distill::InferenceResult& r) {
+  if (r.token_logits.rows() == 0) return r.predicted;
+  std::vector<int> out(static_cast<size_t>(r.token_logits.rows()));
+  for (Eigen::Index t = 0; t < r.token_logits.rows(); ++t) {
+    Eigen::Index arg = 0;
+    r.token_logits.row(t).maxCoeff(&arg);
+    out[static_cast<size_t>(t)] = static_cast<int>(arg);
+  }
+  return out;
+}
+
 // Prints each MoE layer's expert load on the data; with --prune removes the experts no token
 // selects and reports how many predictions on the data changed.
 void usage_and_prune(BertModel& model, const io::LoadedModel& loaded, const compress::ExportOptions& o) {
   const auto examples = load_encoded(o.data, loaded, o.max_seq_len, false);
   const distill::InferenceResult before = distill::run_inference(model, examples, o.batch_size);
+  const std::vector<int> before_labels = predicted_labels(before);
+  const char* unit = model.config.per_token_head() ? "tokens" : "examples";
   const auto& usage = before.expert_tokens;
   for (size_t l = 0; l < usage.size(); ++l) {
     if (usage[l].empty()) continue;
@@ -41,13 +56,13 @@ void usage_and_prune(BertModel& model, const io::LoadedModel& loaded, const comp
     }
     const int64_t removed = o.merge_experts > 0 ? compress::merge_experts_to(model, cal, o.merge_experts)
                                                 : compress::prune_experts_to(model, cal, o.prune_experts, o.criterion);
-    const auto after = distill::run_inference(model, examples, o.batch_size).predicted;
+    const auto after = predicted_labels(distill::run_inference(model, examples, o.batch_size));
     size_t same = 0;
-    for (size_t i = 0; i < after.size(); ++i) same += before.predicted[i] == after[i];
-    std::printf("%s to %lld experts per layer: %lld parameters removed; predictions on %s unchanged for %zu of %zu examples\n",
+    for (size_t i = 0; i < after.size(); ++i) same += before_labels[i] == after[i];
+    std::printf("%s to %lld experts per layer: %lld parameters removed; predictions on %s unchanged for %zu of %zu %s\n",
                 o.merge_experts > 0 ? "merged (MC-SMoE)" : ("pruned by " + o.criterion).c_str(),
                 static_cast<long long>(o.merge_experts > 0 ? o.merge_experts : o.prune_experts),
-                static_cast<long long>(removed), o.data.c_str(), same, after.size());
+                static_cast<long long>(removed), o.data.c_str(), same, after.size(), unit);
   }
   if (!o.prune) return;
   const compress::PrunedExperts pruned = compress::prune_unused_experts(model, usage);
@@ -60,11 +75,11 @@ void usage_and_prune(BertModel& model, const io::LoadedModel& loaded, const comp
     for (int64_t e : p.removed) std::printf(" %lld", static_cast<long long>(e));
     std::printf(", %lld left\n", static_cast<long long>(model.layers[static_cast<size_t>(p.layer)].moe->n_experts()));
   }
-  const auto after = distill::run_inference(model, examples, o.batch_size).predicted;
+  const auto after = predicted_labels(distill::run_inference(model, examples, o.batch_size));
   size_t same = 0;
-  for (size_t i = 0; i < after.size(); ++i) same += before.predicted[i] == after[i];
-  std::printf("pruned %lld parameters; predictions on %s unchanged for %zu of %zu examples\n",
-              static_cast<long long>(pruned.parameters), o.data.c_str(), same, after.size());
+  for (size_t i = 0; i < after.size(); ++i) same += before_labels[i] == after[i];
+  std::printf("pruned %lld parameters; predictions on %s unchanged for %zu of %zu %s\n",
+              static_cast<long long>(pruned.parameters), o.data.c_str(), same, after.size(), unit);
 }
 
 void run_export(const compress::ExportOptions& o) {

@@ -22,8 +22,12 @@ void run_train(distill::TrainOptions o) {
   io::LoadedModel loaded = io::load_model(o.model, o.seed);
   for (const auto& w : loaded.warnings) print_warning(w);
   if (loaded.model->mlm) {  // a pretrained encoder: the task's labels come from the training data
-    const std::string note = distill::to_task_model(*loaded.model, io::collect_labels(o.train), o.seed);
+    const Task task = o.problem_type.empty() ? Task::single_label : parse_task(o.problem_type);
+    const std::string note = distill::to_task_model(*loaded.model, io::collect_labels(o.train, task), o.seed, task);
     print_warning(o.model + ": " + note);
+  } else if (!o.problem_type.empty() && parse_task(o.problem_type) != loaded.model->config.task) {
+    fail(o.model, std::string("the model has a ") + task_name(loaded.model->config.task) +
+                      " head; --problem-type " + o.problem_type + " applies only to a pretrained (masked-LM) encoder");
   }
   o.max_seq_len = resolve_max_len(loaded.model->config, o.max_seq_len, kTrainMaxLen);  // recorded for --resume
   distill::TrainData data;

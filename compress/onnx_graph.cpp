@@ -348,7 +348,10 @@ onnx::ModelProto build_onnx_model(const BertModel& m, const OnnxGraphOptions& op
   std::vector<const char*> inputs{"input_ids", "attention_mask"};
   if (m.embeddings.has_token_types()) inputs.push_back("token_type_ids");
   for (const char* name : inputs) io_value(g->add_input(), name, onnx::TensorProto::INT64, {"batch", "sequence"});
-  io_value(g->add_output(), "logits", onnx::TensorProto::FLOAT, {"batch"}, c.num_labels());
+  if (c.per_token_head())  // a tag score per token
+    io_value(g->add_output(), "logits", onnx::TensorProto::FLOAT, {"batch", "sequence"}, c.num_labels());
+  else
+    io_value(g->add_output(), "logits", onnx::TensorProto::FLOAT, {"batch"}, c.num_labels());
 
   Builder b(g, options.int8);
   // Additive mask (1 - mask) * finfo(float32).min, [B, 1, 1, S], as Hugging Face builds it.
@@ -362,6 +365,10 @@ onnx::ModelProto build_onnx_model(const BertModel& m, const OnnxGraphOptions& op
     const std::string a = attention(b, x, layer.attention, mask, c);
     x = layer.moe ? moe_block(b, a, layer, c)
                   : ffn(b, a, layer.ffn.intermediate, layer.ffn.output, layer.ffn.act, &layer.ffn.norm);
+  }
+  if (c.per_token_head()) {  // *ForTokenClassification: the classifier on every token, [B, S, L]
+    b.node("Identity", {linear(b, x, m.classifier)}, {"logits"});
+    return model;
   }
   const std::string cls = b.op_i("Gather", {x, b.scalar_i(0)}, "axis", 1);  // [B, H]
   const std::string head = linear(b, cls, m.pooler);

@@ -25,7 +25,20 @@ Batch synthetic_batch(const BertConfig& c, const BenchOptions& o) {
     b.ids.push_back(static_cast<int32_t>(i % static_cast<size_t>(o.seq_len) == 0
                                              ? std::min<int64_t>(2, c.vocab_size - 1)
                                              : rng.below(static_cast<uint64_t>(c.vocab_size))));
-  for (int i = 0; i < o.batch_size; ++i) b.labels.push_back(static_cast<int>(rng.below(static_cast<uint64_t>(c.num_labels()))));
+  // Random gold values of the model's task, so --train times the loss and backward a user runs.
+  const uint64_t labels = static_cast<uint64_t>(c.num_labels());
+  switch (c.task) {
+    case Task::single_label:
+      for (int i = 0; i < o.batch_size; ++i) b.labels.push_back(static_cast<int>(rng.below(labels)));
+      break;
+    case Task::regression:
+    case Task::multi_label:
+      for (int64_t i = 0; i < o.batch_size * c.num_labels(); ++i) b.targets.push_back(static_cast<float>(rng.below(2)));
+      break;
+    case Task::token_classification:
+      for (size_t i = 0; i < n; ++i) b.token_labels.push_back(static_cast<int>(rng.below(labels)));
+      break;
+  }
   return b;
 }
 
@@ -86,7 +99,7 @@ std::vector<BenchRow> run_benchmark(const std::vector<BertModel*>& models, const
     ForwardCache cache;
     Outputs out = m.forward(b, &cache, &rng);
     Mat dlogits;
-    softmax_cross_entropy(out.logits, b.labels, &dlogits);
+    task_loss(m.config.task, out.logits, b, &dlogits);
     zero_grads(m.params());
     m.backward(b, dlogits, cache);
     clip_grad_norm(m.params(), 1.0);

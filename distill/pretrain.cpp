@@ -82,14 +82,14 @@ double mlm_eval_loss(const BertModel& model, const std::vector<io::EncodedExampl
   return predicted ? sum / static_cast<double>(predicted) : 0;
 }
 
-std::string to_task_model(BertModel& model, const std::vector<std::string>& labels, uint64_t seed) {
+std::string to_task_model(BertModel& model, const std::vector<std::string>& labels, uint64_t seed, Task task) {
   if (!model.mlm) return "";
   model.mlm.reset();
   Rng rng(seed);
-  model.replace_task_head(labels, rng);
+  model.replace_task_head(labels, rng, task);
   return "fine-tuning a pretrained model: dropped its MLM head (" + mlm_names(model.config).all +
-         ") and initialised a new classifier for " + std::to_string(labels.size()) + " labels with seed " + std::to_string(seed) +
-         " (train it before trusting predictions)";
+         ") and initialised a new " + std::string(task_name(task)) + " head for " + std::to_string(labels.size()) +
+         " labels with seed " + std::to_string(seed) + " (train it before trusting predictions)";
 }
 
 }  // namespace moekit::distill

@@ -44,6 +44,7 @@ double mlm_step(BertModel& model, const Batch& batch, const MaskedTokens& masked
 // Fine-tuning a pretrained encoder (transformers' from_pretrained into a task model): drops the
 // MLM head and gives the model a new classifier for `labels` from `seed`. Returns the note to
 // print, or "" when the model had no MLM head (nothing changes then).
-std::string to_task_model(BertModel& model, const std::vector<std::string>& labels, uint64_t seed);
+std::string to_task_model(BertModel& model, const std::vector<std::string>& labels, uint64_t seed,
+                          Task task = Task::single_label);
 
 }  // namespace moekit::distill

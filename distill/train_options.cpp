@@ -1,8 +1,11 @@
 #include "distill/train_options.h"
 
+#include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <filesystem>
 
+#include "model/config.h"
 #include "model/error.h"
 
 namespace moekit::distill {
@@ -33,9 +36,18 @@ void TrainOptions::validate() const {
   need(precision == "fp32" || precision == "bf16", "--precision must be fp32 or bf16, got " + precision);
   need(max_seq_len == 0 || max_seq_len >= 3, "--max-seq-len must be at least 3 (or 0 for the model's limit)");
   need(eval_every >= 0 && save_every >= 0 && log_every > 0, "--eval-every/--save-every must be >= 0, --log-every > 0");
-  need(metric.empty() || metric == "accuracy" || metric == "macro_f1" || metric == "micro_f1" || metric == "pearson" ||
-           metric == "spearman" || metric == "mse",
-       "--metric must be accuracy, macro_f1, micro_f1, pearson, spearman or mse, got " + metric);
+  static const char* const kMetrics[] = {"accuracy",  "macro_f1",         "micro_f1",      "pearson",
+                                         "spearman",  "mse",              "entity_f1",     "entity_precision",
+                                         "entity_recall", "token_accuracy"};
+  need(metric.empty() || std::find(std::begin(kMetrics), std::end(kMetrics), metric) != std::end(kMetrics),
+       "--metric must be accuracy, macro_f1, micro_f1, pearson, spearman, mse, entity_f1, entity_precision, "
+       "entity_recall or token_accuracy, got " + metric);
+  if (!problem_type.empty()) try {
+      parse_task(problem_type);
+    } catch (const std::exception&) {
+      fail("", "--problem-type must be single_label_classification, regression, multi_label_classification or "
+               "token_classification, got " + problem_type);
+    }
   need(eval_batch_size > 0, "--eval-batch-size must be positive");
   need(!out.empty(), "--out is required");
   file_exists(train, "--train");

@@ -23,16 +23,21 @@ struct TrainOptions {
   int64_t eval_every = 0;  // 0 = once per epoch
   int64_t save_every = 0;  // 0 = at every evaluation
   int64_t log_every = 20;
-  std::string metric;  // empty = the task's (distill::default_metric: accuracy, pearson, micro_f1)
+  std::string metric;  // empty = the task's (distill::default_metric: accuracy, pearson, micro_f1, entity_f1)
   int eval_batch_size = 64;
   double capacity_factor = 0;  // MoE training: expert capacity (0 = dropless)
   double router_jitter = 0;    // MoE training: gate input jitter
   std::string precision = "fp32";  // of the matrix products (model/matmul.h); weights, AdamW state stay fp32
+  std::string problem_type;  // train only: the head a pretrained (MLM) encoder gets; empty = single-label
 
   // v(key, member, help, required)
   template <class V>
   void visit(V& v) {
     v("model", model, "model directory to fine-tune (dense or MoE)", true);
+    v("problem-type", problem_type,
+      "the task head a pretrained (masked-LM) encoder gets: single_label_classification (default), regression, "
+      "multi_label_classification or token_classification; a model with a task head keeps its own",
+      false);
     visit_training(v);
   }
 
@@ -62,7 +67,8 @@ struct TrainOptions {
     v("log-every", log_every, "append a metrics.jsonl line every N steps", false);
     v("metric", metric,
       "dev metric that picks the best checkpoint: accuracy or macro_f1; pearson, spearman or mse (regression); "
-      "micro_f1, macro_f1 or accuracy (multi-label); default: accuracy, pearson or micro_f1 by the model's task",
+      "micro_f1, macro_f1 or accuracy (multi-label); entity_f1, entity_precision, entity_recall or token_accuracy "
+      "(token classification); default: accuracy, pearson, micro_f1 or entity_f1 by the model's task",
       false);
     v("eval-batch-size", eval_batch_size, "examples per forward pass in evaluation", false);
     v("capacity-factor", capacity_factor,

@@ -110,11 +110,17 @@ void Scheduler::run(std::vector<Job>& jobs) {
     for (Job& j : jobs) j.result.set_exception(std::current_exception());
     return;
   }
-  Eigen::Index row = 0;
+  const bool per_token = model_.config.per_token_head();
+  size_t first = 0;
   for (Job& j : jobs) {
-    const auto n = static_cast<Eigen::Index>(j.inputs.size());
-    j.result.set_value(r.logits.middleRows(row, n));
-    row += n;
+    const size_t n = j.inputs.size();
+    if (per_token) {
+      const int64_t begin = r.token_offset[first], end = r.token_offset[first + n];
+      j.result.set_value(r.token_logits.middleRows(begin, end - begin));
+    } else {
+      j.result.set_value(r.logits.middleRows(static_cast<Eigen::Index>(first), static_cast<Eigen::Index>(n)));
+    }
+    first += n;
   }
 }
 

@@ -41,7 +41,8 @@ class Scheduler {
   Scheduler(const Scheduler&) = delete;
   Scheduler& operator=(const Scheduler&) = delete;
 
-  // Queues one request; the future gives its logits [inputs, labels] in input order, or the
+  // Queues one request; the future gives its logits [inputs, labels] in input order (a per-token
+  // head: every input's token logits stacked, [sum of input lengths, labels]), or the
   // model's exception. Throws RequestError 429 when the queue is full, 503 after stop().
   std::future<Mat> submit(std::vector<io::EncodedExample> inputs);
   size_t depth() const;

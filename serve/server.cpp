@@ -11,10 +11,13 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/batching.h"
 #include "io/hf_config.h"
+#include "io/token_dataset.h"
 #include "model/error.h"
 #include "serve/request.h"
 #include "serve/request_error.h"
+#include "serve/token_answer.h"
 
 namespace moekit::serve {
 
@@ -175,9 +178,54 @@ io::EncodedExample Server::encode(const std::string& text, const std::string* pa
   return ex;
 }
 
+io::EncodedExample Server::encode_words(const std::vector<io::WordSpan>& words, bool truncate, size_t index) const {
+  io::Example example;
+  for (const io::WordSpan& w : words) example.words.push_back(w.text);
+  try {
+    std::vector<io::EncodedExample> enc = io::encode_examples(*tokenizer_, {example}, INT_MAX / 2);
+    if (enc[0].ids.size() > static_cast<size_t>(max_len_)) {
+      if (!truncate)
+        throw RequestError(413, "validation",
+                           "input " + std::to_string(index) + " has " + std::to_string(enc[0].ids.size()) +
+                               " tokens, more than the maximum of " + std::to_string(max_len_) +
+                               " (send \"truncate\": true to tag only the words that fit)");
+      enc = io::encode_examples(*tokenizer_, {example}, max_len_);
+    }
+    return std::move(enc[0]);
+  } catch (const moekit::Error& e) {
+    throw RequestError(422, "tokenizer", "input " + std::to_string(index) + ": " + e.what());
+  }
+}
+
+// Token classification: each input is one text, split at whitespace into the words tagged.
+void Server::predict_tokens(const PredictRequest& p, httplib::Response& res) {
+  std::vector<std::vector<io::WordSpan>> words;
+  std::vector<io::EncodedExample> inputs;
+  for (size_t i = 0; i < p.inputs.size(); ++i) {
+    if (p.inputs[i].pair)
+      throw RequestError(422, "validation", "input " + std::to_string(i) +
+                                                ": a token-classification model tags one text, not a pair");
+    words.push_back(io::split_words(p.inputs[i].text));
+    inputs.push_back(encode_words(words.back(), p.truncate, i));
+  }
+  std::vector<size_t> lengths;
+  for (const auto& e : inputs) lengths.push_back(e.ids.size());
+  const Mat logits = scheduler_->submit(inputs).get();
+  json out = json::array();
+  Eigen::Index row = 0;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const auto n = static_cast<Eigen::Index>(lengths[i]);
+    out.push_back(token_answer(loaded_.model->config, p.inputs[i].text, words[i], inputs[i].word_starts,
+                               logits.middleRows(row, n)));
+    row += n;
+  }
+  res.set_content((p.batched ? out : out[0]).dump(), kJson);
+}
+
 void Server::predict(const httplib::Request& req, httplib::Response& res) {
   if (stopping_) throw RequestError(503, "unhealthy", "the server is shutting down");
   const PredictRequest p = parse_predict(req.body, options_.max_client_batch_size);
+  if (loaded_.model->config.per_token_head()) return predict_tokens(p, res);
   std::vector<io::EncodedExample> inputs;
   for (size_t i = 0; i < p.inputs.size(); ++i)
     inputs.push_back(encode(p.inputs[i].text, p.inputs[i].pair ? &*p.inputs[i].pair : nullptr, p.truncate, i));

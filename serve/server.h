@@ -1,5 +1,6 @@
 // `moekit serve`: TEI's routes over cpp-httplib (DESIGN.md 2.12).
 //   POST /predict, POST /tokenize, GET /health, GET /info, GET /metrics
+// A token-classification model answers /predict per word and entity (serve/token_answer.h).
 // Errors are TEI's JSON {"error", "error_type"}: 413 too long / too many inputs / body too large,
 // 422 malformed JSON or wrong shapes, 429 queue full, 503 shutting down.
 // Life cycle: the constructor loads the model; bind() opens the port; run() serves until stop()
@@ -11,7 +12,9 @@
 #include <string>
 
 #include "io/checkpoint.h"
+#include "io/token_dataset.h"
 #include "io/tokenizer.h"
+#include "serve/request.h"
 #include "serve/metrics.h"
 #include "serve/scheduler.h"
 #include "serve/serve_options.h"
@@ -43,9 +46,11 @@ class Server {
 
  private:
   void predict(const httplib::Request& req, httplib::Response& res);
+  void predict_tokens(const PredictRequest& p, httplib::Response& res);
   void tokenize(const httplib::Request& req, httplib::Response& res);
   std::string info_json() const;
   io::EncodedExample encode(const std::string& text, const std::string* pair, bool truncate, size_t index) const;
+  io::EncodedExample encode_words(const std::vector<io::WordSpan>& words, bool truncate, size_t index) const;
   void log(const httplib::Request& req, const httplib::Response& res);
 
   ServeOptions options_;
