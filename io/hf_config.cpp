@@ -198,6 +198,12 @@ void read_bert_fields(const Reader& r, BertConfig& c) {
 // DistilBertConfig's own keys (transformers' configuration_distilbert.py): LayerNorm eps is fixed
 // at 1e-12 and there are no token types.
 void read_distilbert_fields(const Reader& r, BertConfig& c) {
+  for (const char* bert_key : {"hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"}) {
+    const char* key = config_key(c, bert_key);
+    if (!r.j.contains(key) && r.j.contains(bert_key))
+      fail(r.path, std::string("missing required key \"") + key + "\" (hint: DistilBERT's config names " + bert_key +
+                       " \"" + key + "\")");
+  }
   c.hidden_size = bounded(r, "dim", 0, true);
   c.num_hidden_layers = bounded(r, "n_layers", 0, true);
   c.num_attention_heads = bounded(r, "n_heads", 0, true);

@@ -83,6 +83,27 @@ TEST_CASE("A DistilBERT checkpoint saves under its own names and keys and loads 
   }
 }
 
+TEST_CASE("A DistilBERT MLM checkpoint saves its head under vocab_* and loads back exactly", "[io][distilbert][mlm]") {
+  const fs::path mlm = fs::path(MOEKIT_TEST_DATA) / "golden" / "distilbert_tiny_mlm";
+  io::LoadedModel a = io::load_model(mlm, 3);
+  REQUIRE(a.model->mlm);
+  const fs::path d = test::scratch_dir("distil_mlm_roundtrip") / "model";
+  io::save_model(d, *a.model, &*a.vocab, a.do_lower_case);
+  std::set<std::string> want = tensor_names(mlm / "model.safetensors");
+  want.insert({"pre_classifier.weight", "pre_classifier.bias", "classifier.weight", "classifier.bias"});  // the new head
+  CHECK(tensor_names(d / "model.safetensors") == want);
+  io::LoadedModel b = io::load_model(d);
+  REQUIRE(b.model->mlm);
+  CHECK(b.warnings.empty());
+  ParamList pa = a.model->params(), pb = b.model->params();
+  REQUIRE(pa.size() == pb.size());
+  for (size_t i = 0; i < pa.size(); ++i) {
+    INFO(pa[i]->name);
+    REQUIRE(pa[i]->name == pb[i]->name);
+    REQUIRE(pa[i]->value == pb[i]->value);
+  }
+}
+
 TEST_CASE("DistilBERT configs moekit cannot run are refused in one line naming the file and key",
           "[io][distilbert][corrupt]") {
   struct Case {
@@ -94,6 +115,8 @@ TEST_CASE("DistilBERT configs moekit cannot run are refused in one line naming t
       {"sinusoidal", [](nlohmann::json& j) { j["sinusoidal_pos_embds"] = true; }, "sinusoidal_pos_embds: true is not supported"},
       {"heads", [](nlohmann::json& j) { j["n_heads"] = 3; }, "dim 16 is not a multiple of n_heads 3"},
       {"missing dim", [](nlohmann::json& j) { j.erase("dim"); }, "missing required key \"dim\""},
+      {"BERT's key", [](nlohmann::json& j) { j["hidden_size"] = j["dim"]; j.erase("dim"); },
+       "missing required key \"dim\" (hint: DistilBERT's config names hidden_size \"dim\")"},
       {"layers type", [](nlohmann::json& j) { j["n_layers"] = "two"; }, "n_layers: expected an integer"},
       {"ffn width", [](nlohmann::json& j) { j["hidden_dim"] = 0; }, "hidden_dim: expected a positive integer, got 0"},
       {"activation", [](nlohmann::json& j) { j["activation"] = "swish"; }, "activation: unsupported activation \"swish\""},
