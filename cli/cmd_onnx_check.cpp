@@ -123,24 +123,36 @@ void run_onnx_check(const OnnxCheckOptions& o) {
     fail(o.onnx, "ONNX Runtime returned " + std::to_string(out.size()) + " batches for " +
                      std::to_string(groups.size()));
 
-  const int64_t labels = ours.logits.cols();
+  const bool per_token = config.per_token_head();  // logits [batch, seq, labels]: every real token is compared
+  const int64_t labels = config.num_labels();
   double max_diff = 0, ort_seconds = 0;
-  size_t agree = 0, ours_right = 0, ort_right = 0, gold = 0;
+  size_t agree = 0, compared = 0, ours_right = 0, ort_right = 0, gold = 0;
+  auto compare = [&](const RowVec& theirs, const Eigen::Ref<const RowVec>& mine) {
+    max_diff = std::max(max_diff, static_cast<double>((theirs - mine).cwiseAbs().maxCoeff()));
+    if (!std::isfinite(theirs.sum())) max_diff = INFINITY;
+    agree += label_text(config, theirs) == label_text(config, mine);
+    ++compared;
+  };
   for (size_t g = 0; g < groups.size(); ++g) {
     const auto& row = out[g];
-    if (!row.contains("logits") || !row["logits"].is_array() ||
-        row["logits"].size() != groups[g].size() * static_cast<size_t>(labels))
+    const size_t seq = static_cast<size_t>(in[g]["seq"].get<int64_t>());
+    const size_t expected = groups[g].size() * (per_token ? seq : 1) * static_cast<size_t>(labels);
+    if (!row.contains("logits") || !row["logits"].is_array() || row["logits"].size() != expected)
       fail(o.onnx, "gives " + std::to_string(row.value("logits", json::array()).size()) + " logits for a batch of " +
-                       std::to_string(groups[g].size()) + " with " + std::to_string(labels) +
-                       " labels: not the graph of " + o.model + "?");
+                       std::to_string(groups[g].size()) + (per_token ? " x " + std::to_string(seq) + " tokens" : "") +
+                       " with " + std::to_string(labels) + " labels: not the graph of " + o.model + "?");
     const auto flat = row["logits"].get<std::vector<float>>();
     ort_seconds += row.value("first_seconds", 0.0);
     for (size_t k = 0; k < groups[g].size(); ++k) {
       const size_t i = groups[g][k];
+      if (per_token) {
+        for (size_t t = 0; t < examples[i].ids.size(); ++t)
+          compare(Eigen::Map<const RowVec>(flat.data() + (k * seq + t) * labels, labels),
+                  ours.token_logits.row(ours.token_offset[i] + static_cast<int64_t>(t)));
+        continue;
+      }
       const RowVec theirs = Eigen::Map<const RowVec>(flat.data() + k * labels, labels);
-      max_diff = std::max(max_diff, static_cast<double>((theirs - ours.logits.row(i)).cwiseAbs().maxCoeff()));
-      if (!std::isfinite(theirs.sum())) max_diff = INFINITY;
-      agree += label_text(config, theirs) == label_text(config, ours.logits.row(i));
+      compare(theirs, ours.logits.row(i));
       if (examples[i].label >= 0) {
         ++gold;
         Eigen::Index best = 0;
@@ -151,12 +163,13 @@ void run_onnx_check(const OnnxCheckOptions& o) {
     }
   }
   const double n = static_cast<double>(examples.size());
-  const double agreement = static_cast<double>(agree) / n;
+  const double agreement = static_cast<double>(agree) / static_cast<double>(std::max<size_t>(compared, 1));
   const bool diff_ok = o.tolerance <= 0 || max_diff <= o.tolerance;
   const bool passed = diff_ok && agreement >= o.min_agreement;
   json result{{"onnx", o.onnx},
               {"model", o.model},
               {"examples", examples.size()},
+              {"compared", per_token ? "tokens" : "examples"},
               {"max_abs_logit_diff", max_diff},
               {"tolerance", o.tolerance},
               {"label_agreement", agreement},
@@ -172,9 +185,9 @@ void run_onnx_check(const OnnxCheckOptions& o) {
   if (o.json_out) std::cout << result.dump(2) << "\n";
   std::fprintf(stderr,
                "onnx-check: %zu examples, max |logit difference| %.3g (tolerance %s), labels agree %.2f%% "
-               "(%zu of %zu)\nonnx-check: tokens/s, moekit %.0f, ONNX Runtime %.0f (%d thread(s), same batches)\n",
+               "(%zu of %zu %s)\nonnx-check: tokens/s, moekit %.0f, ONNX Runtime %.0f (%d thread(s), same batches)\n",
                examples.size(), max_diff, o.tolerance > 0 ? fmt_g(o.tolerance).c_str() : "off",
-               100 * agreement, agree, examples.size(), result["moekit_tokens_per_second"].get<double>(),
+               100 * agreement, agree, compared, per_token ? "tokens" : "examples", result["moekit_tokens_per_second"].get<double>(),
                result["ort_tokens_per_second"].get<double>(), threads);
   if (result.contains("ort_accuracy"))
     std::fprintf(stderr, "onnx-check: accuracy, moekit %.4f, ONNX Runtime %.4f\n",

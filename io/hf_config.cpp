@@ -1,5 +1,7 @@
 #include "io/hf_config.h"
 
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 
 #include "model/error.h"
@@ -272,6 +274,17 @@ BertConfig read_hf_config(const std::filesystem::path& path) {
   return parse_hf_config(j, path);
 }
 
+// The shortest decimal that reads back as f (0.1, not 0.10000000149011612 as the float widened to
+// double prints), as Python writes the values transformers saves.
+static double short_decimal(float f) {
+  char buf[32];
+  for (int digits = 1; digits <= 9; ++digits) {
+    std::snprintf(buf, sizeof buf, "%.*g", digits, static_cast<double>(f));
+    if (std::strtof(buf, nullptr) == f) break;
+  }
+  return std::strtod(buf, nullptr);
+}
+
 json hf_config_json(const BertConfig& c) {
   json j;
   const std::string head = c.per_token_head() ? "ForTokenClassification" : "ForSequenceClassification";
@@ -282,15 +295,15 @@ json hf_config_json(const BertConfig& c) {
                                                                 : "Bert") + head};
   j["model_type"] = c.model_type;
   j["vocab_size"] = c.vocab_size;
-  if (c.distilbert()) {  // DistilBertConfig's keys, so transformers loads it
+  if (c.distilbert()) {  // DistilBertConfig's keys
     j["dim"] = c.hidden_size;
     j["n_layers"] = c.num_hidden_layers;
     j["n_heads"] = c.num_attention_heads;
     j["hidden_dim"] = c.intermediate_size;
     j["activation"] = activation_name(c.hidden_act);
-    j["dropout"] = c.hidden_dropout_prob;
-    j["attention_dropout"] = c.attention_probs_dropout_prob;
-    j["seq_classif_dropout"] = c.seq_classif_dropout;
+    j["dropout"] = short_decimal(c.hidden_dropout_prob);
+    j["attention_dropout"] = short_decimal(c.attention_probs_dropout_prob);
+    j["seq_classif_dropout"] = short_decimal(c.seq_classif_dropout);
     j["sinusoidal_pos_embds"] = false;
     j["tie_weights_"] = true;  // moekit ties the MLM decoder to the word embeddings
   } else {
@@ -300,14 +313,14 @@ json hf_config_json(const BertConfig& c) {
     j["num_attention_heads"] = c.num_attention_heads;
     j["intermediate_size"] = c.intermediate_size;
     j["hidden_act"] = activation_name(c.hidden_act);
-    j["hidden_dropout_prob"] = c.hidden_dropout_prob;
-    j["attention_probs_dropout_prob"] = c.attention_probs_dropout_prob;
+    j["hidden_dropout_prob"] = short_decimal(c.hidden_dropout_prob);
+    j["attention_probs_dropout_prob"] = short_decimal(c.attention_probs_dropout_prob);
     j["type_vocab_size"] = c.type_vocab_size;
-    j["layer_norm_eps"] = c.layer_norm_eps;
+    j["layer_norm_eps"] = short_decimal(c.layer_norm_eps);
     j["position_embedding_type"] = "absolute";
   }
   j["max_position_embeddings"] = c.max_position_embeddings;
-  j["initializer_range"] = c.initializer_range;
+  j["initializer_range"] = short_decimal(c.initializer_range);
   j["pad_token_id"] = c.pad_token_id;
   json id2label = json::object(), label2id = json::object();
   for (size_t i = 0; i < c.labels.size(); ++i) {

@@ -23,6 +23,8 @@ bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' |
 struct TaggedRow {
   size_t line = 0;
   std::vector<std::string> words, tags;  // tags empty = unlabeled
+  std::vector<size_t> word_lines;        // CoNLL: the line of each word (errors name it)
+  size_t line_of(size_t word) const { return word < word_lines.size() ? word_lines[word] : line; }
 };
 
 std::string join_words(const std::vector<std::string>& words) {
@@ -99,6 +101,7 @@ std::vector<TaggedRow> read_conll_rows(const fs::path& path) {
               at_line(line_no) + "a sentence of more than " + std::to_string(kMaxWords) +
                   " words (are the blank lines between sentences missing?)");
         current.words.push_back(cells.front().text);
+        current.word_lines.push_back(line_no);
         if (n == 2) current.tags.push_back(cells.back().text);
       },
       true);
@@ -174,7 +177,7 @@ std::vector<Example> read_token_dataset(const fs::path& path, const std::vector<
     if (row.tags.empty() && require_labels) fail(path, at_line(row.line) + "missing tags");
     Example ex;
     ex.text = join_words(row.words);
-    for (const std::string& tag : row.tags) ex.word_tags.push_back(resolve(tag, row.line));
+    for (size_t w = 0; w < row.tags.size(); ++w) ex.word_tags.push_back(resolve(row.tags[w], row.line_of(w)));
     ex.words = std::move(row.words);
     out.push_back(std::move(ex));
   }
@@ -185,12 +188,14 @@ std::vector<std::string> collect_tags(const fs::path& path) {
   std::set<std::string> tags;
   for (const TaggedRow& row : read_rows(path)) {
     if (row.tags.empty()) fail(path, at_line(row.line) + "missing tags");
-    for (const std::string& tag : row.tags) {
+    for (size_t w = 0; w < row.tags.size(); ++w) {
+      const std::string& tag = row.tags[w];
       long long index = 0;
       if (parse_index(tag, index))
-        fail(path, at_line(row.line) + "tag " + tag + " is an index; a new model needs tag names (O, B-TYPE, I-TYPE)");
+        fail(path, at_line(row.line_of(w)) + "tag " + tag + " is an index; a new model needs tag names (O, B-TYPE, I-TYPE)");
       if (!is_iob2_tag(tag))
-        fail(path, at_line(row.line) + "tag '" + tag + "' is not IOB2 (O, B-TYPE or I-TYPE), the scheme of the entity metrics");
+        fail(path, at_line(row.line_of(w)) + "tag '" + tag +
+                       "' is not IOB2 (O, B-TYPE or I-TYPE), the scheme of the entity metrics");
       tags.insert(tag);
     }
   }

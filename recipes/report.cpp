@@ -39,12 +39,31 @@ std::string with_commas(int64_t v) {
 }
 
 struct Cells {
-  std::string accuracy, macro_f1, bench_speed, eval_speed, size, params;
+  std::string accuracy, macro_f1, bench_speed, eval_speed, size, params;  // or the task's headline pair
 };
 
-Cells cells(const ModelRow& r) {
-  return {r.accuracy >= 0 ? fmt("%.4f", r.accuracy) : "-",
-          r.macro_f1 >= 0 ? fmt("%.4f", r.macro_f1) : "-",
+// The two quality columns of the model tables: accuracy and macro-F1, or for a regression head
+// Pearson and Spearman, for a token head entity F1 and token accuracy.
+struct Headline {
+  const char *first, *second, *first_title, *second_title;
+};
+Headline headline(const std::vector<ModelRow>& rows) {
+  for (const ModelRow& r : rows) {
+    if (r.task_metrics.count("entity_f1")) return {"entity_f1", "token_accuracy", "entity-F1", "token acc"};
+    if (r.task_metrics.count("pearson")) return {"pearson", "spearman", "pearson", "spearman"};
+  }
+  return {"accuracy", "macro_f1", "accuracy", "macro-F1"};
+}
+
+std::string metric_cell(const ModelRow& r, const std::string& key) {
+  const auto it = r.task_metrics.find(key);
+  const double v = key == "accuracy" ? r.accuracy : key == "macro_f1" ? r.macro_f1
+                   : it != r.task_metrics.end() ? it->second : -1;
+  return v >= 0 || it != r.task_metrics.end() ? fmt("%.4f", v) : "-";  // a Pearson may be negative
+}
+
+Cells cells(const ModelRow& r, const Headline& h = {"accuracy", "macro_f1", "", ""}) {
+  return {metric_cell(r, h.first), metric_cell(r, h.second),
           r.bench_tokens_per_second >= 0 ? fmt("%.0f", r.bench_tokens_per_second) : "-",
           r.eval_tokens_per_second >= 0 ? fmt("%.0f", r.eval_tokens_per_second) : "-",
           fmt("%.2f MB", static_cast<double>(r.file_bytes) / 1e6),
@@ -63,6 +82,12 @@ std::string html_training(const PlannedStep& step) {
         losses[k].name = k;
         losses[k].points.push_back({x, v.get<double>()});
       }
+    if (l.contains("dev_entity_f1")) {  // a token head: its entity F1 and token accuracy
+      acc = {"dev entity-F1", acc.points};
+      f1 = {"dev token accuracy", f1.points};
+      acc.points.push_back({x, l["dev_entity_f1"].get<double>()});
+      f1.points.push_back({x, l.value("dev_token_accuracy", 0.0)});
+    }
     if (l.contains("dev_accuracy")) acc.points.push_back({x, l["dev_accuracy"].get<double>()});
     if (l.contains("dev_macro_f1")) f1.points.push_back({x, l["dev_macro_f1"].get<double>()});
   }
@@ -217,7 +242,8 @@ std::vector<ModelRow> model_rows(const Plan& plan) {
       if (m.contains("eval")) {
         r.accuracy = m["eval"].value("accuracy", -1.0);
         r.macro_f1 = m["eval"].value("macro_f1", -1.0);
-        for (const char* k : {"pearson", "spearman", "mse", "micro_f1"})
+        for (const char* k : {"pearson", "spearman", "mse", "micro_f1", "entity_f1", "entity_precision",
+                              "entity_recall", "token_accuracy"})
           if (m["eval"].contains(k)) r.task_metrics[k] = m["eval"][k].get<double>();
         r.eval_tokens_per_second = m["eval"].value("tokens_per_second", -1.0);
       }
@@ -241,11 +267,12 @@ std::vector<ModelRow> model_rows(const Plan& plan) {
 std::string format_rows(const std::vector<ModelRow>& rows) {
   std::ostringstream os;
   char line[256];
-  std::snprintf(line, sizeof line, "%-24s %9s %9s %15s %14s %11s %13s\n", "model", "accuracy", "macro-F1",
-                "bench tokens/s", "eval tokens/s", "size", "parameters");
+  const Headline head = headline(rows);
+  std::snprintf(line, sizeof line, "%-24s %9s %9s %15s %14s %11s %13s\n", "model", head.first_title,
+                head.second_title, "bench tokens/s", "eval tokens/s", "size", "parameters");
   os << line;
   for (const auto& r : rows) {
-    const Cells c = cells(r);
+    const Cells c = cells(r, head);
     std::snprintf(line, sizeof line, "%-24s %9s %9s %15s %14s %11s %13s\n", r.name.c_str(), c.accuracy.c_str(),
                   c.macro_f1.c_str(), c.bench_speed.c_str(), c.eval_speed.c_str(), c.size.c_str(), c.params.c_str());
     os << line;
@@ -266,7 +293,7 @@ nlohmann::json step_metrics(const PlannedStep& step) {
         m["best_dev_accuracy"] = l["dev_accuracy"];
         m["best_dev_macro_f1"] = l.value("dev_macro_f1", 0.0);
       }
-      for (const char* k : {"dev_pearson", "dev_micro_f1"})  // the regression and multi-label heads
+      for (const char* k : {"dev_pearson", "dev_micro_f1", "dev_entity_f1"})  // regression, multi-label, token heads
         if (l.contains(k) && l[k].get<double>() > m.value(std::string("best_") + k, -2.0)) m[std::string("best_") + k] = l[k];
     }
   } else if (step.kind == "eval" || step.kind == "bench") {
@@ -309,12 +336,14 @@ void write_report(const Plan& plan, const PlannedStep& step, const nlohmann::jso
 
   const auto rows = model_rows(plan);
   h << html_claims(rows);
-  h << "<h2>Models</h2>\n<table id=\"models\"><tr><th>model</th><th>accuracy</th><th>macro-F1</th>"
-       "<th>tokens/s (bench)</th><th>tokens/s (eval)</th><th>file size</th><th>parameters</th></tr>\n";
+  const Headline head = headline(rows);
+  h << "<h2>Models</h2>\n<table id=\"models\"><tr><th>model</th><th>" << head.first_title << "</th><th>"
+    << head.second_title
+    << "</th><th>tokens/s (bench)</th><th>tokens/s (eval)</th><th>file size</th><th>parameters</th></tr>\n";
   for (const auto& r : rows) {
-    const Cells c = cells(r);
-    h << "<tr><td>" << svg::escape(r.name) << "</td><td class=\"accuracy\">" << c.accuracy
-      << "</td><td class=\"macro_f1\">" << c.macro_f1 << "</td><td>" << c.bench_speed << "</td><td>" << c.eval_speed
+    const Cells c = cells(r, head);
+    h << "<tr><td>" << svg::escape(r.name) << "</td><td class=\"" << head.first << "\">" << c.accuracy
+      << "</td><td class=\"" << head.second << "\">" << c.macro_f1 << "</td><td>" << c.bench_speed << "</td><td>" << c.eval_speed
       << "</td><td>" << c.size << "</td><td>" << c.params << "</td></tr>\n";
   }
   h << "</table>\n<h2>Steps</h2>\n<table><tr><th>step</th><th>kind</th><th>status</th><th>seconds</th><th>key "

@@ -5,16 +5,50 @@
 #   regression   label = the number of colour words + 0.5 per "blue" (0 .. 4.5)
 #   multi_label  label = the set of colours present, comma-separated ("" is no colour: written
 #                as the JSON list [] in the .jsonl files this kind writes)
+#   token        named entities (CoNLL files, one "word tag" per line, a blank line between
+#                sentences): 0-3 names of 1-2 words n0..n19 among the fillers, each after a cue
+#                word that gives its type: "mr" PER, "in" LOC, "at" ORG (IOB2: B- on the first
+#                name word, I- on the second; cues and fillers O). The same name word takes any
+#                type, so only the context tells it.
 # Writes OUTDIR/{train,dev,test}.{tsv|jsonl} and OUTDIR/vocab.txt. Seeded: the same files every run.
-# Usage: task_heads_data.sh regression|multi_label OUTDIR [TRAIN_EXAMPLES]
+# Usage: task_heads_data.sh regression|multi_label|token OUTDIR [TRAIN_EXAMPLES]
 set -euo pipefail
-kind=${1:?usage: task_heads_data.sh regression|multi_label OUTDIR [TRAIN_EXAMPLES]}
-out=${2:?usage: task_heads_data.sh regression|multi_label OUTDIR [TRAIN_EXAMPLES]}
+usage="usage: task_heads_data.sh regression|multi_label|token OUTDIR [TRAIN_EXAMPLES]"
+kind=${1:?$usage}
+out=${2:?$usage}
 n_train=${3:-800}
-case "$kind" in regression|multi_label) ;; *) echo "task_heads_data.sh: unknown kind $kind" >&2; exit 2 ;; esac
+case "$kind" in regression|multi_label|token) ;; *) echo "task_heads_data.sh: unknown kind $kind" >&2; exit 2 ;; esac
 export LC_ALL=C
 mkdir -p "$out"
-{ printf '[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nred\ngreen\nblue\n'; for i in $(seq 0 39); do echo "w$i"; done; } >"$out/vocab.txt"
+{
+  printf '[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nred\ngreen\nblue\n'
+  for i in $(seq 0 39); do echo "w$i"; done
+  if [ "$kind" = token ]; then printf 'mr\nin\nat\n'; for i in $(seq 0 19); do echo "n$i"; done; fi
+} >"$out/vocab.txt"
+gen_token() {  # gen_token N SEED FILE
+  awk -v n="$1" -v seed="$2" 'BEGIN {
+    srand(seed); split("mr in at", cue, " "); split("PER LOC ORG", type, " ");
+    for (e = 0; e < n; e++) {
+      len = 4 + int(rand() * 8); k = int(rand() * 4); t = 0;
+      for (i = 0; i < len || k > 0; i++) {
+        if (k > 0 && rand() < 0.3) {
+          c = int(rand() * 3) + 1; print cue[c] " O";
+          print "n" int(rand() * 20) " B-" type[c];
+          if (rand() < 0.4) print "n" int(rand() * 20) " I-" type[c];
+          k--;
+        } else {
+          print "w" int(rand() * 40) " O";
+        }
+      }
+      print "";
+    } }' >"$3"
+}
+if [ "$kind" = token ]; then
+  gen_token "$n_train" 1 "$out/train.conll"
+  gen_token 200 2 "$out/dev.conll"
+  gen_token 200 3 "$out/test.conll"
+  exit 0
+fi
 gen() {  # gen N SEED FILE
   awk -v n="$1" -v seed="$2" -v kind="$kind" 'BEGIN {
     srand(seed); split("red green blue", kw, " ");

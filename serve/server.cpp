@@ -197,8 +197,13 @@ io::EncodedExample Server::encode_words(const std::vector<io::WordSpan>& words, 
   }
 }
 
-// Token classification: each input is one text, split at whitespace into the words tagged.
-void Server::predict_tokens(const PredictRequest& p, httplib::Response& res) {
+// Token classification: each input is one text, split at whitespace into the words tagged; a list
+// of two strings is two texts (TEI reads it as a pair, which a tagger has no use for).
+void Server::predict_tokens(PredictRequest p, httplib::Response& res) {
+  if (!p.batched && p.inputs.size() == 1 && p.inputs[0].pair) {  // ["a", "b"]: two texts, pairs mean nothing here
+    p.inputs = {{p.inputs[0].text, std::nullopt}, {*p.inputs[0].pair, std::nullopt}};
+    p.batched = true;
+  }
   std::vector<std::vector<io::WordSpan>> words;
   std::vector<io::EncodedExample> inputs;
   for (size_t i = 0; i < p.inputs.size(); ++i) {

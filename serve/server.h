@@ -46,7 +46,7 @@ class Server {
 
  private:
   void predict(const httplib::Request& req, httplib::Response& res);
-  void predict_tokens(const PredictRequest& p, httplib::Response& res);
+  void predict_tokens(PredictRequest p, httplib::Response& res);
   void tokenize(const httplib::Request& req, httplib::Response& res);
   std::string info_json() const;
   io::EncodedExample encode(const std::string& text, const std::string* pair, bool truncate, size_t index) const;

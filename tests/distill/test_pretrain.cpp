@@ -275,4 +275,13 @@ TEST_CASE("Fine-tuning a pretrained model drops the MLM head and adds a seeded t
   CHECK(a.classifier.weight.value.cwiseAbs().maxCoeff() > 0);
   for (Param* p : a.params()) CHECK(p->name.rfind("cls.", 0) != 0);
   CHECK(to_task_model(a, {"x"}, 7).empty());  // no MLM head: nothing to do
+  // Another task: a token head (no pooler), its name in the note.
+  BertModel t(mlm_config());
+  Rng rt(61);
+  t.init_weights(rt);
+  t.add_mlm_head(rt);
+  const std::string token_note = to_task_model(t, {"B-X", "I-X", "O"}, 7, Task::token_classification);
+  CHECK(token_note.find("token_classification head for 3 labels") != std::string::npos);
+  CHECK(t.config.per_token_head());
+  for (Param* p : t.params()) CHECK(p->name.find("pooler") == std::string::npos);
 }

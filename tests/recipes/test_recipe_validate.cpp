@@ -167,6 +167,12 @@ TEST_CASE("shipped recipes pass the dry run", "[recipes]") {
   CHECK(widenet.output.find("--share-groups=0-1,2-3 --share-attention=mean --router=gate --top-k=2") !=
         std::string::npos);
 
+  auto ner = run_moekit("run " + quote(root / "recipes/ner-demo.yaml") + " --dry-run --set workdir=" + quote(dir / "ner"));
+  INFO(ner.output);
+  CHECK(ner.status == 0);
+  CHECK(ner.output.find("--labels-from=" + (dir / "ner/data/train.conll").string()) != std::string::npos);
+  CHECK(ner.output.find("moekit export --model=" + (dir / "ner/moe").string() + " --dtype=int8") != std::string::npos);
+
   // MoEBERT's setting on a user's own checkpoint: here the tiny golden BERT and a small TSV.
   moekit::test::write_text(dir / "glue.tsv",
                            "label\ttext\nneg\tso boring.\npos\tThe Movie was GREAT!\nneu\tit was a film\n");
