@@ -1,4 +1,5 @@
 // moekit pretrain: masked-language-model pretraining of a model on raw text (distill/pretrain.h).
+#include <algorithm>
 #include <cstdio>
 
 #include "cli/commands.h"
@@ -32,8 +33,8 @@ void run_pretrain(distill::PretrainOptions o) {
   if (!model.mlm) {
     Rng rng(t.seed);
     model.add_mlm_head(rng);
-    std::fprintf(stderr, "%s has no MLM head: initialised cls.predictions.* with seed %llu\n", t.model.c_str(),
-                 static_cast<unsigned long long>(t.seed));
+    std::fprintf(stderr, "%s has no MLM head: initialised %s with seed %llu\n", t.model.c_str(),
+                 mlm_names(model.config).all.c_str(), static_cast<unsigned long long>(t.seed));
   }
   if (!loaded.vocab) fail(loaded.path / "vocab.txt", "missing: pretraining needs the model's vocabulary");
   const distill::MaskVocab vocab = distill::MaskVocab::from_vocab(*loaded.vocab);
@@ -42,10 +43,14 @@ void run_pretrain(distill::PretrainOptions o) {
   data.tokenizer_files = loaded.tokenizer_files;
   data.train = load_texts(t.train, loaded, t.max_seq_len);
   data.dev = load_texts(t.dev, loaded, t.max_seq_len);
-  // The task head is not trained (BertForMaskedLM has none); the pooler gets no MLM gradient.
+  // The task head is not trained (BertForMaskedLM has none); the pooler (DistilBERT's
+  // pre_classifier) gets no MLM gradient.
+  ParamList head;
+  if (!model.config.per_token_head()) model.pooler.collect(head);
+  model.classifier.collect(head);
   ParamList trainable;
   for (Param* p : model.params())
-    if (p->name.rfind("classifier", 0) != 0 && p->name.find("pooler.") == std::string::npos) trainable.push_back(p);
+    if (std::find(head.begin(), head.end(), p) == head.end()) trainable.push_back(p);
   if (comm.is_root())
     std::fprintf(stderr, "pretraining %s: %zu train / %zu dev texts, %s masking of %.0f%%\n", t.model.c_str(),
                data.train.size(), data.dev.size(), o.masking.whole_word ? "whole-word" : "token",

@@ -2,7 +2,7 @@
 // prints their logits as JSON: the independent reference `moekit onnx-check` and the ONNX export
 // tests hold moekit to (this file is compiled into moekit, which writes it out for node).
 // Usage: node ort_logits.js MODEL.onnx INPUT.json  with INPUT = [{batch, seq, input_ids,
-// attention_mask, token_type_ids}, ...] (flat row-major int arrays). Each row has "first_seconds",
+// attention_mask, token_type_ids}, ...] (flat row-major int arrays; only the graph's inputs are fed). Each row has "first_seconds",
 // the wall time of its first run. Optional env MOEKIT_ORT_REPS times each batch that many more
 // times and adds "seconds" (median per run); MOEKIT_ORT_THREADS sets ONNX Runtime's intra-op
 // threads (default 1).
@@ -19,7 +19,7 @@ async function main() {
   for (const b of batches) {
     const dims = [b.batch, b.seq];
     const feeds = {};
-    for (const name of ['input_ids', 'attention_mask', 'token_type_ids'])
+    for (const name of session.inputNames)  // a DistilBERT graph has no token_type_ids
       feeds[name] = new ort.Tensor('int64', BigInt64Array.from(b[name].map(BigInt)), dims);
     const t_first = process.hrtime.bigint();
     const result = await session.run(feeds);

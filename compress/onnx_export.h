@@ -1,5 +1,6 @@
 // `moekit export --format onnx`: the model as one ONNX file (opset 17) that ONNX Runtime runs. Inputs input_ids, attention_mask,
-// token_type_ids (int64 [batch, sequence], both axes dynamic); output logits [batch, labels].
+// token_type_ids (int64 [batch, sequence], both axes dynamic; DistilBERT's graph has no
+// token_type_ids); output logits [batch, labels].
 // MoE layers route for real inside the graph (compress/onnx_graph.h). Checked with
 // onnx::checker::check_model and shape inference before an atomic write.
 // Goals: exactly moekit's forward (fp32 logits within float round-off). Non-goals: training

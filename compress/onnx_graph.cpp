@@ -177,7 +177,8 @@ std::string gather_rows(Builder& b, const Param& table, const std::string& ids) 
   return b.op("Mul", {rows, b.op("Unsqueeze", {scale, b.vec_i({-1})})});
 }
 
-// Embeddings: LN(word[ids] + position[pos] + token_type[types]) (model/embeddings.h).
+// Embeddings: LN(word[ids] + position[pos] + token_type[types]) (model/embeddings.h); DistilBERT
+// has no token types.
 std::string embeddings(Builder& b, const BertModel& m) {
   const Embeddings& e = m.embeddings;
   std::string pos;
@@ -188,8 +189,8 @@ std::string embeddings(Builder& b, const BertModel& m) {
     const std::string counted = b.op_i("CumSum", {"attention_mask", b.scalar_i(1)}, "exclusive", 0);
     pos = b.op("Add", {b.op("Mul", {counted, "attention_mask"}), b.scalar_i(e.pad_token_id)});
   }
-  const std::string sum = b.op("Add", {b.op("Add", {gather_rows(b, e.word, "input_ids"), gather_rows(b, e.position, pos)}),
-                                       gather_rows(b, e.token_type, "token_type_ids")});
+  std::string sum = b.op("Add", {gather_rows(b, e.word, "input_ids"), gather_rows(b, e.position, pos)});
+  if (e.has_token_types()) sum = b.op("Add", {sum, gather_rows(b, e.token_type, "token_type_ids")});
   return layer_norm(b, sum, e.norm);
 }
 
@@ -343,8 +344,10 @@ onnx::ModelProto build_onnx_model(const BertModel& m, const OnnxGraphOptions& op
   }
   onnx::GraphProto* g = model.mutable_graph();
   g->set_name(c.moe ? "moekit_moe_bert" : "moekit_bert");
-  for (const char* name : {"input_ids", "attention_mask", "token_type_ids"})
-    io_value(g->add_input(), name, onnx::TensorProto::INT64, {"batch", "sequence"});
+  // DistilBERT's graph takes no token_type_ids (as transformers' ONNX export of it).
+  std::vector<const char*> inputs{"input_ids", "attention_mask"};
+  if (m.embeddings.has_token_types()) inputs.push_back("token_type_ids");
+  for (const char* name : inputs) io_value(g->add_input(), name, onnx::TensorProto::INT64, {"batch", "sequence"});
   if (c.per_token_head())  // a tag score per token
     io_value(g->add_output(), "logits", onnx::TensorProto::FLOAT, {"batch", "sequence"}, c.num_labels());
   else
@@ -369,7 +372,9 @@ onnx::ModelProto build_onnx_model(const BertModel& m, const OnnxGraphOptions& op
   }
   const std::string cls = b.op_i("Gather", {x, b.scalar_i(0)}, "axis", 1);  // [B, H]
   const std::string head = linear(b, cls, m.pooler);
-  const std::string pooled = c.electra() ? activation(b, head, Activation::gelu) : b.op("Tanh", {head});
+  const std::string pooled = c.electra()      ? activation(b, head, Activation::gelu)
+                             : c.distilbert() ? activation(b, head, Activation::relu)
+                                              : b.op("Tanh", {head});
   b.node("Identity", {linear(b, pooled, m.classifier)}, {"logits"});
   return model;
 }

@@ -1,7 +1,8 @@
 // The BERT graph of a BertModel as an ONNX ModelProto (opset 17), node by node as moekit computes
 // it (model/bert.h): embeddings + LayerNormalization; post-LN blocks with the additive padding
 // mask (finfo(float32).min, as HF); exact erf GELU (or tanh / ReLU by config); tanh pooler on
-// [CLS]; classifier.
+// [CLS] (ELECTRA: GELU, DistilBERT: ReLU after pre_classifier); classifier. DistilBERT has no
+// token_type_ids input.
 // MoE layers (model/moe_ffn.h) route sparsely: the expert of each token from the hash table
 // (Gather on input_ids) or the gate (MatMul -> Softmax -> TopK: top-1 weighs with the raw
 // probability, top-k > 1 renormalises over the k); then per expert NonZero -> Gather of its rows

@@ -51,9 +51,13 @@ std::string param_group(const std::string& name) {
   if (name.find(".moe.router.") != std::string::npos) return "router";
   if (name.find(".moe.experts.") != std::string::npos || name.find(".moe.shared_expert.") != std::string::npos)
     return "experts";
-  if (name.find(".attention.") != std::string::npos) return "attention";
+  // DistilBERT: attention.{q,k,v,out}_lin, its post-attention LayerNorm sa_layer_norm, pre_classifier
+  if (name.find(".attention.") != std::string::npos || name.find(".sa_layer_norm.") != std::string::npos)
+    return "attention";
   if (name.find("embeddings.") != std::string::npos) return "embeddings";
-  if (name.find("pooler.") != std::string::npos || name.rfind("classifier", 0) == 0) return "head";
+  if (name.find("pooler.") != std::string::npos || name.rfind("classifier", 0) == 0 ||
+      name.rfind("pre_classifier", 0) == 0)
+    return "head";
   return "ffn";
 }
 

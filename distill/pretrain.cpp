@@ -87,9 +87,9 @@ std::string to_task_model(BertModel& model, const std::vector<std::string>& labe
   model.mlm.reset();
   Rng rng(seed);
   model.replace_task_head(labels, rng, task);
-  return "fine-tuning a pretrained model: dropped its MLM head (cls.predictions.*) and initialised a new " +
-         std::string(task_name(task)) + " head for " + std::to_string(labels.size()) + " labels with seed " +
-         std::to_string(seed) + " (train it before trusting predictions)";
+  return "fine-tuning a pretrained model: dropped its MLM head (" + mlm_names(model.config).all +
+         ") and initialised a new " + std::string(task_name(task)) + " head for " + std::to_string(labels.size()) +
+         " labels with seed " + std::to_string(seed) + " (train it before trusting predictions)";
 }
 
 }  // namespace moekit::distill

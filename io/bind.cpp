@@ -31,10 +31,11 @@ std::vector<std::string> candidates(const std::string& name, const std::string& 
   return out;
 }
 
-// Tensors HF checkpoints carry that inference never uses: not worth a warning.
+// Tensors HF checkpoints carry that inference never uses: not worth a warning. (MLM heads:
+// BERT's cls.*, RoBERTa's lm_head.*, DistilBERT's vocab_transform/vocab_layer_norm/vocab_projector.)
 bool known_unused(const std::string& name) {
   return ends_with(name, "position_ids") || name.rfind("cls.", 0) == 0 || name.rfind("lm_head.", 0) == 0 ||
-         name.find("pooler.") != std::string::npos;
+         name.rfind("vocab_", 0) == 0 || name.find("pooler.") != std::string::npos;
 }
 
 // Binds one integer tensor; returns the problem, or "" when bound.

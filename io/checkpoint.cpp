@@ -12,6 +12,7 @@
 #include "io/tokenizer.h"
 #include "io/wordpiece.h"
 #include "model/error.h"
+#include "model/mlm_head.h"
 
 namespace moekit::io {
 
@@ -107,24 +108,25 @@ LoadedModel bind_model(const BertConfig& config, std::map<std::string, Tensor> t
   LoadedModel out;
   out.model = std::make_unique<BertModel>(config);
   BertModel& model = *out.model;
-  // A masked-LM head (BertForMaskedLM / BertForPreTraining, or `moekit pretrain`) is kept; its
-  // decoder is the word-embedding table (tied), so HF's decoder.weight/decoder.bias are aliases.
+  // A masked-LM head (BertForMaskedLM / BertForPreTraining / DistilBertForMaskedLM, or `moekit
+  // pretrain`) is kept; its decoder is the word-embedding table (tied), so HF's decoder weight
+  // (cls.predictions.decoder.weight, vocab_projector.weight) is an alias, and so is BERT's
+  // cls.predictions.decoder.bias.
   std::optional<Tensor> decoder_weight;
-  // Only a complete head counts: partial cls.* leftovers are ignored as before.
+  const MlmNames mlm = mlm_names(config);
+  // Only a complete head counts: partial leftovers are ignored as before.
   auto has = [&](const std::string& a, const std::string& b = "") { return tensors.count(a) || (!b.empty() && tensors.count(b)); };
-  if (has("cls.predictions.bias", "cls.predictions.decoder.bias") && has("cls.predictions.transform.dense.weight") &&
-      has("cls.predictions.transform.dense.bias") &&
-      has("cls.predictions.transform.LayerNorm.weight", "cls.predictions.transform.LayerNorm.gamma") &&
-      has("cls.predictions.transform.LayerNorm.bias", "cls.predictions.transform.LayerNorm.beta")) {
+  if (has(mlm.bias, mlm.bias_alias) && has(mlm.dense + ".weight") && has(mlm.dense + ".bias") &&
+      has(mlm.norm + ".weight", mlm.norm + ".gamma") && has(mlm.norm + ".bias", mlm.norm + ".beta")) {
     model.mlm.emplace();
     model.mlm->init(config);
-    if (auto it = tensors.find("cls.predictions.decoder.weight"); it != tensors.end()) {
+    if (auto it = tensors.find(mlm.decoder_weight); it != tensors.end()) {
       decoder_weight = std::move(it->second);
       tensors.erase(it);
     }
-    if (auto it = tensors.find("cls.predictions.decoder.bias"); it != tensors.end()) {
-      if (!tensors.count("cls.predictions.bias")) tensors["cls.predictions.bias"] = std::move(it->second);
-      tensors.erase("cls.predictions.decoder.bias");
+    if (auto it = tensors.find(mlm.bias_alias); !mlm.bias_alias.empty() && it != tensors.end()) {
+      if (!tensors.count(mlm.bias)) tensors[mlm.bias] = std::move(it->second);
+      tensors.erase(mlm.bias_alias);
     }
   }
   ParamList params = model.params();
@@ -165,11 +167,11 @@ LoadedModel bind_model(const BertConfig& config, std::map<std::string, Tensor> t
     const Mat& word = model.embeddings.word.value;
     const std::vector<int64_t> want{word.rows(), word.cols()};
     if (decoder_weight->shape != want || !is_float(decoder_weight->dtype))
-      fail(weights_path, "cls.predictions.decoder.weight: expected a float tensor of shape " + shape_string(want) +
+      fail(weights_path, mlm.decoder_weight + ": expected a float tensor of shape " + shape_string(want) +
                              " (tied to the word embeddings), got " + shape_string(decoder_weight->shape));
-    if ((tensor_to_mat(*decoder_weight, "cls.predictions.decoder.weight") - word).cwiseAbs().maxCoeff() > 0)
-      out.warnings.push_back(weights_path.string() +
-                             ": cls.predictions.decoder.weight differs from the word embeddings; moekit ties the "
+    if ((tensor_to_mat(*decoder_weight, mlm.decoder_weight) - word).cwiseAbs().maxCoeff() > 0)
+      out.warnings.push_back(weights_path.string() + ": " + mlm.decoder_weight +
+                             " differs from the word embeddings; moekit ties the "
                              "decoder to them (as BERT does) and ignores it");
   }
   if (!bound.missing_head.empty()) {
@@ -225,7 +227,9 @@ void save_model(const fs::path& dir, BertModel& model, const Vocab* vocab, bool 
     }
     if (vocab) {
       write_file_atomic(tmp / "vocab.txt", [&](std::ostream& os) { vocab->save(os); });
-      nlohmann::json tok = {{"do_lower_case", do_lower_case}, {"tokenizer_class", "BertTokenizer"}};
+      // DistilBERT's tokenizer is BERT's WordPiece without token type ids (its model takes none).
+      const char* tokenizer_class = model.config.distilbert() ? "DistilBertTokenizer" : "BertTokenizer";
+      nlohmann::json tok = {{"do_lower_case", do_lower_case}, {"tokenizer_class", tokenizer_class}};
       write_text_atomic(tmp / "tokenizer_config.json", tok.dump(2) + "\n");
     }
     commit_directory(tmp, target);

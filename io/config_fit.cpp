@@ -22,7 +22,7 @@ const Tensor* find_suffix(const std::map<std::string, Tensor>& tensors, const st
   return nullptr;
 }
 
-// Highest N in names "...encoder.layer.N....", or -1.
+// Highest N in names "...encoder.layer.N...." (DistilBERT: "...transformer.layer.N...."), or -1.
 int64_t highest_layer(const std::map<std::string, Tensor>& tensors) {
   int64_t top = -1;
   const std::string key = "layer.";
@@ -57,7 +57,10 @@ double min_parameters(const BertConfig& c) {
 void check_config_fits_weights(const BertConfig& c, const std::map<std::string, Tensor>& tensors,
                                const fs::path& config_path, const fs::path& weights_path) {
   const std::string file = weights_path.filename().string();
-  auto field = [&](const char* name, int64_t value) { return std::string(name) + " = " + std::to_string(value); };
+  // config.json's own key names (DistilBERT's dim, n_layers, ... for a DistilBERT config)
+  auto field = [&](const char* name, int64_t value) {
+    return std::string(config_key(c, name)) + " = " + std::to_string(value);
+  };
   auto check_table = [&](const char* tail, const char* rows_field, int64_t rows) {
     const Tensor* t = find_suffix(tensors, tail);
     if (!t || t->shape.size() != 2) return;  // absent or odd: bind reports it with the rest

@@ -39,6 +39,19 @@ struct Reader {
     if (!it->is_string()) fail(path, scope + key + ": expected a string, got " + it->dump());
     return it->get<std::string>();
   }
+  bool boolean(const char* key, bool fallback) const {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return fallback;
+    if (!it->is_boolean()) fail(path, scope + key + ": expected true or false, got " + it->dump());
+    return it->get<bool>();
+  }
+  Activation activation(const char* key) const {
+    try {
+      return parse_activation(text(key, "gelu"), key);
+    } catch (const Error& e) {
+      fail(path, e.what());
+    }
+  }
 };
 
 // Sane maxima for the sizes that decide allocations: a config beyond them is corrupt or hostile,
@@ -52,7 +65,9 @@ constexpr Limit kLimits[] = {{"vocab_size", 4'000'000},         {"hidden_size", 
                              {"embedding_size", 32768},         {"num_hidden_layers", 1024},       {"num_attention_heads", 1024},
                              {"intermediate_size", 262144},     {"max_position_embeddings", 131072},
                              {"type_vocab_size", 1024},         {"experts", 1024},
-                             {"expert_size", 262144}};
+                             {"expert_size", 262144},           {"dim", 32768},
+                             {"n_layers", 1024},                {"n_heads", 1024},
+                             {"hidden_dim", 262144}};
 
 int64_t bounded(const Reader& r, const char* key, int64_t fallback, bool required = false) {
   const int64_t v = r.integer(key, fallback, required);
@@ -166,6 +181,45 @@ MoeConfig read_moe(const json& j, int64_t num_layers, const std::filesystem::pat
   return m;
 }
 
+// The architecture fields of BERT, RoBERTa, XLM-R and ELECTRA configs.
+void read_bert_fields(const Reader& r, BertConfig& c) {
+  c.hidden_size = bounded(r, "hidden_size", 0, true);
+  if (c.electra()) c.embedding_size = bounded(r, "embedding_size", c.hidden_size);
+  c.num_hidden_layers = bounded(r, "num_hidden_layers", 0, true);
+  c.num_attention_heads = bounded(r, "num_attention_heads", 0, true);
+  c.intermediate_size = bounded(r, "intermediate_size", 0, true);
+  c.hidden_act = r.activation("hidden_act");
+  c.hidden_dropout_prob = r.number("hidden_dropout_prob", 0.1f);
+  c.attention_probs_dropout_prob = r.number("attention_probs_dropout_prob", 0.1f);
+  c.type_vocab_size = bounded(r, "type_vocab_size", 2);
+  c.layer_norm_eps = r.number("layer_norm_eps", 1e-12f);
+  if (auto it = r.j.find("position_embedding_type"); it != r.j.end() && it->is_string() && *it != "absolute")
+    fail(r.path, "position_embedding_type " + it->dump() + " is not supported (only \"absolute\")");
+}
+
+// DistilBertConfig's own keys (transformers' configuration_distilbert.py): LayerNorm eps is fixed
+// at 1e-12 and there are no token types.
+void read_distilbert_fields(const Reader& r, BertConfig& c) {
+  for (const char* bert_key : {"hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size"}) {
+    const char* key = config_key(c, bert_key);
+    if (!r.j.contains(key) && r.j.contains(bert_key))
+      fail(r.path, std::string("missing required key \"") + key + "\" (hint: DistilBERT's config names " + bert_key +
+                       " \"" + key + "\")");
+  }
+  c.hidden_size = bounded(r, "dim", 0, true);
+  c.num_hidden_layers = bounded(r, "n_layers", 0, true);
+  c.num_attention_heads = bounded(r, "n_heads", 0, true);
+  c.intermediate_size = bounded(r, "hidden_dim", 0, true);
+  c.hidden_act = r.activation("activation");
+  c.hidden_dropout_prob = r.number("dropout", 0.1f);
+  c.attention_probs_dropout_prob = r.number("attention_dropout", 0.1f);
+  c.seq_classif_dropout = r.number("seq_classif_dropout", 0.2f);
+  c.type_vocab_size = 0;
+  c.layer_norm_eps = 1e-12f;
+  if (r.boolean("sinusoidal_pos_embds", false))
+    fail(r.path, "sinusoidal_pos_embds: true is not supported (moekit runs learned position embeddings only)");
+}
+
 }  // namespace
 
 BertConfig parse_hf_config(const json& j, const std::filesystem::path& path) {
@@ -173,28 +227,17 @@ BertConfig parse_hf_config(const json& j, const std::filesystem::path& path) {
   Reader r{j, path, ""};
   BertConfig c;
   c.model_type = r.text("model_type", "bert");
-  if (c.model_type != "bert" && !c.roberta_like() && !c.electra())
-    fail(path, "model_type \"" + c.model_type + "\" is not supported (expected bert, roberta, xlm-roberta or electra)");
+  if (c.model_type != "bert" && !c.roberta_like() && !c.electra() && !c.distilbert())
+    fail(path, "model_type \"" + c.model_type +
+                   "\" is not supported (expected bert, roberta, xlm-roberta, electra or distilbert)");
   c.vocab_size = bounded(r, "vocab_size", 0, true);
-  c.hidden_size = bounded(r, "hidden_size", 0, true);
-  if (c.electra()) c.embedding_size = bounded(r, "embedding_size", c.hidden_size);
-  c.num_hidden_layers = bounded(r, "num_hidden_layers", 0, true);
-  c.num_attention_heads = bounded(r, "num_attention_heads", 0, true);
-  c.intermediate_size = bounded(r, "intermediate_size", 0, true);
-  try {
-    c.hidden_act = parse_activation(r.text("hidden_act", "gelu"));
-  } catch (const Error& e) {
-    fail(path, e.what());
-  }
-  c.hidden_dropout_prob = r.number("hidden_dropout_prob", 0.1f);
-  c.attention_probs_dropout_prob = r.number("attention_probs_dropout_prob", 0.1f);
+  if (c.distilbert())
+    read_distilbert_fields(r, c);
+  else
+    read_bert_fields(r, c);
   c.max_position_embeddings = bounded(r, "max_position_embeddings", 512);
-  c.type_vocab_size = bounded(r, "type_vocab_size", 2);
   c.initializer_range = r.number("initializer_range", 0.02f);
-  c.layer_norm_eps = r.number("layer_norm_eps", 1e-12f);
   c.pad_token_id = r.integer("pad_token_id", c.roberta_like() ? 1 : 0);
-  if (auto it = j.find("position_embedding_type"); it != j.end() && it->is_string() && *it != "absolute")
-    fail(path, "position_embedding_type " + it->dump() + " is not supported (only \"absolute\")");
   c.labels = read_labels(j, path);
   // As transformers: without problem_type, one label means regression.
   const std::string problem = r.text("problem_type", "");
@@ -256,23 +299,37 @@ json hf_config_json(const BertConfig& c) {
   j["architectures"] = {std::string(c.model_type == "xlm-roberta" ? "XLMRoberta"
                                     : c.roberta_like()          ? "Roberta"
                                     : c.electra()               ? "Electra"
+                                    : c.distilbert()            ? "DistilBert"
                                                                 : "Bert") + head};
   j["model_type"] = c.model_type;
   j["vocab_size"] = c.vocab_size;
-  j["hidden_size"] = c.hidden_size;
-  if (c.electra()) j["embedding_size"] = c.embedding_dim();
-  j["num_hidden_layers"] = c.num_hidden_layers;
-  j["num_attention_heads"] = c.num_attention_heads;
-  j["intermediate_size"] = c.intermediate_size;
-  j["hidden_act"] = activation_name(c.hidden_act);
-  j["hidden_dropout_prob"] = short_decimal(c.hidden_dropout_prob);
-  j["attention_probs_dropout_prob"] = short_decimal(c.attention_probs_dropout_prob);
+  if (c.distilbert()) {  // DistilBertConfig's keys
+    j["dim"] = c.hidden_size;
+    j["n_layers"] = c.num_hidden_layers;
+    j["n_heads"] = c.num_attention_heads;
+    j["hidden_dim"] = c.intermediate_size;
+    j["activation"] = activation_name(c.hidden_act);
+    j["dropout"] = short_decimal(c.hidden_dropout_prob);
+    j["attention_dropout"] = short_decimal(c.attention_probs_dropout_prob);
+    j["seq_classif_dropout"] = short_decimal(c.seq_classif_dropout);
+    j["sinusoidal_pos_embds"] = false;
+    j["tie_weights_"] = true;  // moekit ties the MLM decoder to the word embeddings
+  } else {
+    j["hidden_size"] = c.hidden_size;
+    if (c.electra()) j["embedding_size"] = c.embedding_dim();
+    j["num_hidden_layers"] = c.num_hidden_layers;
+    j["num_attention_heads"] = c.num_attention_heads;
+    j["intermediate_size"] = c.intermediate_size;
+    j["hidden_act"] = activation_name(c.hidden_act);
+    j["hidden_dropout_prob"] = short_decimal(c.hidden_dropout_prob);
+    j["attention_probs_dropout_prob"] = short_decimal(c.attention_probs_dropout_prob);
+    j["type_vocab_size"] = c.type_vocab_size;
+    j["layer_norm_eps"] = short_decimal(c.layer_norm_eps);
+    j["position_embedding_type"] = "absolute";
+  }
   j["max_position_embeddings"] = c.max_position_embeddings;
-  j["type_vocab_size"] = c.type_vocab_size;
   j["initializer_range"] = short_decimal(c.initializer_range);
-  j["layer_norm_eps"] = short_decimal(c.layer_norm_eps);
   j["pad_token_id"] = c.pad_token_id;
-  j["position_embedding_type"] = "absolute";
   json id2label = json::object(), label2id = json::object();
   for (size_t i = 0; i < c.labels.size(); ++i) {
     id2label[std::to_string(i)] = c.labels[i];

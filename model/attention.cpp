@@ -89,18 +89,20 @@ void masked_softmax(Mat& probs, const Batch& batch, Eigen::Index heads, float sc
 }  // namespace
 
 void Attention::init(const std::string& p, const BertConfig& c, bool with_projections) {
+  const LayerNames& n = c.layer_names();
   if (with_projections) {
-    query.init(p + "self.query", c.hidden_size, c.hidden_size);
-    key.init(p + "self.key", c.hidden_size, c.hidden_size);
-    value.init(p + "self.value", c.hidden_size, c.hidden_size);
-    out.init(p + "output.dense", c.hidden_size, c.hidden_size);
+    query.init(p + n.query, c.hidden_size, c.hidden_size);
+    key.init(p + n.key, c.hidden_size, c.hidden_size);
+    value.init(p + n.value, c.hidden_size, c.hidden_size);
+    out.init(p + n.attention_out, c.hidden_size, c.hidden_size);
   } else {
     query = key = value = out = Linear{};
   }
-  norm.init(p + "output.LayerNorm", c.hidden_size, c.layer_norm_eps);
+  norm.init(p + n.attention_norm, c.hidden_size, c.layer_norm_eps);
   heads = c.num_attention_heads;
   attention_dropout = c.attention_probs_dropout_prob;
-  hidden_dropout = c.hidden_dropout_prob;
+  // DistilBERT's MultiHeadSelfAttention has no dropout on out_lin's output.
+  hidden_dropout = c.distilbert() ? 0.0f : c.hidden_dropout_prob;
 }
 
 // Inference on bf16 kernels: Q, K and V come out of their fused product as bf16, the two batched

@@ -13,8 +13,8 @@ namespace moekit {
 
 struct Attention {
   Linear query, key, value;  // [hidden, hidden] each
-  Linear out;                // attention.output.dense
-  LayerNorm norm;            // attention.output.LayerNorm
+  Linear out;                // attention.output.dense (DistilBERT: attention.out_lin)
+  LayerNorm norm;            // attention.output.LayerNorm (DistilBERT: sa_layer_norm)
   int64_t heads = 1;
   float attention_dropout = 0.1f;
   float hidden_dropout = 0.1f;
@@ -40,7 +40,8 @@ struct Attention {
     LayerNorm::Cache norm;
   };
 
-  // prefix "...layer.N.attention."; with_projections false: only the LayerNorm (a sharing layer).
+  // prefix "...layer.N." (names from config.layer_names()); with_projections false: only the
+  // LayerNorm (a sharing layer).
   void init(const std::string& prefix, const BertConfig& config, bool with_projections = true);
   void forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng* dropout_rng) const;
   // Writes dx (gradient w.r.t. the block input, residual path included). dscores, when given

@@ -6,6 +6,7 @@
 #include "model/activation.h"
 #include "model/dropout.h"
 #include "model/error.h"
+#include "model/layer_norm.h"
 
 namespace moekit {
 
@@ -18,7 +19,7 @@ BertModel::BertModel(const BertConfig& c) : config(c) {
   }
   layers.resize(static_cast<size_t>(c.num_hidden_layers));
   for (size_t i = 0; i < layers.size(); ++i)
-    layers[i].init(c.prefix() + "encoder.layer." + std::to_string(i) + ".", c, static_cast<int64_t>(i));
+    layers[i].init(c.layer_prefix(static_cast<int64_t>(i)), c, static_cast<int64_t>(i));
   link_shared();
   init_head_layers();
 }
@@ -31,6 +32,9 @@ void BertModel::init_head_layers() {
   } else if (c.roberta_like() || c.electra()) {
     pooler.init("classifier.dense", c.hidden_size, c.hidden_size);
     classifier.init("classifier.out_proj", c.hidden_size, c.num_labels());
+  } else if (c.distilbert()) {
+    pooler.init("pre_classifier", c.hidden_size, c.hidden_size);
+    classifier.init("classifier", c.hidden_size, c.num_labels());
   } else {
     pooler.init(c.prefix() + "pooler.dense", c.hidden_size, c.hidden_size);
     classifier.init("classifier", c.hidden_size, c.num_labels());
@@ -117,7 +121,7 @@ void BertModel::set_moe(const MoeConfig& cfg, std::vector<MoeFFN> ffns) {
     if (layers[i].is_moe() && !cfg.is_moe_layer(static_cast<int64_t>(i)))
       fail("", "set_moe: layer " + std::to_string(i) + " is MoE already and cannot go back to dense");
   for (size_t i = 0; i < ffns.size(); ++i) {
-    const std::string want = c.prefix() + "encoder.layer." + std::to_string(cfg.layers[i]) + ".moe.";
+    const std::string want = c.layer_prefix(cfg.layers[i]) + "moe.";
     if (ffns[i].prefix != want) fail("", "set_moe: FFN named \"" + ffns[i].prefix + "\" given for \"" + want + "\"");
     ffns[i].check(c, cfg.layers[i]);
   }
@@ -170,7 +174,7 @@ ParamCounts count_params(BertModel& m) {
 
 void BertModel::init_weights(Rng& rng) {
   for (Param* p : params()) {
-    if (p->name.find("LayerNorm.weight") != std::string::npos) {
+    if (is_layer_norm_weight(p->name)) {
       p->value.setOnes();
     } else if (p->vector) {  // biases (LayerNorm weights handled above)
       p->value.setZero();
@@ -253,27 +257,27 @@ Outputs BertModel::forward(const Batch& batch, ForwardCache* cache, Rng* dropout
   const Eigen::Index hidden = h.cols();
   Mat cls(batch.batch, hidden);
   for (int64_t b = 0; b < batch.batch; ++b) cls.row(b) = h.row(b * batch.seq);
-  const bool train = dropout_rng && config.hidden_dropout_prob > 0;
+  const bool train = dropout_rng && config.head_dropout() > 0;
   Mat cls_mask, pooled_mask;
-  const bool head_dropout = config.roberta_like() || config.electra();  // before the head's dense too
-  if (train && head_dropout) {
+  const bool dropout_before_dense = config.roberta_like() || config.electra();  // not DistilBERT's
+  if (train && dropout_before_dense) {
     cls_mask = dropout_mask(*dropout_rng, cls.rows(), cls.cols(), config.hidden_dropout_prob);
     cls.array() *= cls_mask.array();
   }
   Mat pooler_z, pooled;
   pooler.forward(cls, pooler_z, cache ? &cache->pooler : nullptr);
-  if (config.electra())
-    activation_forward(Activation::gelu, pooler_z, pooled);  // ElectraClassificationHead: gelu, not tanh
+  if (config.electra() || config.distilbert())  // ElectraClassificationHead: gelu; DistilBERT: ReLU; else tanh
+    activation_forward(pooler_activation(), pooler_z, pooled);
   else
     pooled = pooler_z.array().tanh().matrix();
   Mat pooled_in = pooled;
   if (train) {
-    pooled_mask = dropout_mask(*dropout_rng, pooled.rows(), pooled.cols(), config.hidden_dropout_prob);
+    pooled_mask = dropout_mask(*dropout_rng, pooled.rows(), pooled.cols(), config.head_dropout());
     pooled_in.array() *= pooled_mask.array();
   }
   classifier.forward(pooled_in, out.logits, cache ? &cache->classifier : nullptr);
   if (cache) {
-    if (config.electra()) cache->pooler_z = std::move(pooler_z);
+    if (config.electra() || config.distilbert()) cache->pooler_z = std::move(pooler_z);
     cache->cls_mask = std::move(cls_mask);
     cache->pooled = std::move(pooled);
     cache->pooled_mask = std::move(pooled_mask);
@@ -307,8 +311,8 @@ Mat BertModel::sequence_head_backward(const Batch& batch, MatRef dlogits, const 
   classifier.backward(dlogits, cache.classifier, &dpooled);
   if (cache.pooled_mask.size() > 0) dpooled.array() *= cache.pooled_mask.array();
   Mat dpre;
-  if (config.electra())
-    activation_backward(Activation::gelu, cache.pooler_z, dpooled, dpre);
+  if (config.electra() || config.distilbert())
+    activation_backward(pooler_activation(), cache.pooler_z, dpooled, dpre);
   else  // tanh' = 1 - tanh^2
     dpre = dpooled.cwiseProduct((1.0f - cache.pooled.array().square()).matrix());
   Mat dcls;

@@ -4,6 +4,9 @@
 // other names, plus a dropout before the dense layer in training. ELECTRA's discriminator:
 // embeddings (optionally narrower, then electra.embeddings_project to hidden_size) -> BERT blocks
 // -> classifier.dense -> GELU -> classifier.out_proj on [CLS], dropouts as RoBERTa's.
+// DistilBertForSequenceClassification: word + position embeddings (no token types) -> BERT blocks
+// under DistilBERT's names -> pre_classifier -> ReLU -> dropout(seq_classif_dropout) -> classifier
+// on [CLS].
 #pragma once
 #include <optional>
 #include <vector>
@@ -26,8 +29,8 @@ struct ForwardCache {
   Mat cls;                // [batch, hidden] CLS rows of the last layer
   Mat cls_mask;           // RoBERTa dropout before the pooler dense (empty otherwise)
   Linear::Cache pooler;
-  Mat pooler_z;           // pooler dense output before its activation (ELECTRA's GELU needs it)
-  Mat pooled;             // tanh (GELU for ELECTRA) output [batch, hidden]
+  Mat pooler_z;           // pooler dense output before its activation (ELECTRA's GELU, DistilBERT's ReLU)
+  Mat pooled;             // tanh (GELU for ELECTRA, ReLU for DistilBERT) output [batch, hidden]
   Mat pooled_mask;        // dropout mask before the classifier (empty in eval); [n_tok, hidden] for a per-token head
   Linear::Cache classifier;
 };
@@ -50,7 +53,9 @@ struct BertModel {
   // electra.embeddings_project (embedding_size -> hidden_size), only when they differ.
   std::optional<Linear> embeddings_project;
   std::vector<EncoderLayer> layers;
-  Linear pooler;      // bert.pooler.dense | classifier.dense (RoBERTa, ELECTRA); unused by a per-token head
+  // bert.pooler.dense | classifier.dense (RoBERTa, ELECTRA) | pre_classifier (DistilBERT); unused
+  // by a per-token head
+  Linear pooler;
   Linear classifier;  // classifier | classifier.out_proj (RoBERTa, ELECTRA); classifier for a per-token head
   // Masked-LM head (cls.predictions.*), present while pretraining or when a checkpoint has one;
   // forward() does not run it (distill/pretrain.h does, on the masked rows).
@@ -112,6 +117,8 @@ struct BertModel {
 
  private:
   void init_head_layers();  // names and shapes of pooler + classifier for config's task
+  // The activation after the pooler when it is not tanh: ELECTRA's GELU, DistilBERT's ReLU.
+  Activation pooler_activation() const { return config.distilbert() ? Activation::relu : Activation::gelu; }
   void token_head_forward(const Mat& h, Mat& logits, ForwardCache* cache, Rng* dropout_rng) const;
   Mat token_head_backward(MatRef dlogits, const ForwardCache& cache);  // -> dL/dh [n_tok, hidden]
   Mat sequence_head_backward(const Batch& batch, MatRef dlogits, const ForwardCache& cache);

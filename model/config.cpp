@@ -4,6 +4,31 @@
 
 namespace moekit {
 
+const LayerNames kBertLayerNames{"attention.self.query", "attention.self.key",        "attention.self.value",
+                                 "attention.output.dense", "attention.output.LayerNorm", "intermediate.dense",
+                                 "output.dense",           "output.LayerNorm"};
+const LayerNames kDistilBertLayerNames{"attention.q_lin", "attention.k_lin", "attention.v_lin",
+                                       "attention.out_lin", "sa_layer_norm", "ffn.lin1",
+                                       "ffn.lin2",          "output_layer_norm"};
+
+std::string BertConfig::layer_prefix(int64_t layer) const {
+  return prefix() + (distilbert() ? "transformer.layer." : "encoder.layer.") + std::to_string(layer) + ".";
+}
+
+const char* config_key(const BertConfig& c, const char* bert_key) {
+  if (!c.distilbert()) return bert_key;
+  static const char* const kMap[][2] = {{"hidden_size", "dim"},
+                                        {"num_hidden_layers", "n_layers"},
+                                        {"num_attention_heads", "n_heads"},
+                                        {"intermediate_size", "hidden_dim"},
+                                        {"hidden_act", "activation"},
+                                        {"hidden_dropout_prob", "dropout"},
+                                        {"attention_probs_dropout_prob", "attention_dropout"}};
+  for (const auto& m : kMap)
+    if (std::string(bert_key) == m[0]) return m[1];
+  return bert_key;
+}
+
 const char* activation_name(Activation a) {
   switch (a) {
     case Activation::gelu: return "gelu";
@@ -13,11 +38,11 @@ const char* activation_name(Activation a) {
   return "?";
 }
 
-Activation parse_activation(const std::string& name) {
+Activation parse_activation(const std::string& name, const char* key) {
   if (name == "gelu") return Activation::gelu;
   if (name == "gelu_new" || name == "gelu_pytorch_tanh") return Activation::gelu_new;
   if (name == "relu") return Activation::relu;
-  fail("", "hidden_act: unsupported activation \"" + name + "\" (expected gelu, gelu_new or relu)");
+  fail("", std::string(key) + ": unsupported activation \"" + name + "\" (expected gelu, gelu_new or relu)");
 }
 
 const char* task_name(Task t) {
@@ -46,26 +71,34 @@ static void positive(int64_t v, const char* name) {
   if (v <= 0) fail("", std::string(name) + ": expected a positive integer, got " + std::to_string(v));
 }
 
+static void probability(float p, const char* name) {
+  if (!(p >= 0 && p < 1)) fail("", std::string(name) + ": expected a value in [0, 1)");
+}
+
 void BertConfig::validate() const {
-  if (model_type != "bert" && !roberta_like() && !electra())
-    fail("", "model_type: unsupported \"" + model_type + "\" (expected bert, roberta, xlm-roberta or electra)");
+  if (model_type != "bert" && !roberta_like() && !electra() && !distilbert())
+    fail("", "model_type: unsupported \"" + model_type +
+                 "\" (expected bert, roberta, xlm-roberta, electra or distilbert)");
   if (embedding_size < 0 || (embedding_size > 0 && embedding_size != hidden_size && !electra()))
     fail("", "embedding_size: only an ELECTRA model may have an embedding width other than hidden_size");
+  auto key = [&](const char* bert_key) { return config_key(*this, bert_key); };
   positive(vocab_size, "vocab_size");
-  positive(hidden_size, "hidden_size");
-  positive(num_hidden_layers, "num_hidden_layers");
-  positive(num_attention_heads, "num_attention_heads");
-  positive(intermediate_size, "intermediate_size");
+  positive(hidden_size, key("hidden_size"));
+  positive(num_hidden_layers, key("num_hidden_layers"));
+  positive(num_attention_heads, key("num_attention_heads"));
+  positive(intermediate_size, key("intermediate_size"));
   positive(max_position_embeddings, "max_position_embeddings");
-  positive(type_vocab_size, "type_vocab_size");
+  if (distilbert() && type_vocab_size != 0)
+    fail("", "type_vocab_size: DistilBERT has no token type embeddings (expected 0, got " +
+                 std::to_string(type_vocab_size) + ")");
+  if (!distilbert()) positive(type_vocab_size, "type_vocab_size");
   if (hidden_size % num_attention_heads != 0)
-    fail("", "hidden_size " + std::to_string(hidden_size) + " is not a multiple of num_attention_heads " +
-                 std::to_string(num_attention_heads));
+    fail("", std::string(key("hidden_size")) + " " + std::to_string(hidden_size) + " is not a multiple of " +
+                 key("num_attention_heads") + " " + std::to_string(num_attention_heads));
   if (!(layer_norm_eps > 0)) fail("", "layer_norm_eps: expected a positive number");
-  if (!(hidden_dropout_prob >= 0 && hidden_dropout_prob < 1))
-    fail("", "hidden_dropout_prob: expected a value in [0, 1)");
-  if (!(attention_probs_dropout_prob >= 0 && attention_probs_dropout_prob < 1))
-    fail("", "attention_probs_dropout_prob: expected a value in [0, 1)");
+  probability(hidden_dropout_prob, key("hidden_dropout_prob"));
+  probability(attention_probs_dropout_prob, key("attention_probs_dropout_prob"));
+  probability(seq_classif_dropout, "seq_classif_dropout");
   if (pad_token_id < 0 || pad_token_id >= vocab_size)
     fail("", "pad_token_id " + std::to_string(pad_token_id) + " is outside the vocabulary");
   if (max_seq_len() < 2) fail("", "max_position_embeddings is too small for model_type " + model_type);

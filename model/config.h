@@ -71,10 +71,21 @@ struct MoeConfig {
   void validate(int64_t num_hidden_layers) const;
 };
 
+// The tensor names of one encoder layer's parts, after its prefix ("bert.encoder.layer.N.").
+struct LayerNames {
+  const char *query, *key, *value, *attention_out, *attention_norm;  // self-attention sub-block
+  const char *ffn_in, *ffn_out, *ffn_norm;                            // FFN sub-block (W1, W2, LayerNorm)
+};
+// BERT's (attention.self.query, ..., intermediate.dense, output.dense, output.LayerNorm) and
+// DistilBERT's (attention.q_lin, ..., sa_layer_norm, ffn.lin1, ffn.lin2, output_layer_norm).
+extern const LayerNames kBertLayerNames, kDistilBertLayerNames;
+
 struct BertConfig {
-  // "bert", "roberta", "xlm-roberta" (RoBERTa's architecture and tensor names, `roberta.*`) or
+  // "bert", "roberta", "xlm-roberta" (RoBERTa's architecture and tensor names, `roberta.*`),
   // "electra" (an ELECTRA discriminator: BERT blocks under `electra.*`, no pooler, a
-  // classifier.dense -> GELU -> classifier.out_proj head on [CLS]).
+  // classifier.dense -> GELU -> classifier.out_proj head on [CLS]) or "distilbert" (BERT's post-LN
+  // blocks under `distilbert.transformer.layer.N.` with DistilBERT's names, no token types, no
+  // dropout after the attention projection, head pre_classifier -> ReLU -> dropout -> classifier).
   std::string model_type = "bert";
   int64_t vocab_size = 30522;
   int64_t hidden_size = 768;
@@ -87,8 +98,11 @@ struct BertConfig {
   Activation hidden_act = Activation::gelu;
   float hidden_dropout_prob = 0.1f;
   float attention_probs_dropout_prob = 0.1f;
+  // DistilBERT's dropout before its sequence classifier (config seq_classif_dropout); the other
+  // architectures use hidden_dropout_prob there.
+  float seq_classif_dropout = 0.2f;
   int64_t max_position_embeddings = 512;
-  int64_t type_vocab_size = 2;
+  int64_t type_vocab_size = 2;  // 0 for DistilBERT: no token type table, token type ids ignored
   float initializer_range = 0.02f;
   float layer_norm_eps = 1e-12f;
   int64_t pad_token_id = 0;
@@ -111,21 +125,32 @@ struct BertConfig {
   bool roberta_like() const { return model_type == "roberta" || model_type == "xlm-roberta"; }
   int64_t embedding_dim() const { return embedding_size > 0 ? embedding_size : hidden_size; }
   bool electra() const { return model_type == "electra"; }
+  bool distilbert() const { return model_type == "distilbert"; }
+  // Dropout on the head's input to the classifier (after the pooler / pre_classifier).
+  float head_dropout() const { return distilbert() ? seq_classif_dropout : hidden_dropout_prob; }
   // Longest sequence the position table allows.
   int64_t max_seq_len() const { return max_position_embeddings - position_offset(); }
   // Prefix of encoder tensor names: "bert." or "roberta." (XLM-R's too, as transformers names them).
   std::string prefix() const { return roberta_like() ? "roberta." : model_type + "."; }
+  // Prefix of layer `layer`'s tensor names: "bert.encoder.layer.N." ("distilbert.transformer.layer.N.").
+  std::string layer_prefix(int64_t layer) const;
+  const LayerNames& layer_names() const { return distilbert() ? kDistilBertLayerNames : kBertLayerNames; }
 
   // Throws Error (without a path; callers add it) naming the first bad field.
   void validate() const;
 };
+
+// The config.json key of a BertConfig field named by its BERT key: DistilBERT's own for a
+// DistilBERT config ("hidden_size" -> "dim", "num_hidden_layers" -> "n_layers", ...), so messages
+// name what the user's file holds. Other keys come back unchanged.
+const char* config_key(const BertConfig& config, const char* bert_key);
 
 const char* activation_name(Activation a);
 // HF problem_type names: single_label_classification, regression, multi_label_classification.
 const char* task_name(Task t);
 // Throws Error for an unknown name.
 Task parse_task(const std::string& name);
-// Throws Error for an unknown name.
-Activation parse_activation(const std::string& name);
+// Throws Error for an unknown name; the message names `key` (the config.json key read).
+Activation parse_activation(const std::string& name, const char* key = "hidden_act");
 
 }  // namespace moekit

@@ -6,9 +6,10 @@
 namespace moekit {
 
 void DenseFFN::init(const std::string& p, const BertConfig& c) {
-  intermediate.init(p + "intermediate.dense", c.hidden_size, c.intermediate_size);
-  output.init(p + "output.dense", c.intermediate_size, c.hidden_size);
-  norm.init(p + "output.LayerNorm", c.hidden_size, c.layer_norm_eps);
+  const LayerNames& n = c.layer_names();
+  intermediate.init(p + n.ffn_in, c.hidden_size, c.intermediate_size);
+  output.init(p + n.ffn_out, c.intermediate_size, c.hidden_size);
+  norm.init(p + n.ffn_norm, c.hidden_size, c.layer_norm_eps);
   act = c.hidden_act;
   hidden_dropout = c.hidden_dropout_prob;
 }

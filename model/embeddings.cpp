@@ -10,7 +10,10 @@ void Embeddings::init(const BertConfig& c) {
   const int64_t width = c.embedding_dim();  // ELECTRA's may be narrower than hidden_size
   word.init(p + "word_embeddings.weight", c.vocab_size, width, true);
   position.init(p + "position_embeddings.weight", c.max_position_embeddings, width, true);
-  token_type.init(p + "token_type_embeddings.weight", c.type_vocab_size, width, true);
+  if (c.type_vocab_size > 0)
+    token_type.init(p + "token_type_embeddings.weight", c.type_vocab_size, width, true);
+  else
+    token_type = Param{};  // DistilBERT
   norm.init(p + "LayerNorm", width, c.layer_norm_eps);
   dropout = c.hidden_dropout_prob;
   pad_token_id = c.pad_token_id;
@@ -42,7 +45,7 @@ void Embeddings::forward(const Batch& batch, Mat& out, Cache* cache, Rng* dropou
     if (batch.ids[i] < 0 || batch.ids[i] >= word.value.rows())
       fail("", "token id " + std::to_string(batch.ids[i]) + " is outside the vocabulary of " +
                    std::to_string(word.value.rows()));
-    if (batch.type_ids[i] < 0 || batch.type_ids[i] >= token_type.value.rows())
+    if (has_token_types() && (batch.type_ids[i] < 0 || batch.type_ids[i] >= token_type.value.rows()))
       fail("", "token type id " + std::to_string(batch.type_ids[i]) + " is outside type_vocab_size " +
                    std::to_string(token_type.value.rows()));
     if (pos[i] >= position.value.rows())
@@ -50,10 +53,12 @@ void Embeddings::forward(const Batch& batch, Mat& out, Cache* cache, Rng* dropou
                    std::to_string(position.value.rows()));
   }
   Mat sum(n, h);
+  const bool types = has_token_types();
 #pragma omp parallel for schedule(static)
-  for (Eigen::Index i = 0; i < n; ++i)
-    sum.row(i) = word.value.row(batch.ids[i]) + position.value.row(pos[i]) +
-                 token_type.value.row(batch.type_ids[i]);
+  for (Eigen::Index i = 0; i < n; ++i) {
+    sum.row(i) = word.value.row(batch.ids[i]) + position.value.row(pos[i]);
+    if (types) sum.row(i) += token_type.value.row(batch.type_ids[i]);
+  }
   norm.forward(sum, out, cache ? &cache->norm : nullptr);
   if (cache) {
     cache->position_ids = pos;
@@ -75,18 +80,20 @@ void Embeddings::backward(const Batch& batch, MatRef dout, const Cache& cache) {
     norm.backward(dout, cache.norm, dsum);
   }
   // Scatter-add into the tables; serial so repeated ids accumulate in a fixed order.
-  Mat &dword = word.grad_buffer(), &dposition = position.grad_buffer(), &dtype = token_type.grad_buffer();
+  Mat &dword = word.grad_buffer(), &dposition = position.grad_buffer();
   for (Eigen::Index i = 0; i < dsum.rows(); ++i) {
     dword.row(batch.ids[i]) += dsum.row(i);
     dposition.row(cache.position_ids[i]) += dsum.row(i);
-    dtype.row(batch.type_ids[i]) += dsum.row(i);
   }
+  if (!has_token_types()) return;
+  Mat& dtype = token_type.grad_buffer();
+  for (Eigen::Index i = 0; i < dsum.rows(); ++i) dtype.row(batch.type_ids[i]) += dsum.row(i);
 }
 
 void Embeddings::collect(ParamList& params) {
   params.push_back(&word);
   params.push_back(&position);
-  params.push_back(&token_type);
+  if (has_token_types()) params.push_back(&token_type);
   norm.collect(params);
 }
 

@@ -1,4 +1,6 @@
 // BERT embeddings: LayerNorm(word[id] + position[pos] + token_type[type]), then dropout.
+// DistilBERT has no token type table (type_vocab_size 0): LayerNorm(word[id] + position[pos]),
+// and token type ids are ignored.
 #pragma once
 #include "model/batch.h"
 #include "model/config.h"
@@ -10,7 +12,7 @@ namespace moekit {
 struct Embeddings {
   Param word;        // [vocab, hidden]
   Param position;    // [max_positions, hidden]
-  Param token_type;  // [type_vocab, hidden]
+  Param token_type;  // [type_vocab, hidden]; empty (not a parameter) for DistilBERT
   LayerNorm norm;
   float dropout = 0.1f;
   int64_t pad_token_id = 0;
@@ -23,6 +25,7 @@ struct Embeddings {
   };
 
   void init(const BertConfig& config);
+  bool has_token_types() const { return token_type.value.rows() > 0; }
   // Position id of every token: t (BERT) or RoBERTa's cumsum(mask)*mask + pad_token_id.
   std::vector<int32_t> position_ids(const Batch& batch) const;
   // out: [n_tok, hidden]. dropout_rng == nullptr means eval mode.

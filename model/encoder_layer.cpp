@@ -7,7 +7,7 @@ namespace moekit {
 void EncoderLayer::init(const std::string& p, const BertConfig& c, int64_t index) {
   const bool is_moe_layer = c.moe && c.moe->is_moe_layer(index);
   const bool owner = !is_moe_layer || c.moe->share_owner(index) == index;
-  attention.init(p + "attention.", c, owner || !c.moe->share_attention);
+  attention.init(p, c, owner || !c.moe->share_attention);
   hidden_dropout = c.hidden_dropout_prob;
   moe.reset();
   moe_owner = true;
@@ -16,7 +16,7 @@ void EncoderLayer::init(const std::string& p, const BertConfig& c, int64_t index
     return;
   }
   ffn = DenseFFN{};
-  if (c.moe->norm == "layer") moe_norm.init(p + "output.LayerNorm", c.hidden_size, c.layer_norm_eps);
+  if (c.moe->norm == "layer") moe_norm.init(p + c.layer_names().ffn_norm, c.hidden_size, c.layer_norm_eps);
   if (owner) {
     moe = std::make_shared<MoeFFN>();
     moe->init(p, c, index);  // hash table seeded by the layer index

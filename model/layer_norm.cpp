@@ -85,4 +85,8 @@ void LayerNorm::collect(ParamList& params) {
   params.push_back(&bias);
 }
 
+bool is_layer_norm_weight(const std::string& name) {
+  return name.find("LayerNorm.weight") != std::string::npos || name.find("layer_norm.weight") != std::string::npos;
+}
+
 }  // namespace moekit

@@ -23,4 +23,8 @@ struct LayerNorm {
   void collect(ParamList& params);
 };
 
+// True for a LayerNorm gain by its Hugging Face name: BERT's "...LayerNorm.weight" and
+// DistilBERT's "...sa_layer_norm.weight", "...output_layer_norm.weight" (HF init: ones).
+bool is_layer_norm_weight(const std::string& name);
+
 }  // namespace moekit

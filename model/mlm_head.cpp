@@ -6,10 +6,18 @@
 
 namespace moekit {
 
+MlmNames mlm_names(const BertConfig& c) {
+  if (c.distilbert())
+    return {"vocab_transform", "vocab_layer_norm", "vocab_projector.bias", "", "vocab_projector.weight", "vocab_*"};
+  return {"cls.predictions.transform.dense", "cls.predictions.transform.LayerNorm", "cls.predictions.bias",
+          "cls.predictions.decoder.bias", "cls.predictions.decoder.weight", "cls.predictions.*"};
+}
+
 void MlmHead::init(const BertConfig& c) {
-  dense.init("cls.predictions.transform.dense", c.hidden_size, c.hidden_size);
-  norm.init("cls.predictions.transform.LayerNorm", c.hidden_size, static_cast<float>(c.layer_norm_eps));
-  bias.init_vector("cls.predictions.bias", c.vocab_size, false);
+  const MlmNames n = mlm_names(c);
+  dense.init(n.dense, c.hidden_size, c.hidden_size);
+  norm.init(n.norm, c.hidden_size, static_cast<float>(c.layer_norm_eps));
+  bias.init_vector(n.bias, c.vocab_size, false);
   act = c.hidden_act;
 }
 

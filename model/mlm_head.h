@@ -1,6 +1,8 @@
 // BertForMaskedLM's prediction head, under Hugging Face's names:
 //   t = LayerNorm(act(dense(h)))      cls.predictions.transform.{dense,LayerNorm}
 //   logits = t * E^T + bias           E = bert.embeddings.word_embeddings (tied), cls.predictions.bias
+// DistilBertForMaskedLM's is the same maths: vocab_transform, vocab_layer_norm, vocab_projector
+// (its weight tied to the word embeddings, its bias the logits' bias).
 // Run only on the masked positions' hidden rows: the [n, vocab] logits are the costly part.
 #pragma once
 #include "model/config.h"
@@ -9,6 +11,14 @@
 #include "model/rng.h"
 
 namespace moekit {
+
+// The head's tensor names for an architecture. decoder_weight is the tied decoder (a checkpoint
+// may store a copy); bias_alias another name HF uses for the bias ("" when none); all names them
+// all for messages ("cls.predictions.*").
+struct MlmNames {
+  std::string dense, norm, bias, bias_alias, decoder_weight, all;
+};
+MlmNames mlm_names(const BertConfig& config);
 
 struct MlmHead {
   Linear dense;    // [hidden, hidden]

@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "model/dropout.h"
 #include "model/error.h"
@@ -11,7 +12,16 @@ namespace moekit {
 
 namespace {
 
-const std::string kDenseW1 = "intermediate.dense.weight";
+// The layer prefix of a dense FFN's W1 ("...layer.N." from "...layer.N.intermediate.dense.weight"
+// or DistilBERT's "...layer.N.ffn.lin1.weight"); none when it is not named like one.
+std::optional<std::string> dense_layer_prefix(const std::string& w1_name) {
+  for (const LayerNames* n : {&kBertLayerNames, &kDistilBertLayerNames}) {
+    const std::string tail = std::string(n->ffn_in) + ".weight";
+    if (w1_name.size() >= tail.size() && w1_name.compare(w1_name.size() - tail.size(), tail.size(), tail) == 0)
+      return w1_name.substr(0, w1_name.size() - tail.size());
+  }
+  return std::nullopt;
+}
 
 Mat gather_rows(MatRef m, const std::vector<int32_t>& rows) {
   Mat out(static_cast<Eigen::Index>(rows.size()), m.cols());
@@ -83,13 +93,13 @@ void MoeFFN::init(const std::string& layer_prefix, const BertConfig& c, int64_t 
 MoeFFN MoeFFN::from_dense(const DenseFFN& dense, const std::vector<std::vector<int32_t>>& neurons_in, Router r,
                           bool with_expert_norm, int64_t tied_shared) {
   const std::string& w1_name = dense.intermediate.weight.name;
-  if (w1_name.size() < kDenseW1.size() || w1_name.compare(w1_name.size() - kDenseW1.size(), kDenseW1.size(), kDenseW1))
-    fail("", "MoeFFN::from_dense: \"" + w1_name + "\" is not a dense FFN weight");
+  const std::optional<std::string> layer_prefix = dense_layer_prefix(w1_name);
+  if (!layer_prefix) fail("", "MoeFFN::from_dense: \"" + w1_name + "\" is not a dense FFN weight");
   const Mat& w1 = dense.intermediate.weight.value;
   const Eigen::Index ffn = w1.rows(), hidden = w1.cols();
   if (neurons_in.empty() || neurons_in[0].empty()) fail("", "MoeFFN::from_dense: expected at least one non-empty expert");
   MoeFFN m;
-  m.prefix = w1_name.substr(0, w1_name.size() - kDenseW1.size()) + "moe.";
+  m.prefix = *layer_prefix + "moe.";
   m.hidden_dropout = dense.hidden_dropout;
   m.expert_norm = with_expert_norm;
   std::vector<std::vector<int32_t>> neurons = neurons_in;

@@ -1,7 +1,7 @@
 // A random MoE model for export and int8 tests: hidden 32, FFN 64, the layers `moe_layers`
 // ("" = all) split into 4 random hash-routed experts of 16 neurons. A random classifier gives
 // near-ties that any rounding flips; a trained one has margins, so the head is scaled by 20 to
-// give this model margins of that kind.
+// give this model margins of that kind. distilbert: the same as a DistilBERT.
 #pragma once
 #include <memory>
 #include <string>
@@ -12,8 +12,8 @@
 
 namespace moekit::test {
 
-inline std::unique_ptr<BertModel> random_moe_model(const std::string& moe_layers = "") {
-  BertConfig c = tiny_config();
+inline std::unique_ptr<BertModel> random_moe_model(const std::string& moe_layers = "", bool distilbert = false) {
+  BertConfig c = distilbert ? tiny_distilbert_config() : tiny_config();
   c.hidden_size = 32;
   c.intermediate_size = 64;
   auto m = std::make_unique<BertModel>(c);

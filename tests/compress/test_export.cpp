@@ -30,7 +30,9 @@ Mat logits_of(const BertModel& m, const Batch& b) { return m.forward(b, nullptr,
 }  // namespace
 
 TEST_CASE("Exported models load back: fp32 exact, fp16 close, int8 same labels", "[compress][export]") {
-  auto model = moe_model();
+  const bool distilbert = GENERATE(false, true);
+  INFO((distilbert ? "DistilBERT" : "BERT"));
+  auto model = random_moe_model("", distilbert);
   const io::Vocab vocab = synthetic_vocab();
   std::vector<int64_t> lengths;
   for (int i = 0; i < 200; ++i) lengths.push_back(3 + i % 17);
@@ -54,6 +56,7 @@ TEST_CASE("Exported models load back: fp32 exact, fp16 close, int8 same labels",
     REQUIRE(loaded.vocab);
     CHECK(loaded.vocab->tokens == vocab.tokens);
     REQUIRE(loaded.model->config.moe);
+    CHECK(loaded.model->config.model_type == model->config.model_type);
     const Mat got = logits_of(*loaded.model, b);
     const float scale = ref.cwiseAbs().maxCoeff();
     if (c.dtype == "fp32") {

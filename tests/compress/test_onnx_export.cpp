@@ -31,8 +31,9 @@ std::string ort_missing() {
   return compress::onnx_runtime_missing();
 }
 
-// Logits of each batch from ONNX Runtime.
-std::vector<Mat> ort_logits(const std::filesystem::path& onnx, const std::vector<Batch>& batches, int labels) {
+// Logits of each batch from ONNX Runtime: [batch, labels], or per_token [batch * seq, labels].
+std::vector<Mat> ort_logits(const std::filesystem::path& onnx, const std::vector<Batch>& batches, int labels,
+                            bool per_token = false) {
   const auto dir = test::unique_scratch_dir("ort");
   json in = json::array();
   for (const Batch& b : batches) {
@@ -49,8 +50,9 @@ std::vector<Mat> ort_logits(const std::filesystem::path& onnx, const std::vector
   std::vector<Mat> r;
   for (size_t i = 0; i < batches.size(); ++i) {
     const auto v = out[i]["logits"].get<std::vector<float>>();
-    REQUIRE(v.size() == static_cast<size_t>(batches[i].batch * labels));
-    r.push_back(Eigen::Map<const Mat>(v.data(), batches[i].batch, labels));
+    const int64_t rows = per_token ? batches[i].n_tok() : batches[i].batch;
+    REQUIRE(v.size() == static_cast<size_t>(rows * labels));
+    r.push_back(Eigen::Map<const Mat>(v.data(), rows, labels));
   }
   return r;
 }
@@ -71,7 +73,7 @@ std::filesystem::path export_onnx(const BertModel& m, const std::string& dtype, 
 
 double max_abs_diff(const BertModel& m, const std::filesystem::path& onnx) {
   const auto batches = mixed_batches(m.config);
-  const auto ort = ort_logits(onnx, batches, static_cast<int>(m.config.num_labels()));
+  const auto ort = ort_logits(onnx, batches, static_cast<int>(m.config.num_labels()), m.config.per_token_head());
   double worst = 0;
   for (size_t i = 0; i < batches.size(); ++i) {
     const Mat ours = m.forward(batches[i], nullptr, nullptr).logits;
@@ -149,6 +151,23 @@ TEST_CASE("ONNX export: fp32 logits equal moekit's on padded mixed-length batche
     auto m = moe_model("gate", 2, "0-1");
     CHECK(max_abs_diff(*m, export_onnx(*m, "fp32", "shared")) <= kTol);
   }
+  SECTION("DistilBERT: dense (no token_type_ids input, pre_classifier -> ReLU head) and MoE hash") {
+    BertConfig c = test::tiny_distilbert_config();
+    BertModel m(c);
+    test::randomize(m, 8, 0.3);
+    CHECK(max_abs_diff(m, export_onnx(m, "fp32", "distil")) <= kTol);
+    auto moe = test::random_moe_model("", true);
+    CHECK(max_abs_diff(*moe, export_onnx(*moe, "fp32", "distil_moe")) <= kTol);
+  }
+  SECTION("Token classification (a tag score per token, padding rows too): BERT and DistilBERT") {
+    for (BertConfig c : {test::tiny_config(), test::tiny_distilbert_config()}) {
+      INFO(c.model_type);
+      c.task = Task::token_classification;
+      BertModel m(c);
+      test::randomize(m, 9, 0.3);
+      CHECK(max_abs_diff(m, export_onnx(m, "fp32", "token_" + c.model_type)) <= kTol);
+    }
+  }
 }
 
 #ifdef MOEKIT_HAVE_ONNX
@@ -170,6 +189,19 @@ TEST_CASE("ONNX export: MoE graphs route sparsely and store shared blocks once",
     CHECK(t.name().find("layer.1.attention.self.") == std::string::npos);
   }
   CHECK(names.count("bert.encoder.layer.1.output.LayerNorm.weight") == 1);  // each layer's own norm
+}
+
+TEST_CASE("ONNX export: a DistilBERT graph takes no token_type_ids and keeps DistilBERT's names", "[onnx]") {
+  BertModel m(test::tiny_distilbert_config());
+  const onnx::ModelProto p = compress::build_onnx_model(m, {});
+  std::vector<std::string> inputs;
+  for (const auto& v : p.graph().input()) inputs.push_back(v.name());
+  CHECK(inputs == std::vector<std::string>{"input_ids", "attention_mask"});
+  std::set<std::string> names;
+  for (const auto& t : p.graph().initializer()) names.insert(t.name());
+  for (const char* n : {"distilbert.transformer.layer.1.attention.q_lin.weight", "distilbert.transformer.layer.1.sa_layer_norm.weight",
+                        "distilbert.transformer.layer.1.ffn.lin2.weight", "pre_classifier.weight", "classifier.weight"})
+    CHECK(names.count(n) == 1);
 }
 #endif
 

@@ -18,10 +18,17 @@ BertConfig tiny_config(Activation act) {
   return c;
 }
 
+BertConfig tiny_distilbert_config(Activation act) {
+  BertConfig c = tiny_config(act);
+  c.model_type = "distilbert";
+  c.type_vocab_size = 0;
+  return c;
+}
+
 void randomize(BertModel& model, uint64_t seed, double scale) {
   Rng rng(seed);
   for (Param* p : model.params()) {
-    const bool is_norm_weight = p->name.find("LayerNorm.weight") != std::string::npos;
+    const bool is_norm_weight = is_layer_norm_weight(p->name);
     for (Eigen::Index i = 0; i < p->value.size(); ++i) {
       const double r = rng.normal();
       p->value.data()[i] = static_cast<float>(is_norm_weight ? 1.0 + 0.1 * r : scale * r);

@@ -8,6 +8,8 @@ namespace moekit::test {
 
 // vocab 40, hidden 16, 2 layers, 4 heads, ffn 32, 3 labels, gelu.
 BertConfig tiny_config(Activation act = Activation::gelu);
+// The same sizes as a DistilBERT (model_type distilbert, no token types).
+BertConfig tiny_distilbert_config(Activation act = Activation::gelu);
 
 // Weights N(0, scale) (larger than HF's 0.02 so every path carries signal), LayerNorms near 1.
 void randomize(BertModel& model, uint64_t seed, double scale = 0.3);

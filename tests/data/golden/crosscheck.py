@@ -3,7 +3,7 @@
 (nn.TransformerEncoderLayer with nn.MultiheadAttention, F.layer_norm, F.gelu, F.embedding) in
 float64, and check the committed golden.json files against the reference.
 
-  /usr/bin/python3 tests/data/golden/crosscheck.py [FIXTURE_DIR ...]   (default: all six)
+  /usr/bin/python3 tests/data/golden/crosscheck.py [FIXTURE_DIR ...]   (default: all eight)
 
 A FIXTURE_DIR needs golden.json with at least input_ids/token_type_ids/attention_mask (an input
 file from make_model.py --inputs copied there works); its outputs are compared when present.
@@ -90,6 +90,49 @@ def alt_forward(ref, ids, tt, mask):
     return x, logits
 
 
+def encoder_layer(H, nh, ffn, act, eps, get, names):
+    """An nn.TransformerEncoderLayer (post-LN, eval, float64) loaded from one layer's tensors;
+    names: (query, key, value, attention out, attention LayerNorm, W1, W2, FFN LayerNorm)."""
+    layer = torch.nn.TransformerEncoderLayer(H, nh, ffn, dropout=0.0, activation=act, layer_norm_eps=eps,
+                                             batch_first=True, norm_first=False).double().eval()
+    q, k, v, out, norm1, lin1, lin2, norm2 = names
+    with torch.no_grad():
+        for part in ("weight", "bias"):
+            getattr(layer.self_attn, "in_proj_" + part).copy_(torch.cat([get(n + "." + part) for n in (q, k, v)]))
+            for module, n in ((layer.self_attn.out_proj, out), (layer.norm1, norm1), (layer.linear1, lin1),
+                              (layer.linear2, lin2), (layer.norm2, norm2)):
+                getattr(module, part).copy_(get(n + "." + part))
+    return layer
+
+
+def alt_forward_distilbert(ref, ids, mask):
+    """DistilBERT via torch.nn building blocks; returns (last_hidden, logits or None, mlm_logits or None)."""
+    cfg, sd, p = ref.config, ref.sd, ref.prefix
+    g = lambda n: torch.from_numpy(np.asarray(sd[n], dtype=np.float64))
+    ids, mask = torch.tensor(ids), torch.tensor(mask)
+    H = cfg["dim"]
+    pos = torch.arange(ids.shape[1]).repeat(ids.shape[0], 1)
+    x = F.embedding(ids, g(p + "embeddings.word_embeddings.weight")) + F.embedding(pos, g(p + "embeddings.position_embeddings.weight"))
+    x = F.layer_norm(x, (H,), g(p + "embeddings.LayerNorm.weight"), g(p + "embeddings.LayerNorm.bias"), 1e-12)
+    act = {"gelu": F.gelu, "relu": F.relu, "gelu_new": lambda z: F.gelu(z, approximate="tanh")}[cfg["activation"]]
+    for i in range(cfg["n_layers"]):
+        q = "%stransformer.layer.%d." % (p, i)
+        names = [q + n for n in ("attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin",
+                                 "sa_layer_norm", "ffn.lin1", "ffn.lin2", "output_layer_norm")]
+        layer = encoder_layer(H, cfg["n_heads"], cfg["hidden_dim"], act, 1e-12, g, names)
+        with torch.no_grad():
+            x = layer(x, src_key_padding_mask=(mask == 0))
+    logits = mlm = None
+    if ref.has_head:
+        logits = F.linear(F.relu(F.linear(x[:, 0], g("pre_classifier.weight"), g("pre_classifier.bias"))),
+                          g("classifier.weight"), g("classifier.bias"))
+    if ref.has_mlm:
+        t = F.layer_norm(act(F.linear(x, g("vocab_transform.weight"), g("vocab_transform.bias"))), (H,),
+                         g("vocab_layer_norm.weight"), g("vocab_layer_norm.bias"), 1e-12)
+        mlm = F.linear(t, g(p + "embeddings.word_embeddings.weight"), g("vocab_projector.bias"))
+    return x, logits, mlm
+
+
 def check_dtype_conversions():
     rs = np.random.RandomState(0)
     a = (rs.standard_normal(10000) * np.exp(rs.uniform(-20, 20, 10000))).astype(np.float32)
@@ -122,7 +165,8 @@ def main(dirs):
     torch.manual_seed(0)
     check_dtype_conversions()
     dirs = dirs or [os.path.join(HERE, d) for d in ("bert_tiny", "bert_tiny_variant", "roberta_tiny", "bert_tiny_noclf",
-                                                   "xlmr_tiny", "electra_tiny")]
+                                                   "xlmr_tiny", "electra_tiny", "distilbert_tiny",
+                                                   "distilbert_tiny_mlm")]
     bad = 0
     for d in dirs:
         check_reader(d)
@@ -132,14 +176,22 @@ def main(dirs):
         ids, tt, mask = gold["input_ids"], gold["token_type_ids"], gold["attention_mask"]
         with torch.no_grad():
             out = ref.forward(ids, tt, mask, dtype=torch.float64)
-            h2, l2 = alt_forward(ref, ids, tt, mask)
+            if ref.model_type == "distilbert":
+                h2, l2, mlm2 = alt_forward_distilbert(ref, ids, mask)
+            else:
+                (h2, l2), mlm2 = alt_forward(ref, ids, tt, mask), None
         m = torch.tensor(mask, dtype=torch.bool)
         dh = float((out["last_hidden"] - h2)[m].abs().max())
         dl = float((out["logits"] - l2).abs().max()) if l2 is not None else 0.0
+        if mlm2 is not None:  # MLM logits count as logits: nn path vs reference here, golden.json below
+            dl = max(dl, float((out["mlm_logits"] - mlm2)[m].abs().max()))
         # golden.json (rounded to 12 significant digits) vs a fresh reference run
         gh = (float((out["last_hidden"].reshape(-1) - torch.tensor(gold["last_hidden"], dtype=torch.float64)).abs().max())
               if "last_hidden" in gold else 0.0)
         gl = float((out["logits"] - torch.tensor(gold["logits"], dtype=torch.float64)).abs().max()) if "logits" in gold else 0.0
+        if "mlm_logits" in gold:  # sequence 0's
+            gm = torch.tensor(gold["mlm_logits"], dtype=torch.float64).reshape(gold["mlm_logits_shape"])
+            gl = max(gl, float((out["mlm_logits"][0] - gm).abs().max()))
         ok = max(dh, dl, gh, gl) < TOL
         bad += not ok
         print("%-20s nn-modules vs reference: hidden %.1e logits %.1e | golden.json vs reference: hidden %.1e logits %.1e  %s"

@@ -142,6 +142,8 @@ def run_reference(model_dir, inputs):
     diff = {"last_hidden": float((o64["last_hidden"] - o32["last_hidden"].double())[mask].abs().max())}
     if o64["logits"] is not None:
         diff["logits"] = float((o64["logits"] - o32["logits"].double()).abs().max())
+    if o64.get("mlm_logits") is not None:
+        diff["mlm_logits"] = float((o64["mlm_logits"] - o32["mlm_logits"].double())[mask].abs().max())
     return ref, o64, {k: float("%.1e" % v) for k, v in diff.items()}
 
 
@@ -164,6 +166,9 @@ def write_golden(model_dir, description, inputs, tokens=None):
     g["hidden_last_shape"] = [L, H]
     g["last_hidden"] = _flat(out["last_hidden"])
     g["last_hidden_shape"] = [B, L, H]
+    if out.get("mlm_logits") is not None:
+        g["mlm_logits"] = _flat(out["mlm_logits"][0])
+        g["mlm_logits_shape"] = [L, out["mlm_logits"].shape[2]]
     g["float32_max_abs_diff"] = diff
     g["ignored_tensors"] = ref.ignored
     # One key per line; each value compact (rows of 2-D int/float tables on one line each).
@@ -274,13 +279,39 @@ def bert_tiny_noclf(out):
                         inputs, tokens)
 
 
+def distilbert_tiny(out):
+    d = os.path.join(out, "distilbert_tiny")
+    cfg = make_model.make_config("distilbert", vocab=len(VOCAB), hidden=16, layers=2, heads=4, ffn=32,
+                                 max_pos=40, act="gelu", labels=["neg", "neu", "pos"])
+    sd = make_model.random_state_dict(make_model.tensor_shapes(cfg), normal_from(7), std=0.2)
+    make_model.write_model_dir(d, cfg, sd, vocab=VOCAB)
+    inputs, tokens = bert_inputs()
+    return write_golden(d, "DistilBertForSequenceClassification: dim 16, n_layers 2, n_heads 4, hidden_dim 32, gelu; "
+                           "no token types (the BERT tokenizer's token_type_ids are given and must be ignored); "
+                           "head pre_classifier -> relu -> classifier, F32", inputs, tokens)
+
+
+def distilbert_tiny_mlm(out):
+    d = os.path.join(out, "distilbert_tiny_mlm")
+    cfg = make_model.make_config("distilbert", vocab=len(VOCAB), hidden=16, layers=2, heads=4, ffn=32,
+                                 max_pos=40, act="relu", labels=None, head=False)
+    shapes = make_model.distilbert_tensor_shapes(cfg, head=False, mlm=True)
+    sd = make_model.random_state_dict(shapes, normal_from(8), std=0.2)
+    make_model.write_model_dir(d, cfg, sd, vocab=VOCAB)
+    inputs, tokens = bert_inputs()
+    return write_golden(d, "DistilBertForMaskedLM: relu; vocab_transform -> relu -> vocab_layer_norm -> "
+                           "vocab_projector (weight tied to the word embeddings, not stored); no classifier; "
+                           "mlm_logits of sequence 0", inputs, tokens)
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--out", default=HERE)
     args = ap.parse_args(argv)
     assert len(VOCAB) == 64 and len(set(VOCAB)) == 64
     torch.set_num_threads(1)
-    for fn in (bert_tiny, bert_tiny_variant, roberta_tiny, bert_tiny_noclf, xlmr_tiny, electra_tiny):
+    for fn in (bert_tiny, bert_tiny_variant, roberta_tiny, bert_tiny_noclf, xlmr_tiny, electra_tiny, distilbert_tiny,
+               distilbert_tiny_mlm):
         g = fn(args.out)
         print("%-18s lengths %s  %s" % (fn.__name__, g["lengths"],
                                         ("logits[0] %s" % g["logits"][0]) if "logits" in g else "no head"))

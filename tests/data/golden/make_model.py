@@ -5,7 +5,7 @@ Not used for committed fixtures' sizes: it is a developer tool for checking moek
 models (with check_predict.py) and for benchmarks. make_golden.py reuses its helpers.
 
   make_model.py OUT_DIR [--layers 4] [--hidden 256] [--heads 4] [--ffn 1024] [--vocab 8000]
-                [--max-pos 512] [--labels 2] [--act gelu] [--model-type bert|roberta]
+                [--max-pos 512] [--labels 2] [--act gelu] [--model-type bert|roberta|distilbert]
                 [--dtype F32|F16|BF16] [--std auto] [--seed 0] [--no-head]
                 [--vocab-file vocab.txt] [--inputs INPUT.json --batch 4 --seq 32]
 
@@ -26,7 +26,8 @@ import reference_bert  # noqa: E402
 SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
-ARCH_NAMES = {"bert": "Bert", "roberta": "Roberta", "xlm-roberta": "XLMRoberta", "electra": "Electra"}
+ARCH_NAMES = {"bert": "Bert", "roberta": "Roberta", "xlm-roberta": "XLMRoberta", "electra": "Electra",
+              "distilbert": "DistilBert"}
 
 
 def prefix_of(model_type):
@@ -38,7 +39,10 @@ def make_config(model_type="bert", vocab=64, hidden=16, layers=2, heads=4, ffn=3
                 type_vocab=None, act="gelu", labels=("LABEL_0", "LABEL_1"), pad=None, eps=None,
                 head=True, embedding_size=None):
     """A config.json dict as transformers writes it (keys sorted). BERT-style defaults (pad 0,
-    eps 1e-12, 2 token types) for bert and electra, RoBERTa's for roberta and xlm-roberta."""
+    eps 1e-12, 2 token types) for bert and electra, RoBERTa's for roberta and xlm-roberta;
+    DistilBertConfig's own keys for distilbert (see distilbert_config)."""
+    if model_type == "distilbert":
+        return distilbert_config(vocab, hidden, layers, heads, ffn, max_pos, act, labels, head)
     bert = model_type in ("bert", "electra")
     cfg = {
         "architectures": [ARCH_NAMES[model_type] + ("ForSequenceClassification" if head else "Model")],
@@ -73,9 +77,68 @@ def make_config(model_type="bert", vocab=64, hidden=16, layers=2, heads=4, ffn=3
     return cfg
 
 
+def distilbert_config(vocab, hidden, layers, heads, ffn, max_pos, act, labels, head=True):
+    """A DistilBertConfig config.json (dim, n_layers, n_heads, hidden_dim, activation, ...): no
+    token types, LayerNorm eps fixed at 1e-12 (not a key), learned positions."""
+    cfg = {
+        "activation": act,
+        "architectures": ["DistilBertForSequenceClassification" if head else "DistilBertForMaskedLM"],
+        "attention_dropout": 0.1,
+        "dim": hidden,
+        "dropout": 0.1,
+        "hidden_dim": ffn,
+        "initializer_range": 0.02,
+        "max_position_embeddings": max_pos,
+        "model_type": "distilbert",
+        "n_heads": heads,
+        "n_layers": layers,
+        "pad_token_id": 0,
+        "qa_dropout": 0.1,
+        "seq_classif_dropout": 0.2,
+        "sinusoidal_pos_embds": False,
+        "tie_weights_": True,
+        "torch_dtype": "float32",
+        "transformers_version": "4.30.2",
+        "vocab_size": vocab,
+    }
+    if labels is not None:
+        cfg["id2label"] = {str(i): l for i, l in enumerate(labels)}
+        cfg["label2id"] = {l: i for i, l in enumerate(labels)}
+    return cfg
+
+
+def distilbert_tensor_shapes(cfg, head=True, mlm=False):
+    """(name, shape, kind) of a DistilBertForSequenceClassification (head) or DistilBertForMaskedLM
+    (mlm; the projector's weight is tied to the word embeddings and, as transformers saves it, not
+    stored) checkpoint."""
+    H, F, p = cfg["dim"], cfg["hidden_dim"], "distilbert."
+    out = [(p + "embeddings.word_embeddings.weight", [cfg["vocab_size"], H], "weight"),
+           (p + "embeddings.position_embeddings.weight", [cfg["max_position_embeddings"], H], "weight"),
+           (p + "embeddings.LayerNorm.weight", [H], "ln_weight"), (p + "embeddings.LayerNorm.bias", [H], "ln_bias")]
+    for i in range(cfg["n_layers"]):
+        q = "%stransformer.layer.%d." % (p, i)
+        for m in ("q_lin", "k_lin", "v_lin", "out_lin"):
+            out += [(q + "attention." + m + ".weight", [H, H], "weight"), (q + "attention." + m + ".bias", [H], "bias")]
+        out += [(q + "sa_layer_norm.weight", [H], "ln_weight"), (q + "sa_layer_norm.bias", [H], "ln_bias"),
+                (q + "ffn.lin1.weight", [F, H], "weight"), (q + "ffn.lin1.bias", [F], "bias"),
+                (q + "ffn.lin2.weight", [H, F], "weight"), (q + "ffn.lin2.bias", [H], "bias"),
+                (q + "output_layer_norm.weight", [H], "ln_weight"), (q + "output_layer_norm.bias", [H], "ln_bias")]
+    if head:
+        C = len(cfg["id2label"]) if "id2label" in cfg else int(cfg.get("num_labels", 2))
+        out += [("pre_classifier.weight", [H, H], "weight"), ("pre_classifier.bias", [H], "bias"),
+                ("classifier.weight", [C, H], "weight"), ("classifier.bias", [C], "bias")]
+    if mlm:
+        out += [("vocab_transform.weight", [H, H], "weight"), ("vocab_transform.bias", [H], "bias"),
+                ("vocab_layer_norm.weight", [H], "ln_weight"), ("vocab_layer_norm.bias", [H], "ln_bias"),
+                ("vocab_projector.bias", [cfg["vocab_size"]], "bias")]
+    return out
+
+
 def tensor_shapes(cfg, head=True, pooler=None):
     """Ordered (name, shape, kind) for a checkpoint; kind is weight|bias|ln_weight|ln_bias."""
     mt = cfg["model_type"]
+    if mt == "distilbert":
+        return distilbert_tensor_shapes(cfg, head)
     p = prefix_of(mt)
     H, F = cfg["hidden_size"], cfg["intermediate_size"]
     E = cfg.get("embedding_size", H)  # ELECTRA's embedding width
@@ -170,8 +233,8 @@ def write_model_dir(out_dir, cfg, tensors, dtypes=None, vocab=None):
 
 
 def random_inputs(rng, cfg, batch, seq):
-    """Random ragged batch: [CLS] ... [SEP] for bert (ids 2/3), <s> ... </s> for roberta (0/2)."""
-    bert = cfg["model_type"] == "bert"
+    """Random ragged batch: [CLS] ... [SEP] for bert/distilbert (ids 2/3), <s> ... </s> for roberta (0/2)."""
+    bert = cfg["model_type"] in ("bert", "distilbert")
     cls_id, sep_id = (2, 3) if bert else (0, 2)
     pad = cfg["pad_token_id"]
     first = 5 if bert else 3
@@ -181,7 +244,7 @@ def random_inputs(rng, cfg, batch, seq):
         body = [int(v) for v in rng.randint(first, cfg["vocab_size"], size=n - 2)]
         row = [cls_id] + body + [sep_id]
         types = [0] * n
-        if bert and cfg["type_vocab_size"] > 1 and n >= 6 and b % 2 == 0:
+        if bert and cfg.get("type_vocab_size", 0) > 1 and n >= 6 and b % 2 == 0:
             cut = n // 2
             row[cut - 1] = sep_id
             types = [0] * cut + [1] * (n - cut)
@@ -194,7 +257,7 @@ def random_inputs(rng, cfg, batch, seq):
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out_dir")
-    ap.add_argument("--model-type", choices=["bert", "roberta"], default="bert")
+    ap.add_argument("--model-type", choices=["bert", "roberta", "distilbert"], default="bert")
     ap.add_argument("--layers", type=int, default=4)
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--heads", type=int, default=4)
@@ -231,7 +294,7 @@ def main(argv):
     sd = random_state_dict(tensor_shapes(cfg, head=not args.no_head), normal, std)
     dtypes = {n: args.dtype for n in sd} if args.dtype != "F32" else None
     # RoBERTa tokenizers use vocab.json + merges.txt (BPE); a WordPiece vocab.txt would mislead.
-    write_model_dir(args.out_dir, cfg, sd, dtypes, vocab if args.model_type == "bert" else None)
+    write_model_dir(args.out_dir, cfg, sd, dtypes, vocab if args.model_type != "roberta" else None)
     n_params = sum(a.size for a in sd.values())
     print("wrote %s: %d tensors, %.2fM parameters, std %.4g" % (args.out_dir, len(sd), n_params / 1e6, std))
     if args.inputs:

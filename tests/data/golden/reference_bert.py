@@ -1,12 +1,13 @@
 #!/usr/bin/python3
 """Independent PyTorch reference for Hugging Face BertForSequenceClassification,
-RobertaForSequenceClassification, XLMRobertaForSequenceClassification and
-ElectraForSequenceClassification (eval mode), written from scratch.
+RobertaForSequenceClassification, XLMRobertaForSequenceClassification,
+ElectraForSequenceClassification and DistilBertForSequenceClassification / DistilBertForMaskedLM
+(eval mode), written from scratch.
 
 It shares no code with moekit: it reads a Hugging Face model directory (config.json +
 model.safetensors) with its own safetensors reader and recomputes the forward pass with
 plain torch tensor ops, following transformers' modeling_bert.py / modeling_roberta.py / modeling_xlm_roberta.py /
-modeling_electra.py:
+modeling_electra.py / modeling_distilbert.py:
 
   embeddings   LayerNorm(word[ids] + token_type[type_ids] + position[pos]), eps = layer_norm_eps
                bert:    pos = 0..L-1
@@ -23,6 +24,15 @@ modeling_electra.py:
                electra.embeddings_project (to hidden_size) when embedding_size != hidden_size;
                BERT layers under `electra.encoder.*`; no pooler; head (ElectraClassificationHead)
                logits = classifier.out_proj(gelu_erf(classifier.dense(h[:, 0])))
+  distilbert   config keys dim / n_layers / n_heads / hidden_dim / activation; names under
+               `distilbert.` (class DistilBertReference):
+               x   = LayerNorm(word[ids] + position[0..L-1]), eps 1e-12 (no token types: ignored)
+               q   = q_lin(x) / sqrt(head_dim); scores = q k^T, masked_fill(mask == 0, finfo(f32).min)
+               sa  = sa_layer_norm(out_lin(softmax(scores) v) + x)
+               x   = output_layer_norm(ffn.lin2(act(ffn.lin1(sa))) + sa)
+               head   logits = classifier(relu(pre_classifier(h[:, 0])))
+               MLM    vocab_projector(vocab_layer_norm(act(vocab_transform(h)))), the projector's
+                      weight tied to the word embeddings (used when the file lacks it)
 
 Dropout is the identity (eval). Checkpoint naming quirks handled like transformers' loader:
 legacy LayerNorm `gamma`/`beta` names, a missing `bert.`/`roberta.` prefix (bare BertModel
@@ -209,9 +219,10 @@ def canonical_names(names, model_type):
         elif name.endswith(".beta"):
             name = name[: -len(".beta")] + ".bias"
         out[orig] = name
+    heads = ("classifier", "cls", "lm_head", "pre_classifier", "vocab_transform", "vocab_layer_norm",
+             "vocab_projector")
     if not any(n.startswith(prefix) for n in out.values()):
-        out = {o: (n if n.split(".")[0] in ("classifier", "cls", "lm_head") else prefix + n)
-               for o, n in out.items()}
+        out = {o: (n if n.split(".")[0] in heads else prefix + n) for o, n in out.items()}
     if len(set(out.values())) != len(out):
         raise ValueError("checkpoint names collide after normalization")
     return out
@@ -349,11 +360,107 @@ class Reference:
         return ["LABEL_%d" % i for i in range(int(self.config.get("num_labels", 2)))]
 
 
+class DistilBertReference:
+    """Forward pass of DistilBertForSequenceClassification (and DistilBertForMaskedLM's head) from a
+    state dict, with DistilBertConfig's keys. Same interface as Reference."""
+
+    def __init__(self, config, state_dict):
+        self.config = config
+        self.model_type = "distilbert"
+        if config.get("sinusoidal_pos_embds", False):
+            raise ValueError("sinusoidal_pos_embds is not supported by this reference")
+        self.prefix = "distilbert."
+        self.sd = normalize_state_dict(state_dict, self.model_type)
+        self.dim = int(config["dim"])
+        self.heads = int(config["n_heads"])
+        self.layers = int(config["n_layers"])
+        self.eps = 1e-12  # DistilBERT's LayerNorms fix eps
+        self.pad = int(config.get("pad_token_id", 0))
+        self.act = _act(config.get("activation", "gelu"))
+        self.has_head = "classifier.weight" in self.sd
+        self.has_mlm = "vocab_transform.weight" in self.sd
+        for n in self.required_names():
+            if n not in self.sd:
+                raise KeyError("checkpoint lacks tensor %s" % n)
+        used = set(self.required_names())
+        self.ignored = sorted(o for o, n in canonical_names(state_dict, self.model_type).items() if n not in used)
+        self._cache = {}
+
+    def required_names(self):
+        p = self.prefix
+        names = [p + "embeddings.word_embeddings.weight", p + "embeddings.position_embeddings.weight",
+                 p + "embeddings.LayerNorm.weight", p + "embeddings.LayerNorm.bias"]
+        for i in range(self.layers):
+            q = "%stransformer.layer.%d." % (p, i)
+            for m in ("attention.q_lin", "attention.k_lin", "attention.v_lin", "attention.out_lin", "sa_layer_norm",
+                      "ffn.lin1", "ffn.lin2", "output_layer_norm"):
+                names += [q + m + ".weight", q + m + ".bias"]
+        if self.has_head:
+            names += ["pre_classifier.weight", "pre_classifier.bias", "classifier.weight", "classifier.bias"]
+        if self.has_mlm:
+            names += ["vocab_transform.weight", "vocab_transform.bias", "vocab_layer_norm.weight",
+                      "vocab_layer_norm.bias", "vocab_projector.bias"]
+            if "vocab_projector.weight" in self.sd:
+                names.append("vocab_projector.weight")
+        return names
+
+    def _t(self, name, dtype):
+        key = (name, dtype)
+        if key not in self._cache:
+            self._cache[key] = torch.from_numpy(np.asarray(self.sd[name], dtype=np.float64)).to(dtype)
+        return self._cache[key]
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None, dtype=torch.float64):
+        """Returns dict(last_hidden=[B,L,H], pooled=None, logits=[B,C] or None, mlm_logits=[B,L,V]
+        or None). token_type_ids are accepted and ignored (DistilBERT has none)."""
+        ids = torch.as_tensor(input_ids, dtype=torch.long)
+        if ids.dim() != 2:
+            raise ValueError("input_ids must be [batch, seq]")
+        mask = torch.ones_like(ids) if attention_mask is None else torch.as_tensor(attention_mask, dtype=torch.long)
+        B, L = ids.shape
+        p = self.prefix
+        t = lambda n: self._t(n, dtype)
+        pos = torch.arange(L, dtype=torch.long).unsqueeze(0).expand_as(ids)
+        x = t(p + "embeddings.word_embeddings.weight")[ids] + t(p + "embeddings.position_embeddings.weight")[pos]
+        x = _layer_norm(x, t(p + "embeddings.LayerNorm.weight"), t(p + "embeddings.LayerNorm.bias"), self.eps)
+        hd = self.dim // self.heads
+        keep = (mask != 0)[:, None, None, :]  # [B,1,1,L]
+        for i in range(self.layers):
+            q = "%stransformer.layer.%d." % (p, i)
+            lin = lambda inp, m: _linear(inp, t(q + m + ".weight"), t(q + m + ".bias"))
+            ln = lambda inp, m: _layer_norm(inp, t(q + m + ".weight"), t(q + m + ".bias"), self.eps)
+            split = lambda z: z.view(B, L, self.heads, hd).transpose(1, 2)
+            Q = split(lin(x, "attention.q_lin")) / math.sqrt(hd)
+            K = split(lin(x, "attention.k_lin"))
+            V = split(lin(x, "attention.v_lin"))
+            scores = torch.matmul(Q, K.transpose(2, 3))
+            scores = scores.masked_fill(~keep, torch.finfo(torch.float32).min)
+            ctx = torch.matmul(torch.softmax(scores, dim=-1), V).transpose(1, 2).reshape(B, L, self.dim)
+            sa = ln(lin(ctx, "attention.out_lin") + x, "sa_layer_norm")
+            x = ln(lin(self.act(lin(sa, "ffn.lin1")), "ffn.lin2") + sa, "output_layer_norm")
+        out = {"last_hidden": x, "pooled": None, "logits": None, "mlm_logits": None}
+        if self.has_head:
+            pre = torch.clamp(_linear(x[:, 0], t("pre_classifier.weight"), t("pre_classifier.bias")), min=0.0)
+            out["logits"] = _linear(pre, t("classifier.weight"), t("classifier.bias"))
+        if self.has_mlm:
+            h = self.act(_linear(x, t("vocab_transform.weight"), t("vocab_transform.bias")))
+            h = _layer_norm(h, t("vocab_layer_norm.weight"), t("vocab_layer_norm.bias"), self.eps)
+            proj = "vocab_projector.weight" if "vocab_projector.weight" in self.sd else p + "embeddings.word_embeddings.weight"
+            out["mlm_logits"] = _linear(h, t(proj), t("vocab_projector.bias"))
+        return out
+
+    def labels(self):
+        return Reference.labels(self)
+
+
 def load(model_dir):
-    """Load config.json + model.safetensors from `model_dir` into a Reference."""
+    """Load config.json + model.safetensors from `model_dir` into a Reference (DistilBertReference
+    for model_type distilbert)."""
     with open(os.path.join(model_dir, "config.json"), encoding="utf-8") as f:
         config = json.load(f)
     tensors, _, _ = read_safetensors(os.path.join(model_dir, "model.safetensors"))
+    if config.get("model_type") == "distilbert":
+        return DistilBertReference(config, tensors)
     return Reference(config, tensors)
 
 
