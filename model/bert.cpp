@@ -288,9 +288,11 @@ Outputs BertModel::forward(const Batch& batch, ForwardCache* cache, Rng* dropout
 void BertModel::token_head_forward(const Mat& h, Mat& logits, ForwardCache* cache, Rng* dropout_rng) const {
   // HF *ForTokenClassification: dropout -> classifier on every row (padding rows too; the loss
   // and the metrics skip them).
-  // *ForQuestionAnswering has no dropout before qa_outputs.
+  // BertForQuestionAnswering (and RoBERTa's, ELECTRA's) has no dropout before qa_outputs;
+  // DistilBertForQuestionAnswering has one (qa_dropout, 0.1 by default: the model's dropout here).
+  const bool head_dropout = config.task != Task::question_answering || config.distilbert();
   Mat mask;
-  if (dropout_rng && config.hidden_dropout_prob > 0 && config.task != Task::question_answering) {
+  if (dropout_rng && config.hidden_dropout_prob > 0 && head_dropout) {
     mask = dropout_mask(*dropout_rng, h.rows(), h.cols(), config.hidden_dropout_prob);
     classifier.forward((h.array() * mask.array()).matrix(), logits, cache ? &cache->classifier : nullptr);
   } else {
