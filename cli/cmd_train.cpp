@@ -1,4 +1,5 @@
 // moekit train: fine-tune every parameter of a model (dense or MoE) on labelled data.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
 
@@ -21,10 +22,24 @@ void run_train(distill::TrainOptions o) {
   distill::Communicator& comm = data_parallel_world();
   io::LoadedModel loaded = io::load_model(o.model, o.seed);
   for (const auto& w : loaded.warnings) print_warning(w);
-  if (loaded.model->mlm) {  // a pretrained encoder: the task's labels come from the training data
+  // A pretrained encoder (an MLM head, or no trained classifier and a --problem-type): the task's
+  // head and labels come from --problem-type and the training data.
+  if (loaded.model->mlm || (loaded.fresh_head && !o.problem_type.empty())) {
     const Task task = o.problem_type.empty() ? Task::single_label : parse_task(o.problem_type);
-    const std::string note = distill::to_task_model(*loaded.model, io::collect_labels(o.train, task), o.seed, task);
+    const std::vector<std::string> labels = io::collect_labels(o.train, task);
+    std::string note = distill::to_task_model(*loaded.model, labels, o.seed, task);
+    if (note.empty()) {
+      Rng rng(o.seed);
+      loaded.model->replace_task_head(labels, rng, task);
+      note = std::string("no trained head: initialised a new ") + task_name(task) + " head for " +
+             std::to_string(labels.size()) + " labels with seed " + std::to_string(o.seed);
+    }
     print_warning(o.model + ": " + note);
+    if (task == Task::question_answering) {  // SQuAD 2.0 data: null answers on, as run_qa's flag
+      const auto questions = io::read_dataset(o.train, loaded.model->config.labels, true, task);
+      loaded.model->config.qa_null_answers =
+          std::any_of(questions.begin(), questions.end(), [](const io::Example& e) { return e.answers.empty(); });
+    }
   } else if (!o.problem_type.empty() && parse_task(o.problem_type) != loaded.model->config.task) {
     fail(o.model, std::string("the model has a ") + task_name(loaded.model->config.task) +
                       " head; --problem-type " + o.problem_type + " applies only to a pretrained (masked-LM) encoder");

@@ -174,6 +174,8 @@ LoadedModel bind_model(const BertConfig& config, std::map<std::string, Tensor> t
                              " differs from the word embeddings; moekit ties the "
                              "decoder to them (as BERT does) and ignores it");
   }
+  out.fresh_head = std::find(bound.missing_head.begin(), bound.missing_head.end(), model.classifier.weight.name) !=
+                   bound.missing_head.end();
   if (!bound.missing_head.empty()) {
     // HF's from_pretrained does the same for a checkpoint without this task's head.
     Rng rng(head_seed);

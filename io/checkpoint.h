@@ -23,6 +23,7 @@ struct LoadedModel {
   uint64_t weights_bytes = 0;               // size of model.safetensors
   std::map<std::string, int> dtype_counts;  // stored dtype -> tensors
   std::vector<std::string> warnings;        // for the CLI to print
+  bool fresh_head = false;                  // the checkpoint had no classifier: a new seeded one was made
   Precision precision = Precision::fp32;    // what the float Linear layers compute in
 };
 

@@ -50,6 +50,7 @@ struct Headline {
 Headline headline(const std::vector<ModelRow>& rows) {
   for (const ModelRow& r : rows) {
     if (r.task_metrics.count("entity_f1")) return {"entity_f1", "token_accuracy", "entity-F1", "token acc"};
+    if (r.task_metrics.count("exact_match")) return {"exact_match", "f1", "EM", "F1"};
     if (r.task_metrics.count("pearson")) return {"pearson", "spearman", "pearson", "spearman"};
   }
   return {"accuracy", "macro_f1", "accuracy", "macro-F1"};
@@ -87,6 +88,12 @@ std::string html_training(const PlannedStep& step) {
       f1 = {"dev token accuracy", f1.points};
       acc.points.push_back({x, l["dev_entity_f1"].get<double>()});
       f1.points.push_back({x, l.value("dev_token_accuracy", 0.0)});
+    }
+    if (l.contains("dev_exact_match")) {  // a QA head: SQuAD's EM and F1
+      acc = {"dev EM", acc.points};
+      f1 = {"dev F1", f1.points};
+      acc.points.push_back({x, l["dev_exact_match"].get<double>()});
+      f1.points.push_back({x, l.value("dev_f1", 0.0)});
     }
     if (l.contains("dev_accuracy")) acc.points.push_back({x, l["dev_accuracy"].get<double>()});
     if (l.contains("dev_macro_f1")) f1.points.push_back({x, l["dev_macro_f1"].get<double>()});
@@ -243,7 +250,7 @@ std::vector<ModelRow> model_rows(const Plan& plan) {
         r.accuracy = m["eval"].value("accuracy", -1.0);
         r.macro_f1 = m["eval"].value("macro_f1", -1.0);
         for (const char* k : {"pearson", "spearman", "mse", "micro_f1", "entity_f1", "entity_precision",
-                              "entity_recall", "token_accuracy"})
+                              "entity_recall", "token_accuracy", "exact_match", "f1"})
           if (m["eval"].contains(k)) r.task_metrics[k] = m["eval"][k].get<double>();
         r.eval_tokens_per_second = m["eval"].value("tokens_per_second", -1.0);
       }
@@ -293,7 +300,7 @@ nlohmann::json step_metrics(const PlannedStep& step) {
         m["best_dev_accuracy"] = l["dev_accuracy"];
         m["best_dev_macro_f1"] = l.value("dev_macro_f1", 0.0);
       }
-      for (const char* k : {"dev_pearson", "dev_micro_f1", "dev_entity_f1"})  // regression, multi-label, token heads
+      for (const char* k : {"dev_pearson", "dev_micro_f1", "dev_entity_f1", "dev_f1"})  // the other heads
         if (l.contains(k) && l[k].get<double>() > m.value(std::string("best_") + k, -2.0)) m[std::string("best_") + k] = l[k];
     }
   } else if (step.kind == "eval" || step.kind == "bench") {

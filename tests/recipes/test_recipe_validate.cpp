@@ -173,6 +173,22 @@ TEST_CASE("shipped recipes pass the dry run", "[recipes]") {
   CHECK(ner.output.find("--labels-from=" + (dir / "ner/data/train.conll").string()) != std::string::npos);
   CHECK(ner.output.find("moekit export --model=" + (dir / "ner/moe").string() + " --dtype=int8") != std::string::npos);
 
+  auto qa = run_moekit("run " + quote(root / "recipes/qa-demo.yaml") + " --dry-run --set workdir=" + quote(dir / "qa"));
+  INFO(qa.output);
+  CHECK(qa.status == 0);
+  CHECK(qa.output.find("--dev=" + (dir / "qa/data/dev.json").string()) != std::string::npos);
+  moekit::test::write_text(dir / "squad.json",
+                           "{\"data\": [{\"paragraphs\": [{\"context\": \"so boring.\", \"qas\": [{\"id\": \"1\", "
+                           "\"question\": \"how?\", \"answers\": [{\"text\": \"boring\", \"answer_start\": 3}]}]}]}]}");
+  auto squad = run_moekit("run " + quote(root / "recipes/moebert-squad.yaml") + " --dry-run --set workdir=" +
+                          quote(dir / "squad") + " --set checkpoint=" +
+                          quote(fs::path(MOEKIT_TEST_DATA) / "golden/bert_tiny_noclf") + " --set train=" +
+                          quote(dir / "squad.json") + " --set dev=" + quote(dir / "squad.json"));
+  INFO(squad.output);
+  CHECK(squad.status == 0);
+  CHECK(squad.output.find("--problem-type=question_answering") != std::string::npos);
+  CHECK(squad.output.find("--experts=4 --expert-size=768 --shared=512 --router=hash") != std::string::npos);
+
   // MoEBERT's setting on a user's own checkpoint: here the tiny golden BERT and a small TSV.
   moekit::test::write_text(dir / "glue.tsv",
                            "label\ttext\nneg\tso boring.\npos\tThe Movie was GREAT!\nneu\tit was a film\n");
