@@ -7,6 +7,7 @@
 #include "compress/export.h"
 #include "compress/prune.h"
 #include "distill/evaluate.h"
+#include "io/tokenizer.h"
 #include "model/error.h"
 
 namespace moekit::cli {
@@ -91,7 +92,8 @@ void run_export(const compress::ExportOptions& o) {
   if (o.merge_experts > 0 && o.prune_experts > 0) fail("", "--merge-experts and --prune-experts exclude each other");
   if (o.external_data && o.format != "onnx") fail(o.out, "--external-data is for --format onnx");
   if (!o.data.empty() && model.config.moe) usage_and_prune(model, loaded, o);
-  const auto summary = compress::export_model(model, loaded.vocab ? &*loaded.vocab : nullptr, loaded.do_lower_case, o);
+  const auto summary = compress::export_model(model, loaded.vocab ? &*loaded.vocab : nullptr, loaded.do_lower_case, o,
+                                              io::tokenizer_file_contents(loaded));
   const double fp32_bytes = 4.0 * static_cast<double>(count_values(model.params()));
   std::printf("exported %s -> %s (%s, %s): %zu tensors, %.2f MB = %.1f%% of the fp32 weights\n", o.model.c_str(),
               o.out.c_str(), o.format.c_str(), o.dtype.c_str(), summary.tensors, static_cast<double>(summary.bytes) / 1e6,

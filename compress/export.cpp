@@ -2,6 +2,8 @@
 
 #include <filesystem>
 
+#include <nlohmann/json.hpp>
+
 #include "compress/onnx_export.h"
 #include "compress/quantize.h"
 #include "io/compact.h"
@@ -26,7 +28,8 @@ io::DType float_dtype(const std::string& dtype) {
 
 }  // namespace
 
-ExportSummary export_model(BertModel& model, const io::Vocab* vocab, bool do_lower_case, const ExportOptions& o) {
+ExportSummary export_model(BertModel& model, const io::Vocab* vocab, bool do_lower_case, const ExportOptions& o,
+                           const std::map<std::string, std::string>& tokenizer_files) {
   if (o.format == "onnx") return export_onnx(model, o);
   if (o.format != "hdf5" && o.format != "safetensors")
     fail("", "--format must be hdf5, safetensors or onnx, got " + o.format);
@@ -66,6 +69,7 @@ ExportSummary export_model(BertModel& model, const io::Vocab* vocab, bool do_low
     io::CompactModel cm;
     cm.config_json = config;
     if (vocab) cm.vocab = vocab->tokens;
+    cm.tokenizer_files = tokenizer_files;
     cm.do_lower_case = do_lower_case;
     cm.tensors = std::move(tensors);
     cm.scales = std::move(scales);
@@ -79,6 +83,7 @@ ExportSummary export_model(BertModel& model, const io::Vocab* vocab, bool do_low
       for (const auto& tok : vocab->tokens) joined += tok + "\n";
       meta["moekit_vocab"] = joined;
     }
+    if (!tokenizer_files.empty()) meta["moekit_tokenizer_files"] = nlohmann::json(tokenizer_files).dump();
     summary.tensors = tensors.size();
     io::write_safetensors(out, tensors, meta);
   }

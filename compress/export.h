@@ -6,6 +6,7 @@
 // rows are tokens/positions), symmetric; biases and LayerNorm vectors stay float32 (they are
 // <1% of the bytes and LayerNorm gains are sensitive). fp16/bf16 convert every float tensor.
 #pragma once
+#include <map>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,9 @@ struct ExportSummary {
   int64_t pruned_tensors = 0;  // provenance tensors (neuron_index) dropped by --prune
 };
 
-ExportSummary export_model(BertModel& model, const io::Vocab* vocab, bool do_lower_case, const ExportOptions& options);
+// tokenizer_files (name -> contents, io::tokenizer_file_contents) go into HDF5 and safetensors
+// files, so an export of a BPE or Unigram model still reads text.
+ExportSummary export_model(BertModel& model, const io::Vocab* vocab, bool do_lower_case, const ExportOptions& options,
+                           const std::map<std::string, std::string>& tokenizer_files = {});
 
 }  // namespace moekit::compress

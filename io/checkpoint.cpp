@@ -97,6 +97,9 @@ LoadedModel load_exported(const fs::path& file, uint64_t head_seed, LoadFor use)
   out.dtype_counts = ex.stored_dtypes;
   out.vocab = std::move(ex.vocab);
   out.do_lower_case = ex.do_lower_case;
+  for (const auto& [name, text] : ex.tokenizer_files)
+    if (!is_tokenizer_file_name(name)) fail(file, "embeds an unknown tokenizer file \"" + name + "\"");
+  out.embedded_tokenizer = std::move(ex.tokenizer_files);
   out.warnings.insert(out.warnings.begin(), ex.warnings.begin(), ex.warnings.end());
   return out;
 }

@@ -18,6 +18,7 @@ struct LoadedModel {
   std::unique_ptr<BertModel> model;
   std::optional<Vocab> vocab;  // absent when the directory has no vocab.txt
   std::vector<std::filesystem::path> tokenizer_files;  // the directory's other tokenizer files (io/tokenizer.h)
+  std::map<std::string, std::string> embedded_tokenizer;  // an exported file's tokenizer files: name -> contents
   bool do_lower_case = true;
   std::filesystem::path path;
   uint64_t weights_bytes = 0;               // size of model.safetensors

@@ -120,6 +120,13 @@ void write_h5(const fs::path& tmp, const CompactModel& m, const fs::path& path) 
     h5::write_int_attribute(file, "do_lower_case", m.do_lower_case ? 1 : 0, path);
     const h5::Group vocab = h5::create_group(file, "vocab", path);
     h5::write_strings(vocab, "tokens", m.vocab, {int64_t(m.vocab.size())}, path);
+    if (!m.tokenizer_files.empty()) {
+      std::vector<std::string> names, contents;
+      for (const auto& [name, text] : m.tokenizer_files) names.push_back(name), contents.push_back(text);
+      const h5::Group tok = h5::create_group(file, "tokenizer", path);
+      h5::write_strings(tok, "names", names, {int64_t(names.size())}, path);
+      h5::write_strings(tok, "contents", contents, {int64_t(contents.size())}, path);
+    }
 
     const h5::Group weights = h5::create_group(file, "weights", path);
     const h5::Group scales = h5::create_group(file, "scales", path);
@@ -247,6 +254,14 @@ CompactModel read_compact(const fs::path& path) {
   const h5::Dataset tokens = h5::open_dataset(vocab, "tokens", path);
   check(h5::dataset_shape(tokens, path, "/vocab/tokens").size() == 1, path, "/vocab/tokens must be 1-D");
   m.vocab = h5::read_strings(tokens, path, "/vocab/tokens");
+  if (h5::link_exists(file, "tokenizer", path)) {
+    const h5::Group tok = h5::open_group(file, "tokenizer", path);
+    const auto names = h5::read_strings(h5::open_dataset(tok, "names", path), path, "/tokenizer/names");
+    const auto contents = h5::read_strings(h5::open_dataset(tok, "contents", path), path, "/tokenizer/contents");
+    check(names.size() == contents.size(), path, "/tokenizer: " + std::to_string(names.size()) + " names for " +
+                                                     std::to_string(contents.size()) + " contents");
+    for (size_t i = 0; i < names.size(); ++i) m.tokenizer_files[names[i]] = contents[i];
+  }
 
   m.aliases = read_aliases(file, path);
   const h5::Group weights = h5::open_group(file, "weights", path);

@@ -4,6 +4,7 @@
 //   /                       attributes: format = "moekit" (string), version = 1 (integer),
 //                           config = config.json text (string), do_lower_case = 0|1 (integer)
 //   /vocab/tokens           [n] variable-length UTF-8 strings, one per vocabulary id
+//   /tokenizer/names, /tokenizer/contents  (optional) [k] strings: the tokenizer files, name and text
 //   /weights/<hf name>      one dataset per tensor, HF names unchanged (dots are fine in HDF5
 //                           link names); chunked, shuffle + gzip level 4; attribute dtype =
 //                           "float32" | "float16" | "bfloat16" | "int8" | "int32" | "int64" | "uint8".
@@ -53,6 +54,9 @@ inline constexpr const char* kCompactFormat = "moekit";
 struct CompactModel {
   std::string config_json;
   std::vector<std::string> vocab;
+  // The source directory's tokenizer files (tokenizer.json, vocab.json, merges.txt, ...): name ->
+  // contents, in /tokenizer/{names,contents}; empty = none (then /vocab is the tokenizer).
+  std::map<std::string, std::string> tokenizer_files;
   bool do_lower_case = true;
   std::map<std::string, Tensor> tensors;
   // For I8 tensors [rows, cols]: F32 [rows] per-output-row scale, keyed by the tensor's name.

@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include <nlohmann/json.hpp>
+
 #include "io/compact.h"
 #include "io/h5_checksum.h"
 #include "io/safetensors.h"
@@ -39,6 +41,14 @@ ExportedModel read_exported_model(const fs::path& path, Int8Tensors int8) {
       out.vocab = Vocab::from_tokens(tokens);
     }
     if (auto l = f.metadata.find("do_lower_case"); l != f.metadata.end()) out.do_lower_case = l->second != "false";
+    if (auto t = f.metadata.find("moekit_tokenizer_files"); t != f.metadata.end()) {
+      const auto j = nlohmann::json::parse(t->second, nullptr, false);
+      if (!j.is_object()) fail(path, "moekit_tokenizer_files in __metadata__ is not a JSON object");
+      for (const auto& [name, text] : j.items()) {
+        if (!text.is_string()) fail(path, "moekit_tokenizer_files: \"" + name + "\" is not a string");
+        out.tokenizer_files[name] = text.get<std::string>();
+      }
+    }
     for (auto& [name, t] : f.tensors) {
       ++out.stored_dtypes[dtype_name(t.dtype)];
       out.tensors[name] = std::move(t);
@@ -49,6 +59,7 @@ ExportedModel read_exported_model(const fs::path& path, Int8Tensors int8) {
   if (!cm.verified) out.warnings.push_back(unverified_warning(path));
   out.config_json = cm.config_json;
   out.do_lower_case = cm.do_lower_case;
+  out.tokenizer_files = std::move(cm.tokenizer_files);
   if (!cm.vocab.empty()) out.vocab = Vocab::from_tokens(cm.vocab);
   for (auto& [name, t] : cm.tensors) {
     ++out.stored_dtypes[dtype_name(t.dtype)];

@@ -22,6 +22,7 @@ struct ExportedModel {
   std::map<std::string, Tensor> tensors;
   std::map<std::string, Tensor> scales;  // keyed by tensor name (aliases included)
   std::optional<Vocab> vocab;
+  std::map<std::string, std::string> tokenizer_files;  // embedded tokenizer files: name -> contents
   bool do_lower_case = true;
   std::map<std::string, int> stored_dtypes;  // dtype in the file -> tensors
   std::vector<std::string> warnings;         // e.g. an HDF5 file without a checksum

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,5 +47,10 @@ std::unique_ptr<Tokenizer> load_tokenizer(const LoadedModel& loaded);
 // vocab.json, merges.txt, tokenizer_config.json, special_tokens_map.json; not vocab.txt, which
 // moekit writes itself).
 std::vector<std::filesystem::path> tokenizer_files(const std::filesystem::path& model_dir);
+// Whether `name` is one of those file names (what an export may embed).
+bool is_tokenizer_file_name(const std::string& name);
+// The tokenizer files an export of `loaded` embeds (name -> contents): its directory's files, or
+// the ones its own exported file embeds. Throws Error naming a file that cannot be read.
+std::map<std::string, std::string> tokenizer_file_contents(const LoadedModel& loaded);
 
 }  // namespace moekit::io

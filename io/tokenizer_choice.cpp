@@ -1,5 +1,9 @@
 // Which tokenizer a model directory ships, by transformers' AutoTokenizer rule: the fast
 // tokenizer's tokenizer.json first, then the slow tokenizer's own files.
+#include <stdlib.h>
+
+#include <fstream>
+
 #include <nlohmann/json.hpp>
 
 #include "io/checkpoint.h"
@@ -56,10 +60,40 @@ std::unique_ptr<Tokenizer> load_tokenizer(const fs::path& dir) {
   no_tokenizer(dir);
 }
 
+// An exported file's embedded tokenizer files, written to a private scratch directory for the
+// parsers (which read files), removed again. Errors name the export and the embedded file.
+std::unique_ptr<Tokenizer> load_embedded(const LoadedModel& loaded) {
+  std::error_code ec;
+  std::string pattern = (fs::temp_directory_path(ec) / "moekit-tokenizer-XXXXXX").string();
+  const char* dir = mkdtemp(pattern.data());
+  if (!dir) fail(loaded.path, "cannot make a scratch directory for its embedded tokenizer");
+  const fs::path scratch(dir);
+  struct Remove {
+    fs::path p;
+    ~Remove() {
+      std::error_code ec;
+      fs::remove_all(p, ec);
+    }
+  } remove{scratch};
+  for (const auto& [name, text] : loaded.embedded_tokenizer) {
+    if (!is_tokenizer_file_name(name)) fail(loaded.path, "embeds an unknown tokenizer file \"" + name + "\"");
+    std::ofstream(scratch / name, std::ios::binary) << text;
+  }
+  try {
+    return load_hf(scratch);
+  } catch (const Error& e) {
+    std::string what = e.what();
+    if (const auto at = what.find(scratch.string()); at != std::string::npos)
+      what.replace(at, scratch.string().size() + 1, "");  // name the embedded file, not the scratch copy
+    fail(loaded.path, "embedded tokenizer: " + what);
+  }
+}
+
 std::unique_ptr<Tokenizer> load_tokenizer(const LoadedModel& loaded) {
   std::unique_ptr<Tokenizer> t;
   std::error_code ec;
   if (fs::is_directory(loaded.path, ec)) t = load_hf(loaded.path);
+  else if (!loaded.embedded_tokenizer.empty()) t = load_embedded(loaded);
   if (!t) {
     if (!loaded.vocab) {
       if (fs::is_directory(loaded.path, ec)) no_tokenizer(loaded.path);
@@ -73,10 +107,26 @@ std::unique_ptr<Tokenizer> load_tokenizer(const LoadedModel& loaded) {
   return t;
 }
 
+constexpr const char* kTokenizerFiles[] = {"tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json",
+                                           "special_tokens_map.json"};
+
 std::vector<fs::path> tokenizer_files(const fs::path& dir) {
   std::vector<fs::path> out;
-  for (const char* name : {"tokenizer.json", "vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"})
+  for (const char* name : kTokenizerFiles)
     if (has(dir, name)) out.push_back(dir / name);
+  return out;
+}
+
+bool is_tokenizer_file_name(const std::string& name) {
+  for (const char* known : kTokenizerFiles)
+    if (name == known) return true;
+  return false;
+}
+
+std::map<std::string, std::string> tokenizer_file_contents(const LoadedModel& loaded) {
+  std::map<std::string, std::string> out = loaded.embedded_tokenizer;
+  for (const fs::path& file : loaded.tokenizer_files)
+    out[file.filename().string()] = hf_json::read_text_file(file, HfTokenizer::kMaxTokenizerJsonBytes);
   return out;
 }
 

@@ -44,7 +44,22 @@ for kind in bpe unigram bpe-slow; do
     fail "$kind: importance"
   "$moekit" moefy --model "$work/$kind.trained" --importance "$work/$kind.imp.h5" --experts 2 --expert-size 16 --shared 0 \
     --out "$work/$kind.moe" >/dev/null 2>&1 || fail "$kind: moefy"
-  "$moekit" predict --model "$work/$kind.moe" --data "$work/data.tsv" >/dev/null 2>&1 || fail "$kind: predict on the MoE model"
+  "$moekit" predict --model "$work/$kind.moe" --data "$work/data.tsv" >"$work/$kind.moe.pred" 2>/dev/null ||
+    fail "$kind: predict on the MoE model"
+  # Exports embed the tokenizer files: a single file still reads text, as its directory did.
+  "$moekit" export --model "$work/$kind.moe" --format safetensors --dtype fp32 --out "$work/$kind.safetensors"     >/dev/null 2>&1 || fail "$kind: export safetensors"
+  "$moekit" export --model "$work/$kind.moe" --dtype int8 --out "$work/$kind.h5" >/dev/null 2>&1 || fail "$kind: export int8"
+  "$moekit" export --model "$work/$kind.h5" --format hdf5 --dtype int8 --out "$work/$kind.again.h5" >/dev/null 2>&1 ||
+    fail "$kind: export of an export"
+  for f in "$work/$kind.safetensors" "$work/$kind.h5" "$work/$kind.again.h5"; do
+    "$moekit" tokenize --model "$f" --data "$work/data.tsv" --pairs >"$work/$kind.exp.jsonl" 2>"$work/err" ||
+      fail "$kind: tokenize $(basename "$f"): $(cat "$work/err")"
+    cmp -s "$work/$kind.exp.jsonl" "$work/$kind.files.jsonl" || fail "$kind: $(basename "$f") tokenizes differently"
+  done
+  "$moekit" predict --model "$work/$kind.safetensors" --data "$work/data.tsv" >"$work/$kind.st.pred" 2>/dev/null ||
+    fail "$kind: predict on the safetensors export"
+  cmp -s "$work/$kind.st.pred" "$work/$kind.moe.pred" || fail "$kind: the fp32 export predicts differently"
+  "$moekit" predict --model "$work/$kind.h5" --data "$work/data.tsv" >/dev/null 2>&1 || fail "$kind: predict on int8"
 done
 
 # A tokenizer with ids past the embedding table is refused with one line.
