@@ -70,6 +70,27 @@ PredictRequest parse_predict(const std::string& body, int max_client_batch) {
   return r;
 }
 
+QaRequest parse_qa(const std::string& body, int max_client_batch) {
+  const json j = parse_object(body);
+  const json& in = j["inputs"];
+  auto item = [](const json& x, const std::string& where) {
+    if (!x.is_object() || !x.contains("question") || !x.contains("context") || !x["question"].is_string() ||
+        !x["context"].is_string())
+      shape_error(where + " must be {\"question\": \"...\", \"context\": \"...\"}");
+    return std::make_pair(x["question"].get<std::string>(), x["context"].get<std::string>());
+  };
+  QaRequest r;
+  if (in.is_object()) {
+    r.inputs.push_back(item(in, "`inputs`"));
+    return r;
+  }
+  if (!in.is_array()) shape_error("`inputs` must be {\"question\", \"context\"} or a list of those");
+  check_batch(in.size(), max_client_batch);
+  r.batched = true;
+  for (size_t i = 0; i < in.size(); ++i) r.inputs.push_back(item(in[i], "`inputs[" + std::to_string(i) + "]`"));
+  return r;
+}
+
 TokenizeRequest parse_tokenize(const std::string& body, int max_client_batch) {
   const json j = parse_object(body);
   TokenizeRequest r;

@@ -6,6 +6,7 @@
 // Wrong JSON or shapes throw RequestError 422; more inputs than max_client_batch 413.
 #pragma once
 #include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,14 @@ struct TokenizeRequest {
 };
 
 PredictRequest parse_predict(const std::string& body, int max_client_batch);
+
+// A question-answering /predict, as the Hugging Face inference API's question-answering task:
+// {"inputs": {"question": "...", "context": "..."} | [{...}, ...]}.
+struct QaRequest {
+  std::vector<std::pair<std::string, std::string>> inputs;  // question, context
+  bool batched = false;
+};
+QaRequest parse_qa(const std::string& body, int max_client_batch);
 TokenizeRequest parse_tokenize(const std::string& body, int max_client_batch);
 
 // Every label with its score, highest first: softmax of the logits (an independent sigmoid per

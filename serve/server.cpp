@@ -12,7 +12,9 @@
 #include <nlohmann/json.hpp>
 
 #include "io/batching.h"
+#include "distill/qa_metrics.h"
 #include "io/hf_config.h"
+#include "io/qa_dataset.h"
 #include "io/token_dataset.h"
 #include "model/error.h"
 #include "serve/request.h"
@@ -79,8 +81,6 @@ Server::Server(const ServeOptions& options) : options_(options) {
     fail("", "--max-input-length " + std::to_string(max_len_) + " must be in 3.." + std::to_string(limit) +
                  " (the model's position table)");
   if (c.num_labels() == 0) fail(options.model, "the model has no labels to predict");
-  if (c.task == Task::question_answering)
-    fail(options.model, "serve does not answer question-answering models yet (TEI has no QA route); use predict");
   scheduler_ = std::make_unique<Scheduler>(
       *loaded_.model,
       SchedulerLimits{options.max_batch_tokens, options.max_batch_requests,
@@ -120,6 +120,12 @@ Server::Server(const ServeOptions& options) : options_(options) {
   }));
   http_->set_logger([this](const httplib::Request& req, const httplib::Response& res) { log(req, res); });
   http_->Post("/predict", guarded([this](const auto& req, auto& res) { predict(req, res); }));
+  http_->Post("/predict_tokens", guarded([this](const auto& req, auto& res) {
+    if (loaded_.model->config.task != Task::token_classification)
+      throw RequestError(422, "validation", "/predict_tokens needs a token-classification model; this one is " +
+                                                std::string(task_name(loaded_.model->config.task)) + " (use /predict)");
+    predict(req, res);
+  }));
   http_->Post("/tokenize", guarded([this](const auto& req, auto& res) { tokenize(req, res); }));
   http_->Get("/health", guarded([this](const auto&, auto& res) {
     if (stopping_) throw RequestError(503, "unhealthy", "the server is shutting down");
@@ -229,10 +235,53 @@ void Server::predict_tokens(PredictRequest p, httplib::Response& res) {
   res.set_content((p.batched ? out : out[0]).dump(), kJson);
 }
 
+// Question answering: each {question, context} becomes run_qa's windows (io/qa_features.h); the
+// answer is the best span over them, {"score", "start", "end", "answer"} (code points).
+void Server::predict_answers(const httplib::Request& req, httplib::Response& res) {
+  const QaRequest q = parse_qa(req.body, options_.max_client_batch_size);
+  std::vector<io::Example> questions;
+  for (const auto& [question, context] : q.inputs) {
+    io::Example e;
+    e.qa = true;
+    e.has_pair = true;
+    e.text = question;
+    e.text_pair = context;
+    questions.push_back(std::move(e));
+  }
+  std::vector<io::EncodedExample> features;
+  try {
+    features = io::encode_examples(*tokenizer_, questions, max_len_);
+  } catch (const moekit::Error& e) {
+    throw RequestError(422, "tokenizer", e.what());
+  }
+  const Mat logits = scheduler_->submit(features).get();
+  const auto options = distill::qa_decode_options(loaded_.model->config);
+  json out = json::array();
+  Eigen::Index row = 0;
+  distill::for_each_qa_example(features, [&](size_t first, size_t count) {
+    std::vector<const io::EncodedExample*> fs;
+    std::vector<MatRef> zs;
+    for (size_t k = first; k < first + count; ++k) {
+      const auto n = static_cast<Eigen::Index>(features[k].ids.size());
+      fs.push_back(&features[k]);
+      zs.emplace_back(logits.middleRows(row, n));
+      row += n;
+    }
+    const distill::QaAnswer a = distill::best_answer(fs, zs, options);
+    const std::string& context = fs.front()->qa->context;
+    out.push_back({{"score", a.score},
+                   {"start", io::code_points_before(context, a.begin)},
+                   {"end", io::code_points_before(context, a.end)},
+                   {"answer", a.text}});
+  });
+  res.set_content((q.batched ? out : out[0]).dump(), kJson);
+}
+
 void Server::predict(const httplib::Request& req, httplib::Response& res) {
   if (stopping_) throw RequestError(503, "unhealthy", "the server is shutting down");
+  if (loaded_.model->config.task == Task::question_answering) return predict_answers(req, res);
   const PredictRequest p = parse_predict(req.body, options_.max_client_batch_size);
-  if (loaded_.model->config.per_token_head()) return predict_tokens(p, res);
+  if (loaded_.model->config.task == Task::token_classification) return predict_tokens(p, res);
   std::vector<io::EncodedExample> inputs;
   for (size_t i = 0; i < p.inputs.size(); ++i)
     inputs.push_back(encode(p.inputs[i].text, p.inputs[i].pair ? &*p.inputs[i].pair : nullptr, p.truncate, i));
@@ -291,7 +340,7 @@ std::string Server::info_json() const {
 void Server::log(const httplib::Request& req, const httplib::Response& res) {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - request_start).count();
   // Known routes only, so a scan of random paths cannot grow the metrics without bound.
-  const bool known = req.path == "/predict" || req.path == "/tokenize" || req.path == "/health" ||
+  const bool known = req.path == "/predict" || req.path == "/predict_tokens" || req.path == "/tokenize" || req.path == "/health" ||
                      req.path == "/info" || req.path == "/metrics";
   metrics_.record_request(known ? req.path : "other", res.status, seconds);
   if (log_rank_ < 2) return;

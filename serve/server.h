@@ -1,6 +1,7 @@
 // `moekit serve`: TEI's routes over cpp-httplib (DESIGN.md 2.12).
 //   POST /predict, POST /tokenize, GET /health, GET /info, GET /metrics
-// A token-classification model answers /predict per word and entity (serve/token_answer.h).
+// A token-classification model answers /predict (and /predict_tokens) per word and entity
+// (serve/token_answer.h); a question-answering model takes {"question", "context"} inputs.
 // Errors are TEI's JSON {"error", "error_type"}: 413 too long / too many inputs / body too large,
 // 422 malformed JSON or wrong shapes, 429 queue full, 503 shutting down.
 // Life cycle: the constructor loads the model; bind() opens the port; run() serves until stop()
@@ -47,6 +48,7 @@ class Server {
  private:
   void predict(const httplib::Request& req, httplib::Response& res);
   void predict_tokens(PredictRequest p, httplib::Response& res);
+  void predict_answers(const httplib::Request& req, httplib::Response& res);
   void tokenize(const httplib::Request& req, httplib::Response& res);
   std::string info_json() const;
   io::EncodedExample encode(const std::string& text, const std::string* pair, bool truncate, size_t index) const;

@@ -65,7 +65,28 @@ expect_error nocontext.jsonl '{"question": "who ?", "answers": []}' 'line 1: "co
 expect_error shape.json '{"data": [{"title": "x"}]}' 'every "data" entry needs a "paragraphs" list'
 expect_error broken.json '{"data": [' 'not valid SQuAD JSON'
 expect_error unanswered.jsonl '{"question": "who ?", "context": "mr n1"}' 'line 1: missing "answers"'
-"$moekit" serve --model "$work/moe" --port 0 2>"$work/err" >/dev/null
-[ $? -eq 1 ] && grep -q "serve does not answer question-answering models" "$work/err" || fail "serve: $(cat "$work/err")"
+# Serve: {"question", "context"} as the HF inference API's question-answering task.
+"$moekit" --threads 1 serve --model "$work/moe-int8.h5" --port 0 2>"$work/serve.log" &
+pid=$! port=""
+for _ in $(seq 300); do
+  port=$(sed -n 's/.*listening on 127.0.0.1:\([0-9]*\).*/\1/p' "$work/serve.log" 2>/dev/null)
+  [ -n "$port" ] && break
+  kill -0 "$pid" 2>/dev/null || break
+  sleep 0.1
+done
+if [ -n "$port" ]; then
+  curl -s --max-time 20 "http://127.0.0.1:$port/predict" -H 'Content-Type: application/json' \
+    -d '{"inputs": [{"question": "where ?", "context": "w1 mr n3 n4 w2 in n5 w6"}, {"question": "who ?", "context": "w1 mr n3 n4 w2 in n5 w6"}]}' \
+    >"$work/serve.json" || fail "serve: /predict"
+  curl -s --max-time 20 "http://127.0.0.1:$port/predict" -H 'Content-Type: application/json' \
+    -d '{"inputs": "who"}' >"$work/serve_bad.json"
+else
+  fail "serve did not start: $(cat "$work/serve.log")"
+fi
+kill -TERM "$pid" 2>/dev/null
+wait "$pid" || fail "serve exited non-zero after SIGTERM"
+grep -q '^\[{"answer":"n5","end":20,"score":[-0-9.e]*,"start":18},{"answer":"n3 n4","end":11,"score":[-0-9.e]*,"start":6}\]$' \
+  "$work/serve.json" || fail "serve /predict: $(cat "$work/serve.json")"
+grep -q '"error_type":"validation"' "$work/serve_bad.json" || fail "serve: a string for a QA model: $(cat "$work/serve_bad.json")"
 
 [ "$failures" -eq 0 ] && echo "e2e question answering: all passed" || exit 1

@@ -15,6 +15,8 @@ at_least "$(metric_at "$work/eval.json" spearman)" 0.6 || fail "eval of the int8
 grep -q '"mse": ' "$work/eval.json" || fail "eval: no mse"
 [ "$(grep -c '"score":' "$work/pred.jsonl")" -eq 200 ] || fail "predict: not one score per example: $(head -2 "$work/pred.jsonl")"
 grep -q '"label":"LABEL_0","score":' "$work/serve.json" || fail "serve /predict: $(cat "$work/serve.json")"
+grep -q '"/predict_tokens needs a token-classification model; this one is regression' "$work/serve_tokens.json" ||
+  fail "/predict_tokens on a regression model: $(cat "$work/serve_tokens.json")"
 # The first text (two colour words, one blue: 2.5) must score above the second (none: 0).
 awk -F'"score":' '{ split($2, a, "}"); split($3, b, "}"); exit !(a[1] > b[1]) }' "$work/serve.json" \
   || fail "serve: 'w1 blue w2 red' should score above 'w3 w4': $(cat "$work/serve.json")"

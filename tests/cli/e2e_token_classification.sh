@@ -29,6 +29,7 @@ grep -q '"end":11,"entity_group":"PER","score":[0-9.e-]*,"start":6,"word":"n3 n4
   || fail "serve /predict: no PER 'n3 n4' at 6..11: $(cat "$work/serve.json")"
 grep -q '"entity_group":"LOC","score":[0-9.e-]*,"start":18,"word":"n5"' "$work/serve.json" || fail "serve: no LOC n5"
 grep -q '"entity_group":"ORG","score":[0-9.e-]*,"start":6,"word":"n6"' "$work/serve.json" || fail "serve: no ORG n6"
+cmp -s "$work/serve.json" "$work/serve_tokens.json" || fail "/predict_tokens differs from /predict: $(cat "$work/serve_tokens.json")"
 
 # JSONL (HF datasets' tokens / ner_tags, here as indices into the model's tags) reads like CoNLL.
 awk 'BEGIN { RS = ""; FS = "\n" } NR <= 50 { printf "{\"tokens\": ["; for (i = 1; i <= NF; i++) {

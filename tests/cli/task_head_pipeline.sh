@@ -4,7 +4,8 @@
 # two texts; the distillation runs 2/3 of the teacher's steps):
 #   $work/{teacher,student,moe} model directories, $work/moe-int8.h5, their printed outputs
 #   $work/{teacher,distill}.txt, $work/eval.json (eval of the int8 export on test), $work/pred.jsonl,
-#   $work/serve.json (POST /predict of two texts to the served int8 export);
+#   $work/serve.json (POST /predict of two texts to the served int8 export), $work/serve_tokens.json
+#   (the same to /predict_tokens);
 #   teacher_metric / student_metric: the best dev METRIC of train and distill.
 # $moekit comes from the caller; this file makes $work (removed at exit) and fail(), which counts
 # into $failures.
@@ -49,6 +50,8 @@ task_head_pipeline() {
   if [ -n "$port" ]; then
     curl -s --max-time 20 "http://127.0.0.1:$port/predict" -H 'Content-Type: application/json' \
       -d "$serve_body" >"$work/serve.json" || fail "serve: /predict"
+    curl -s --max-time 20 "http://127.0.0.1:$port/predict_tokens" -H 'Content-Type: application/json' \
+      -d "$serve_body" >"$work/serve_tokens.json" || fail "serve: /predict_tokens"
   else
     fail "serve did not start: $(cat "$work/serve.log")"
   fi
