@@ -29,24 +29,16 @@ void run_predict(const PredictOptions& o) {
   const BertConfig& c = loaded.model->config;
   auto write = [&](std::ostream& os) {
     if (c.task == Task::question_answering) {  // one line per question: its best span over its windows
-      distill::for_each_qa_example(examples, [&](size_t first, size_t count) {
-        std::vector<const io::EncodedExample*> fs;
-        std::vector<MatRef> zs;
-        for (size_t k = first; k < first + count; ++k) {
-          fs.push_back(&examples[k]);
-          zs.emplace_back(result.token_logits.middleRows(result.token_offset[k],
-                                                         result.token_offset[k + 1] - result.token_offset[k]));
-        }
-        const distill::QaAnswer a = distill::best_answer(fs, zs, distill::qa_decode_options(c));
-        const std::string& context = fs.front()->qa->context;
-        os << nlohmann::json{{"id", fs.front()->qa->id},
+      for (const auto& a : distill::best_answers(result.token_logits, examples, distill::qa_decode_options(c))) {
+        const std::string& context = a.question->context;
+        os << nlohmann::json{{"id", a.question->id},
                              {"answer", a.text},
                              {"score", a.score},
                              {"start", io::code_points_before(context, a.begin)},
                              {"end", io::code_points_before(context, a.end)}}
                   .dump()
            << "\n";
-      });
+      }
       return;
     }
     if (c.per_token_head()) {

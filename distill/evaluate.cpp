@@ -106,7 +106,7 @@ std::map<std::string, double> task_metrics(Task task, const InferenceResult& res
   if (task == Task::question_answering) {
     for (const auto& e : examples)
       if (!e.qa || !e.qa->labelled) fail("", "metrics need every question labelled (its \"answers\")");
-    return qa_metrics(result.token_logits, result.token_offset, examples, qa);
+    return qa_metrics(result.token_logits, examples, qa);
   }
   const Eigen::Index cols = result.logits.cols();
   const bool has_targets = task == Task::regression || task == Task::multi_label;

@@ -45,6 +45,7 @@ QaAnswer best_answer(const std::vector<const io::EncodedExample*>& features, con
     }
   }
   QaAnswer a;
+  a.question = features.front()->qa;
   if (best_first < 0 || (o.null_answers && null_score - best > o.null_threshold)) {
     a.score = null_score;
     return a;
@@ -114,24 +115,35 @@ double answer_f1(const std::string& prediction, const std::vector<std::string>& 
   return best_over(prediction, gold, f1_one);
 }
 
-std::map<std::string, double> qa_metrics(const Mat& token_logits, const std::vector<int64_t>& token_offset,
-                                         const std::vector<io::EncodedExample>& features,
-                                         const QaDecodeOptions& options) {
-  double em = 0, f1 = 0;
-  size_t examples = 0;
-  for_each_qa_example(features, [&](size_t first, size_t count) {
+std::vector<QaAnswer> best_answers(MatRef token_logits, const std::vector<io::EncodedExample>& features,
+                                   const QaDecodeOptions& options) {
+  std::vector<QaAnswer> out;
+  Eigen::Index row = 0;
+  for (size_t i = 0; i < features.size();) {
     std::vector<const io::EncodedExample*> fs;
     std::vector<MatRef> zs;
-    for (size_t k = first; k < first + count; ++k) {
-      fs.push_back(&features[k]);
-      zs.emplace_back(token_logits.middleRows(token_offset[k], token_offset[k + 1] - token_offset[k]));
+    for (size_t j = i; j < features.size() && features[j].qa_example == features[i].qa_example; ++j) {
+      const auto n = static_cast<Eigen::Index>(features[j].ids.size());
+      if (!features[j].qa || row + n > token_logits.rows()) fail("", "QA decoding: features and logits differ");
+      fs.push_back(&features[j]);
+      zs.emplace_back(token_logits.middleRows(row, n));
+      row += n;
     }
-    const QaAnswer a = best_answer(fs, zs, options);
-    em += exact_match(a.text, fs.front()->qa->gold);
-    f1 += answer_f1(a.text, fs.front()->qa->gold);
-    ++examples;
-  });
-  const double n = static_cast<double>(std::max<size_t>(examples, 1));
+    out.push_back(best_answer(fs, zs, options));
+    i += fs.size();
+  }
+  return out;
+}
+
+std::map<std::string, double> qa_metrics(MatRef token_logits, const std::vector<io::EncodedExample>& features,
+                                         const QaDecodeOptions& options) {
+  double em = 0, f1 = 0;
+  const std::vector<QaAnswer> answers = best_answers(token_logits, features, options);
+  for (const QaAnswer& a : answers) {
+    em += exact_match(a.text, a.question->gold);
+    f1 += answer_f1(a.text, a.question->gold);
+  }
+  const double n = static_cast<double>(std::max<size_t>(answers.size(), 1));
   return {{"exact_match", em / n}, {"f1", f1 / n}};
 }
 

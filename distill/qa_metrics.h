@@ -3,6 +3,7 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -20,6 +21,7 @@ struct QaDecodeOptions {
 QaDecodeOptions qa_decode_options(const BertConfig& config);
 
 struct QaAnswer {
+  std::shared_ptr<const io::QaContext> question;  // the question's context, id and gold answers
   std::string text;              // "" = no answer (SQuAD 2.0)
   double score = 0;              // start + end logit of the span (the null score for no answer)
   size_t begin = 0, end = 0;     // byte range in the context
@@ -33,6 +35,11 @@ struct QaAnswer {
 QaAnswer best_answer(const std::vector<const io::EncodedExample*>& features, const std::vector<MatRef>& logits,
                      const QaDecodeOptions& options);
 
+// best_answer for every question of `features` (grouped by qa_example), in order; token_logits:
+// every feature's token logits stacked in feature order, as run_inference and serve give them.
+std::vector<QaAnswer> best_answers(MatRef token_logits, const std::vector<io::EncodedExample>& features,
+                                   const QaDecodeOptions& options);
+
 // SQuAD's evaluate-v2.0.py: lower case, ASCII punctuation removed, the articles a/an/the dropped,
 // whitespace collapsed (non-ASCII letters are kept as they are; Python would lower-case them too).
 std::string normalize_answer(const std::string& s);
@@ -41,21 +48,9 @@ std::string normalize_answer(const std::string& s);
 double exact_match(const std::string& prediction, const std::vector<std::string>& gold);
 double answer_f1(const std::string& prediction, const std::vector<std::string>& gold);
 
-// exact_match and f1 (fractions in [0, 1]; SQuAD reports them x 100), mean over the examples of
-// `features` (grouped by qa_example); token_logits/token_offset as run_inference gives them.
-std::map<std::string, double> qa_metrics(const Mat& token_logits, const std::vector<int64_t>& token_offset,
-                                         const std::vector<io::EncodedExample>& features,
+// exact_match and f1 (fractions in [0, 1]; SQuAD reports them x 100), mean over the questions of
+// `features`, from best_answers.
+std::map<std::string, double> qa_metrics(MatRef token_logits, const std::vector<io::EncodedExample>& features,
                                          const QaDecodeOptions& options);
-
-// Calls fn(first feature index, number of features) for each example's run of features.
-template <class Fn>
-void for_each_qa_example(const std::vector<io::EncodedExample>& features, Fn fn) {
-  for (size_t i = 0; i < features.size();) {
-    size_t j = i + 1;
-    while (j < features.size() && features[j].qa_example == features[i].qa_example) ++j;
-    fn(i, j - i);
-    i = j;
-  }
-}
 
 }  // namespace moekit::distill

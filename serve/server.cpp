@@ -255,25 +255,14 @@ void Server::predict_answers(const httplib::Request& req, httplib::Response& res
     throw RequestError(422, "tokenizer", e.what());
   }
   const Mat logits = scheduler_->submit(features).get();
-  const auto options = distill::qa_decode_options(loaded_.model->config);
   json out = json::array();
-  Eigen::Index row = 0;
-  distill::for_each_qa_example(features, [&](size_t first, size_t count) {
-    std::vector<const io::EncodedExample*> fs;
-    std::vector<MatRef> zs;
-    for (size_t k = first; k < first + count; ++k) {
-      const auto n = static_cast<Eigen::Index>(features[k].ids.size());
-      fs.push_back(&features[k]);
-      zs.emplace_back(logits.middleRows(row, n));
-      row += n;
-    }
-    const distill::QaAnswer a = distill::best_answer(fs, zs, options);
-    const std::string& context = fs.front()->qa->context;
+  for (const auto& a : distill::best_answers(logits, features, distill::qa_decode_options(loaded_.model->config))) {
+    const std::string& context = a.question->context;
     out.push_back({{"score", a.score},
                    {"start", io::code_points_before(context, a.begin)},
                    {"end", io::code_points_before(context, a.end)},
                    {"answer", a.text}});
-  });
+  }
   res.set_content((q.batched ? out : out[0]).dump(), kJson);
 }
 
