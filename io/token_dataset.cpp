@@ -88,8 +88,9 @@ std::vector<TaggedRow> read_conll_rows(const fs::path& path) {
   for_each_line(
       path,
       [&](size_t line_no, const std::string& line) {
-        if (is_blank(line)) return finish();
         std::vector<WordSpan> cells = split_words(line);
+        // Any whitespace-only line (vertical tabs and form feeds too) ends a sentence.
+        if (cells.empty()) return finish();
         if (cells.front().text == "-DOCSTART-") return finish();
         const int n = cells.size() == 1 ? 1 : 2;
         if (columns && n != columns)

@@ -60,6 +60,17 @@ TEST_CASE("JSONL and CoNLL give the same sentences", "[io][token]") {
   CHECK(unlabelled[0].word_tags.empty());
 }
 
+TEST_CASE("A CoNLL line of other whitespace (vertical tab, form feed) ends a sentence like a blank one",
+          "[io][token]") {
+  // Found by fuzz_dataset: a line of only "\v" is not blank to the line reader but has no words.
+  const auto path = write("vt.conll", "a O\n\v\nb O\n\f \r\nc O\n");
+  const auto ex = io::read_token_dataset(path, kTags, true);
+  REQUIRE(ex.size() == 3);
+  CHECK(ex[2].words == std::vector<std::string>{"c"});
+  CHECK_THROWS_WITH(io::read_token_dataset(write("only_vt.conll", "\v\n"), kTags, true),
+                    Contains("only_vt.conll: empty dataset"));
+}
+
 TEST_CASE("Bad token data: one error naming the file, line and problem", "[io][token]") {
   auto error_of = [](const std::string& name, const std::string& content, bool collect = false) {
     const auto path = write(name, content);
