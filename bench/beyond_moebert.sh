@@ -6,7 +6,7 @@ set -u
 mk=$(cd "$(dirname "$0")/.." && pwd)/build/cli/moekit
 cd "${1:?usage: beyond_moebert.sh WORKDIR (holding teacher/, data/, importance.h5 of a demo run)}"
 run() { nice -n 19 "$mk" --threads 2 --quiet "$@"; }
-D=(--train data/train.tsv --dev data/dev.tsv --epochs 1 --max-seq-len 64 --lr 5e-4)
+D=(--train data/train.tsv --dev data/dev.tsv --epochs 1 --max-seq-len 48 --lr 5e-4)
 base=(--model teacher --importance importance.h5 --experts 4 --expert-size 128)
 students() {
   run moefy "${base[@]}" --shared 64 --router hash --out s-copy
@@ -28,5 +28,5 @@ for m in teacher m-copy m-tied m-gate2 m-gate2-fit m-upcycle m-sentence m-gate2-
   echo "== $m"; run eval --model $m --data data/test.tsv --json | tr -d '\n '; echo
   run inspect --json $m | grep -o '"total": [0-9]*' | head -1
 done > eval.txt 2>&1
-run bench --model teacher --model m-copy --model m-tied --model m-gate2 --model m-upcycle --model m-sentence --seq-len 64 --batch-size 32 --reps 5 > bench.txt 2>&1
+run bench --model teacher --model m-copy --model m-tied --model m-gate2 --model m-upcycle --model m-sentence --seq-len 48 --batch-size 32 --reps 5 > bench.txt 2>&1
 echo done > measure.done

@@ -38,8 +38,9 @@ void run_distill(distill::DistillOptions o) {
   data.dev = load_encoded(t.dev, student, t.max_seq_len, true);
   data.tokenizer_files = student.tokenizer_files;
   if (comm.is_root())
-    std::fprintf(stderr, "distilling %s -> %s: %zu train / %zu dev examples, %zu of %zu tensors trained\n",
-               o.teacher.c_str(), t.model.c_str(), data.train.size(), data.dev.size(), trainable.size(),
+    std::fprintf(stderr, "distilling %s -> %s: %s train / %s dev, %zu of %zu tensors trained\n",
+               o.teacher.c_str(), t.model.c_str(), io::describe_count(data.train).c_str(),
+               io::describe_count(data.dev).c_str(), trainable.size(),
                student.model->params().size());
   if (comm.size() > 1 && comm.is_root()) std::fprintf(stderr, "data-parallel over %d ranks\n", comm.size());
   const auto r = distill::train(*student.model, student.vocab ? &*student.vocab : nullptr, student.do_lower_case, data,

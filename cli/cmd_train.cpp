@@ -50,8 +50,8 @@ void run_train(distill::TrainOptions o) {
   data.dev = load_encoded(o.dev, loaded, o.max_seq_len, true);
   data.tokenizer_files = loaded.tokenizer_files;
   if (comm.is_root())
-    std::fprintf(stderr, "training %s: %zu train / %zu dev examples (%d rank(s))\n", o.model.c_str(),
-                 data.train.size(), data.dev.size(), comm.size());
+    std::fprintf(stderr, "training %s: %s train / %s dev (%d rank(s))\n", o.model.c_str(),
+                 io::describe_count(data.train).c_str(), io::describe_count(data.dev).c_str(), comm.size());
   const auto r = distill::train(*loaded.model, loaded.vocab ? &*loaded.vocab : nullptr, loaded.do_lower_case, data, o,
                                 distill::task_loss_fn(), {}, {}, comm);
   std::printf("steps       %lld\nfinal loss  %.4f\nbest dev %s %.4f (step %lld)\nspeed       %.0f tokens/s\nmodel       %s\n",

@@ -6,6 +6,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "io/unicode_text.h"
 #include "model/error.h"
 
 namespace moekit::distill {
@@ -58,18 +59,27 @@ QaAnswer best_answer(const std::vector<const io::EncodedExample*>& features, con
 }
 
 std::string normalize_answer(const std::string& s) {
+  // SQuAD's script: str.lower() (full Unicode case mapping), drop string.punctuation (ASCII only),
+  // drop the articles, then str.split() (on Unicode whitespace) and join with single spaces.
   std::string kept;
   for (char c : s) {
     const auto u = static_cast<unsigned char>(c);
-    if (u < 0x80 && std::ispunct(u)) continue;  // string.punctuation is ASCII's
-    kept.push_back(u < 0x80 ? static_cast<char>(std::tolower(u)) : c);
+    if (u < 0x80 && std::ispunct(u)) continue;
+    kept.push_back(c);
   }
-  std::istringstream words(kept);
-  std::string out;
-  for (std::string w; words >> w;) {
-    if (w == "a" || w == "an" || w == "the") continue;
-    out += (out.empty() ? "" : " ") + w;
+  const io::text::CodePoints cps = io::text::decode(io::text::lowercase(kept));
+  std::string out, word;
+  auto finish_word = [&] {
+    if (!word.empty() && word != "a" && word != "an" && word != "the") out += (out.empty() ? "" : " ") + word;
+    word.clear();
+  };
+  for (const int32_t cp : cps) {
+    if (io::text::is_whitespace(cp))
+      finish_word();
+    else
+      io::text::append_utf8(word, cp);
   }
+  finish_word();
   return out;
 }
 

@@ -148,4 +148,13 @@ std::vector<std::vector<size_t>> length_grouped_batches(const std::vector<Encode
   return batches;
 }
 
+std::string describe_count(const std::vector<EncodedExample>& examples) {
+  if (examples.empty() || !examples.front().qa) return std::to_string(examples.size()) + " examples";
+  size_t questions = 0;  // a question's windows are adjacent
+  for (size_t i = 0; i < examples.size(); ++i)
+    if (i == 0 || examples[i].qa_example != examples[i - 1].qa_example) ++questions;
+  return std::to_string(examples.size()) + " windows of " + std::to_string(questions) +
+         (questions == 1 ? " question" : " questions");
+}
+
 }  // namespace moekit::io

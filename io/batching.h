@@ -48,6 +48,10 @@ struct EncodedExample {
 std::vector<EncodedExample> encode_examples(const Tokenizer& tokenizer, const std::vector<Example>& examples,
                                             int max_len);
 
+// For messages: "120 examples", or for question answering (one feature per window) "130 windows of
+// 120 questions", so a user can match the count to the file's.
+std::string describe_count(const std::vector<EncodedExample>& examples);
+
 // Pads the chosen examples (by index) to their longest length with pad_id. Labels (and targets)
 // are copied when every chosen example has them.
 Batch make_batch(const std::vector<EncodedExample>& examples, const std::vector<size_t>& indices, int32_t pad_id);

@@ -15,6 +15,10 @@ TEST_CASE("SQuAD answer normalisation, exact match and F1", "[distill][qa]") {
   CHECK(normalize_answer("The  Denver Broncos!") == "denver broncos");
   CHECK(normalize_answer("an apple, a pear") == "apple pear");
   CHECK(normalize_answer("theory") == "theory");
+  // Python's str.lower() and str.split() are Unicode-aware: non-ASCII capitals fold, NBSP splits.
+  CHECK(normalize_answer("\xc3\x89" "cole THE \xc3\x89T\xc3\x89") == "\xc3\xa9" "cole \xc3\xa9t\xc3\xa9");
+  CHECK(normalize_answer("Denver\xc2\xa0" "Broncos") == "denver broncos");
+  CHECK(exact_match("\xc3\x9c" "bung", {"\xc3\xbc" "bung"}) == 1.0);
   CHECK(exact_match("the Broncos", {"Denver Broncos", "Broncos."}) == 1.0);
   CHECK(exact_match("Denver", {"Denver Broncos"}) == 0.0);
   // "denver broncos team" vs "denver broncos": common 2, P 2/3, R 1, F1 0.8.

@@ -104,6 +104,8 @@ TEST_CASE("QA features: [CLS] question [SEP] context window [SEP], overlapping w
   CHECK(windows[1].end_position == 5);
   CHECK(windows[3].token_word.back() == -1);
   for (const auto& w : windows) CHECK(w.qa_example == 0);
+  CHECK(io::describe_count(windows) == "4 windows of 1 question");
+  CHECK(io::describe_count(io::encode_qa_features(tok, {e, e}, 16)) == "2 windows of 2 questions");
   CHECK_THROWS_WITH(io::encode_qa_features(tok, {e}, 4), Contains("leaves no room for the context"));
   e.answers.clear();  // unanswerable: every window points at [CLS]
   for (const auto& w : io::encode_qa_features(tok, {e}, 8)) CHECK(w.end_position == 0);
