@@ -60,8 +60,13 @@ std::vector<Linear*> BertModel::linears() {
     if (!a.shared) out.insert(out.end(), {&a.query, &a.key, &a.value, &a.out});
     if (!layer.moe)
       out.insert(out.end(), {&layer.ffn.intermediate, &layer.ffn.output});
-    else if (layer.moe_owner)
+    else if (layer.moe_owner) {
+      // A tied shared FFN is an FFN like the experts (not a router): it runs at the model's
+      // precision, is packed for inference and takes int8 weights.
+      if (layer.moe->shared_expert)
+        out.insert(out.end(), {&layer.moe->shared_expert->intermediate, &layer.moe->shared_expert->output});
       for (ExpertFFN& e : layer.moe->experts) out.insert(out.end(), {&e.intermediate, &e.output});
+    }
   }
   if (!config.per_token_head()) out.push_back(&pooler);
   out.push_back(&classifier);
@@ -69,7 +74,10 @@ std::vector<Linear*> BertModel::linears() {
 }
 
 void BertModel::set_precision(Precision p) {
-  for (EncoderLayer& layer : layers) layer.attention.qkv_packed.reset();
+  for (EncoderLayer& layer : layers) {
+    layer.attention.qkv_packed.reset();
+    if (layer.moe) layer.moe->tied_fused.reset();
+  }
   for (Linear* l : linears()) l->set_precision(p);
 }
 
@@ -82,6 +90,8 @@ void BertModel::pack_for_inference() {
   }
   for (Linear* l : linears())
     if (!fused.count(l)) l->pack_for_inference();
+  for (EncoderLayer& layer : layers)  // after the experts' own packs, which tied_fused replaces
+    if (layer.moe && layer.moe_owner) layer.moe->pack_tied_for_inference();
 }
 
 std::vector<IndexParam> BertModel::index_params() {

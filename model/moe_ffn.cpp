@@ -261,8 +261,10 @@ void MoeFFN::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng* dr
   Routing r = route(x, batch, cache ? &cache->gate : nullptr, jitter.size() > 0 ? &jitter : nullptr);
   std::vector<int32_t> dropped;
   if (training && train_routing.capacity_factor > 0) dropped = apply_capacity(r, train_routing.capacity_factor, batch.mask);
+  // Plain inference of a tied top-1 layer runs the fused experts: S(x) is inside each of them.
+  const std::vector<ExpertFFN>* fused = !cache && !dropout_rng && tied_fused ? tied_fused.get() : nullptr;
   Mat shared_out;  // tied: S(x) for every token, once
-  if (shared_expert) shared_expert->forward(x, shared_out, cache ? &cache->shared : nullptr, nullptr);
+  if (shared_expert && !fused) shared_expert->forward(x, shared_out, cache ? &cache->shared : nullptr, nullptr);
   const int64_t n = n_experts(), k = r.top_k;
   // One mask per choice rank, drawn serially: with one expert this is the dense FFN's mask.
   std::vector<Mat> masks;
@@ -276,6 +278,7 @@ void MoeFFN::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng* dr
                             const Mat* mask) {
     const bool all_rows = static_cast<Eigen::Index>(rows.size()) == x.rows();
     const Mat xe = all_rows ? Mat() : gather_rows(x, rows);
+    if (fused) return (*fused)[static_cast<size_t>(e)].forward(all_rows ? x : MatRef(xe), out, nullptr, nullptr);
     const Mat add = expert_norm && shared_expert ? (all_rows ? shared_out : gather_rows(shared_out, rows)) : Mat();
     experts[static_cast<size_t>(e)].forward(all_rows ? x : MatRef(xe), out, ec, mask, add.size() > 0 ? &add : nullptr);
   };
@@ -360,6 +363,7 @@ void MoeFFN::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng* dr
 // y_t = sum_e g_te E_e(x_t):  dE_e(x_t) = g_te dy_t;  dg_te = <dy_t, E_e(x_t)>;
 // dx_t = sum_e (E_e backward)_t + router backward (gate only, from dg and the balance term).
 void MoeFFN::backward(MatRef dy, const Batch& batch, const Cache& cache, Mat& dx, float balance_weight) {
+  tied_fused.reset();  // the weights are about to be trained
   const Routing& r = cache.routing;
   const int64_t n = n_experts();
   const bool gate = gated();
@@ -418,6 +422,35 @@ void MoeFFN::backward_extras(MatRef dy, const Cache& cache, const std::vector<Ma
     dx.row(t) += r.weight[static_cast<size_t>(s)] * dy.row(t);
     dweight[static_cast<size_t>(s)] = dy.row(t).dot(cache.dropped_x.row(static_cast<Eigen::Index>(i)));
   }
+}
+
+void MoeFFN::pack_tied_for_inference() {
+  tied_fused.reset();
+  if (!shared_expert || !expert_norm || top_k() != 1) return;
+  const ExpertFFN& s = *shared_expert;
+  auto is_float = [](const ExpertFFN& f) { return !f.intermediate.int8_weight && !f.output.int8_weight; };
+  if (!is_float(s) || !std::all_of(experts.begin(), experts.end(), is_float)) return;
+  auto fused = std::make_shared<std::vector<ExpertFFN>>();
+  for (size_t i = 0; i < experts.size(); ++i) {
+    ExpertFFN& e = experts[i];
+    ExpertFFN f;
+    f.init(prefix + "tied_fused." + std::to_string(i) + ".", e.intermediate.in(), s.size() + e.size(), e.act,
+           e.norm.eps);
+    f.norm = e.norm;
+    f.intermediate.precision = f.output.precision = e.intermediate.precision;
+    f.intermediate.weight.value << s.intermediate.weight.value, e.intermediate.weight.value;
+    f.intermediate.bias.value << s.intermediate.bias.value, e.intermediate.bias.value;
+    f.output.weight.value << s.output.weight.value, e.output.weight.value;
+    f.output.bias.value = s.output.bias.value + e.output.bias.value;
+    f.intermediate.pack_for_inference();
+    f.output.pack_for_inference();
+    e.intermediate.packed.reset();  // the fused pack serves these rows now
+    e.output.packed.reset();
+    fused->push_back(std::move(f));
+  }
+  shared_expert->intermediate.packed.reset();
+  shared_expert->output.packed.reset();
+  tied_fused = std::move(fused);
 }
 
 void MoeFFN::collect(ParamList& params) {

@@ -15,6 +15,7 @@
 // capacity (slots over an expert's capacity skip it: the expert is replaced by the identity, i.e. the
 // residual, or by 0 under norm "layer") and router jitter. Inference is always dropless and noiseless.
 #pragma once
+#include <memory>
 #include <optional>
 #include <string>
 #include <variant>
@@ -65,6 +66,12 @@ struct MoeFFN {
   // moe.shared_mode "tied": the always-on shared FFN of the S most important neurons (no LayerNorm;
   // "...moe.shared_expert.*"). Absent for copy (and for tied with S = 0).
   std::optional<ExpertFFN> shared_expert;
+  // Inference with a tied shared FFN, top-1 and expert LayerNorms (pack_tied_for_inference): each
+  // expert fused with the shared FFN into one FFN of S + D neurons ([W1_s; W1_e], [W2_s W2_e],
+  // b2_s + b2_e), which is exactly S(x) + E_e(x) in one pair of products instead of two (the copy
+  // layout's speed; top-k > 1 would run S k times). Float weights only (int8 W2 rows carry one
+  // scale each, so [W2_s W2_e] cannot be joined). Dropped by backward and set_precision.
+  std::shared_ptr<const std::vector<ExpertFFN>> tied_fused;
   MoeTrainRouting train_routing;  // not saved
 
   struct Cache {
@@ -107,6 +114,8 @@ struct MoeFFN {
   // Backward of what forward adds around the dispatch: the shared FFN and the slots over capacity.
   void backward_extras(MatRef dy, const Cache& cache, const std::vector<Mat>& dadds, std::vector<float>& dweight,
                        Mat& dx);
+  // Builds tied_fused when it applies (see there), packed for inference; else leaves it empty.
+  void pack_tied_for_inference();
   void collect(ParamList& params);
   // ffn_size: the dense intermediate size neuron_index refers to.
   void collect_indices(std::vector<IndexParam>& list, int64_t ffn_size);

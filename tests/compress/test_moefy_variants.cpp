@@ -88,6 +88,47 @@ TEST_CASE("moefy --shared-mode tied: S = 0 equals copy, S > 0 equals copy at con
   }
 }
 
+TEST_CASE("Tied inference packs: each top-1 expert fused with the shared FFN gives the unfused logits",
+          "[compress][moefy][tied]") {
+  auto dense = dense_model();
+  const Batch b = tiny_batch(dense->config, {5, 12, 3, 20}, 7);
+  struct Case {
+    const char* router;
+    int top_k;
+    bool fused;  // top-k > 1 would run S k times: not fused
+  };
+  for (const Case& k : {Case{"hash", 1, true}, Case{"gate", 1, true}, Case{"gate-sentence", 1, true},
+                        Case{"gate", 2, false}}) {
+    INFO(k.router << " top-" << k.top_k);
+    compress::MoefyOptions o;
+    o.method = "importance";
+    o.experts = 4;
+    o.expert_size = 16;
+    o.shared = 8;
+    o.router = k.router;
+    o.top_k = k.top_k;
+    o.shared_mode = "tied";
+    auto tied = converted(o, *dense);
+    // Varied output biases (a constant one would vanish in the LayerNorm), so b2_s + b2_e is checked.
+    for (Param* p : tied->params())
+      if (p->vector && p->name.find("output.dense.bias") != std::string::npos) p->value.setRandom();
+    const Mat plain = logits_of(*tied, b);
+    tied->pack_for_inference();
+    int fused_layers = 0;
+    for (const EncoderLayer& l : tied->layers) fused_layers += l.moe && l.moe->tied_fused ? 1 : 0;
+    CHECK(fused_layers == (k.fused ? tied->config.num_hidden_layers : 0));
+    CHECK(rel_diff(logits_of(*tied, b), plain) <= 1e-5);
+    // Training drops the fused copies, so they never outlive the weights they were made from.
+    MoeFFN& moe = *tied->layers[0].moe;
+    MoeFFN::Cache cache;
+    Mat x = Mat::Random(b.n_tok(), dense->config.hidden_size), y, dx;
+    Rng rng(3);
+    moe.forward(x, b, y, &cache, &rng, nullptr);
+    moe.backward(Mat::Ones(y.rows(), y.cols()), b, cache, dx, 0.0f);
+    CHECK_FALSE(moe.tied_fused);
+  }
+}
+
 TEST_CASE("Tied models load back from the checkpoint and every export", "[compress][export][tied]") {
   auto dense = dense_model();
   compress::MoefyOptions o;
