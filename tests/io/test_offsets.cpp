@@ -17,6 +17,15 @@ using json = nlohmann::json;
 using Offsets = std::vector<std::pair<size_t, size_t>>;
 using Strings = std::vector<std::string>;
 
+namespace Catch {  // failures print the ranges, not {?}
+template <>
+struct StringMaker<std::pair<size_t, size_t>> {
+  static std::string convert(const std::pair<size_t, size_t>& p) {
+    return "(" + std::to_string(p.first) + ", " + std::to_string(p.second) + ")";
+  }
+};
+}  // namespace Catch
+
 namespace {
 
 const std::filesystem::path kData = std::filesystem::path(MOEKIT_TEST_DATA) / "tokenizers";
