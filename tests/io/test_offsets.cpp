@@ -1,6 +1,6 @@
 // Token offsets (byte ranges of the original text, TEI's start/stop) on hand-checked cases:
-// alignment through each kind of normalisation, then each tokenizer kind. The byte-level BPE
-// expectations are Hugging Face tokenizers' own offsets for the same file (its Node.js binding,
+// alignment through each kind of normalisation, then each tokenizer kind. The byte-level BPE and
+// Unigram expectations are Hugging Face tokenizers' own offsets for the same files (its Node.js binding,
 // code points converted to bytes by hand); hundreds of texts more are
 // tests/cli/e2e_tokenizer_offsets.sh.
 #include <catch2/catch.hpp>
@@ -115,4 +115,13 @@ TEST_CASE("Offsets of tokenizer.json WordPiece and of added tokens found in the 
   CHECK(e.offsets[1] == std::pair<size_t, size_t>{6, 12});
   CHECK(e.offsets.back() == std::pair<size_t, size_t>{20, 21});  // the second "!"; U+00A0 is 2 bytes
   for (size_t k = 0; k < e.offsets.size(); ++k) CHECK(e.offsets[k].first < e.offsets[k].second);
+}
+
+TEST_CASE("Offsets of Unigram with a Precompiled charsmap: full-width, a ligature, a control character", "[tokenizer][offsets]") {
+  const auto tok = HfTokenizer::from_json_file(kData / "unigram" / "tokenizer.json");
+  const Encoding e = tok->encode_plain("\uff21\uff22 \ufb01ne\x01 x");
+  CHECK(e.tokens == Strings{"\u2581A", "B", "\u2581f", "ine", "\u2581", "x"});
+  // Each full-width letter is 3 bytes; U+FB01 (bytes 7-10) becomes "fi", both halves from it, so
+  // "▁f" and "ine" overlap on it; the control character (byte 12) vanishes; "▁" is the space.
+  CHECK(e.offsets == Offsets{{0, 3}, {3, 6}, {6, 10}, {7, 12}, {13, 14}, {14, 15}});
 }
