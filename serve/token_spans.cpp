@@ -27,7 +27,10 @@ std::string utf8_lossy(const std::string& s) {
 nlohmann::json token_spans(const io::Encoding& enc, const std::string& input) {
   nlohmann::json tokens = nlohmann::json::array();
   for (size_t k = 0; k < enc.ids.size(); ++k) {
-    const bool special = enc.special[k] != 0;
+    // TEI's "special" is the Rust special_tokens_mask: 1 only for the post-processor's tokens (the
+    // ones without a place in the input, offsets (0, 0)); an added special token found in the text
+    // ("[MASK]" in "a [MASK] b") has mask 0 there, so it is text with its offsets.
+    const bool special = enc.special[k] != 0 && enc.offsets.at(k) == std::pair<size_t, size_t>{0, 0};
     if (special) {
       tokens.push_back({{"id", enc.ids[k]}, {"text", enc.tokens[k]}, {"special", true}, {"start", nullptr}, {"stop", nullptr}});
       continue;

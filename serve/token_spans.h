@@ -1,7 +1,8 @@
 // The /tokenize answer for one input, as TEI's into_tokens (core/src/tokenization.rs) builds it:
 // [{"id", "text", "special", "start", "stop"}, ...]. start/stop are byte offsets into the input
 // (the Rust tokenizers' encode offsets) and text is input[start, stop) for a text token; a special
-// token has its token text and null start/stop.
+// token (one the post-processor added; not an added token found in the text) has its token text
+// and null start/stop.
 #pragma once
 #include <string>
 

@@ -13,9 +13,11 @@
 #include <nlohmann/json.hpp>
 
 #include "io/checkpoint.h"
+#include "io/hf_tokenizer.h"
 #include "model/rng.h"
 #include "serve/request.h"
 #include "serve/server.h"
+#include "serve/token_spans.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/tiny_model.h"
 
@@ -374,6 +376,22 @@ TEST_CASE("serve: /tokenize gives TEI's start/stop, byte offsets whose slice of 
   REQUIRE(plain.size() == want.size());
   CHECK(plain[0]["start"] == 2);
   CHECK(plain[4]["stop"] == 16);
+}
+
+TEST_CASE("serve: token_spans marks only the post-processor's tokens special, as TEI's special_tokens_mask does",
+          "[serve]") {
+  const auto tok = io::HfTokenizer::from_json_file(std::filesystem::path(MOEKIT_TEST_DATA) / "tokenizers" / "wordpiece" /
+                                                   "tokenizer.json");
+  const std::string input = "hello [MASK] x";
+  const json t = serve::token_spans(tok->encode(input, nullptr, 64), input);
+  REQUIRE(t.size() == 5);  // [CLS] hello [MASK] x [SEP]; the Rust library's mask is 1 0 0 0 1
+  CHECK(t[0]["special"] == true);
+  CHECK(t[0]["start"].is_null());
+  CHECK(t[2]["special"] == false);
+  CHECK(t[2]["text"] == "[MASK]");
+  CHECK(t[2]["start"] == 6);
+  CHECK(t[2]["stop"] == 12);
+  CHECK(t[4]["special"] == true);
 }
 
 TEST_CASE("serve: label_scores sorts every label by softmax score", "[serve]") {
