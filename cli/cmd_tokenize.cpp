@@ -1,5 +1,6 @@
 // moekit tokenize: the token ids of a dataset as the model's tokenizer makes them, one JSON line
-// per example {"ids": [...], "type_ids": [...], "tokens": [...]}, in input order.
+// per example {"ids": [...], "type_ids": [...], "tokens": [...]}, in input order; with --offsets also
+// "offsets": [[start, stop], ...], byte ranges of the tokens in their text ([0, 0] for special tokens).
 #include <climits>
 #include <iostream>
 
@@ -17,7 +18,7 @@ namespace {
 
 struct TokenizeOptions {
   std::string model, data, out;
-  bool pairs = false;
+  bool pairs = false, offsets = false;
   int max_seq_len = 0;
 };
 
@@ -31,7 +32,8 @@ void run_tokenize(const TokenizeOptions& o) {
   auto write = [&](std::ostream& os) {
     for (const io::Example& e : examples) {
       const io::Encoding enc = tokenizer->encode(e.text, e.has_pair ? &e.text_pair : nullptr, max_len);
-      const nlohmann::ordered_json line{{"ids", enc.ids}, {"type_ids", enc.type_ids}, {"tokens", enc.tokens}};
+      nlohmann::ordered_json line{{"ids", enc.ids}, {"type_ids", enc.type_ids}, {"tokens", enc.tokens}};
+      if (o.offsets) line["offsets"] = enc.offsets;
       os << line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
     }
   };
@@ -49,6 +51,7 @@ void register_tokenize(CLI::App& app) {
       ->required();
   cmd->add_option("--data", opts->data, "TXT (one text a line), TSV or JSONL file")->required();
   cmd->add_flag("--pairs", opts->pairs, "encode text with text_pair (every example needs one)");
+  cmd->add_flag("--offsets", opts->offsets, "add each token's byte range [start, stop) in its text (TEI's start/stop)");
   cmd->add_option("--max-seq-len", opts->max_seq_len, "truncate to this many tokens (0 = no truncation)")
       ->capture_default_str()->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--out", opts->out, "output JSONL file (default: stdout)");

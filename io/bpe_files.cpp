@@ -60,7 +60,7 @@ std::unique_ptr<HfTokenizer> HfTokenizer::from_vocab_merges(const fs::path& voca
   check(cls != vocab.end() && sep != vocab.end(), vocab_json, "no <s> or </s> token (RoBERTa's CLS and SEP)");
   const TemplatePart c{-1, {cls->second}, {"<s>"}, 0}, s{-1, {sep->second}, {"</s>"}, 0};
   const TemplatePart a{0, {}, {}, 0}, b{1, {}, {}, 0};
-  PostProcessor post{{c, a, s}, {c, a, s, s, b, s}};
+  PostProcessor post{{c, a, s}, {c, a, s, s, b, s}, true, add_prefix_space};  // RobertaProcessing(trim_offsets=True)
 
   nlohmann::json byte_level{{"type", "ByteLevel"}, {"add_prefix_space", add_prefix_space}, {"trim_offsets", true}};
   return std::make_unique<HfTokenizer>(make_bpe(std::move(vocab), merges, merges_txt), std::nullopt,

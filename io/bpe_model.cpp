@@ -56,12 +56,18 @@ class BpeModel : public TokenModel {
   void tokenize(const std::string& word, std::vector<Token>& out) const override {
     if (c_.ignore_merges) {
       if (int32_t id = vocab_.id(word); id >= 0) {
-        out.push_back({id, word});
+        out.push_back({id, word, 0, word.size()});
         return;
       }
     }
+    // Symbols with their byte lengths; ranges run on in the order symbols are added, as
+    // bpe/word.rs Word::add makes them (so a byte-fallback byte counts 1 and the unknown token
+    // waiting behind byte-fallback tokens comes after them).
     std::vector<int32_t> symbols;
+    std::vector<size_t> lengths;
     int32_t pending_unk = -1;  // an unknown run waiting to be added (fuse_unk)
+    size_t pending_len = 0;
+    auto add = [&](int32_t id, size_t len) { symbols.push_back(id), lengths.push_back(len); };
     for (size_t i = 0; i < word.size();) {
       const size_t len = static_cast<size_t>(text::utf8_length(static_cast<unsigned char>(word[i])));
       std::string s = word.substr(i, len);
@@ -70,8 +76,8 @@ class BpeModel : public TokenModel {
       if (!first) s = c_.prefix + s;
       if (i >= word.size()) s += c_.suffix;
       if (int32_t id = vocab_.id(s); id >= 0) {
-        if (pending_unk >= 0) symbols.push_back(pending_unk), pending_unk = -1;
-        symbols.push_back(id);
+        if (pending_unk >= 0) add(pending_unk, pending_len), pending_unk = -1;
+        add(id, len);
         continue;
       }
       if (c_.byte_fallback) {
@@ -84,18 +90,26 @@ class BpeModel : public TokenModel {
           bytes.push_back(id);
         }
         if (bytes.size() == s.size()) {  // as the Rust library: a pending unknown waits behind these
-          symbols.insert(symbols.end(), bytes.begin(), bytes.end());
+          for (int32_t id : bytes) add(id, 1);
           continue;
         }
       }
       if (c_.has_unk) {
-        if (pending_unk >= 0 && !c_.fuse_unk) symbols.push_back(pending_unk);
+        if (pending_unk >= 0 && c_.fuse_unk) {
+          pending_len += len;
+          continue;
+        }
+        if (pending_unk >= 0) add(pending_unk, pending_len);
         pending_unk = unk_id_;
+        pending_len = len;
       }
     }
-    if (pending_unk >= 0) symbols.push_back(pending_unk);
-    merge_all(symbols);
-    for (int32_t id : symbols) out.push_back({id, text_[static_cast<size_t>(id)]});
+    if (pending_unk >= 0) add(pending_unk, pending_len);
+    std::vector<std::pair<size_t, size_t>> spans(symbols.size());
+    for (size_t k = 0, at = 0; k < symbols.size(); at += lengths[k], ++k) spans[k] = {at, at + lengths[k]};
+    merge_all(symbols, spans);
+    for (size_t k = 0; k < symbols.size(); ++k)
+      out.push_back({symbols[k], text_[static_cast<size_t>(symbols[k])], spans[k].first, spans[k].second});
   }
 
   int32_t token_to_id(const std::string& t) const override { return vocab_.id(t); }
@@ -104,7 +118,8 @@ class BpeModel : public TokenModel {
 
  private:
   // word.rs merge_all without dropout: a heap of (rank, position); stale entries skipped.
-  void merge_all(std::vector<int32_t>& ids) const {
+  // Merges ids (and their byte ranges: a merge covers both) by rank, leftmost first.
+  void merge_all(std::vector<int32_t>& ids, std::vector<std::pair<size_t, size_t>>& spans) const {
     const int n = static_cast<int>(ids.size());
     std::vector<int> prev(static_cast<size_t>(n)), next(static_cast<size_t>(n));
     std::vector<bool> alive(static_cast<size_t>(n), true);
@@ -132,6 +147,7 @@ class BpeModel : public TokenModel {
       auto it = merges_.find({ids[p], ids[nx]});
       if (it == merges_.end() || it->second.second != top.new_id) continue;
       ids[p] = top.new_id;
+      spans[p].second = spans[nx].second;
       alive[nx] = false;
       next[p] = next[nx];
       if (next[p] < n) prev[static_cast<size_t>(next[p])] = top.pos;
@@ -139,9 +155,11 @@ class BpeModel : public TokenModel {
       push(top.pos);
     }
     std::vector<int32_t> merged;
+    std::vector<std::pair<size_t, size_t>> merged_spans;
     for (int i = 0; i < n; ++i)
-      if (alive[static_cast<size_t>(i)]) merged.push_back(ids[static_cast<size_t>(i)]);
+      if (alive[static_cast<size_t>(i)]) merged.push_back(ids[static_cast<size_t>(i)]), merged_spans.push_back(spans[static_cast<size_t>(i)]);
     ids = std::move(merged);
+    spans = std::move(merged_spans);
   }
 
   Vocabulary vocab_;

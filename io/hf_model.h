@@ -16,6 +16,7 @@ namespace moekit::io {
 struct Token {
   int32_t id;
   std::string text;
+  size_t begin = 0, end = 0;  // byte range in the piece it came from (as the Rust model reports it)
 };
 
 // Bounds on what a model may declare, checked before anything is built.
@@ -25,7 +26,8 @@ constexpr size_t kMaxTokenizerMerges = 4u << 20;
 class TokenModel {
  public:
   virtual ~TokenModel() = default;
-  // Appends the tokens of one piece (valid UTF-8, not empty). Throws Error when the model has no
+  // Appends the tokens of one piece (valid UTF-8, not empty), each with its byte range in the
+  // piece. Throws Error when the model has no
   // way to express the piece (no unknown token).
   virtual void tokenize(const std::string& piece, std::vector<Token>& out) const = 0;
   virtual int32_t token_to_id(const std::string& token) const = 0;  // -1 when absent

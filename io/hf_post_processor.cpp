@@ -80,17 +80,23 @@ PostProcessor parse_post_processor(const nlohmann::json& j, const std::filesyste
   if (type == "RobertaProcessing") {  // every type id 0, "</s></s>" between the pair
     const auto [sep, sep_id] = token_and_id(f, "sep");
     const auto [cls, cls_id] = token_and_id(f, "cls");
-    f.boolean_or("trim_offsets", true), f.boolean_or("add_prefix_space", true);  // offsets only
     return {{special(cls, cls_id, 0), sequence(0, 0), special(sep, sep_id, 0)},
             {special(cls, cls_id, 0), sequence(0, 0), special(sep, sep_id, 0), special(sep, sep_id, 0), sequence(1, 0),
-             special(sep, sep_id, 0)}};
+             special(sep, sep_id, 0)},
+            f.boolean_or("trim_offsets", true),
+            f.boolean_or("add_prefix_space", true)};
   }
   if (type == "TemplateProcessing") {
     const auto& specials = f.need("special_tokens");
     if (!specials.is_object()) f.fail_with("\"special_tokens\": expected an object");
     return {parse_template(f, "single", specials), parse_template(f, "pair", specials)};
   }
-  if (type == "ByteLevel") return PostProcessor::none();  // it trims offsets; ids and type ids are untouched
+  if (type == "ByteLevel") {  // it trims offsets; ids and type ids are untouched
+    PostProcessor p = PostProcessor::none();
+    p.trim_offsets = f.boolean_or("trim_offsets", true);
+    p.add_prefix_space = f.boolean_or("add_prefix_space", true);
+    return p;
+  }
   fail(file, "unsupported post_processor \"" + type + "\"");
 }
 

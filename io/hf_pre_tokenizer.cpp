@@ -83,14 +83,14 @@ SplitBehavior parse_behavior(const Fields& f, const char* fallback) {
   f.fail_with("unknown behavior \"" + b + "\"");
 }
 
-// Applies fn to each piece's text; the first new piece inherits at_start.
+// Applies fn to each piece (fn gives its new pieces); the first new piece inherits at_start.
 template <typename Fn>
 void split_each(Pieces& pieces, Fn fn) {
   Pieces out;
   for (Piece& p : pieces) {
     bool first = true;
-    for (std::string& t : fn(p)) {
-      if (t.empty()) continue;
+    for (AlignedText& t : fn(p)) {
+      if (t.text.empty()) continue;
       out.push_back({std::move(t), p.at_start && first});
       first = false;
     }
@@ -98,9 +98,20 @@ void split_each(Pieces& pieces, Fn fn) {
   pieces = std::move(out);
 }
 
+std::vector<AlignedText> slices(const AlignedText& t, const Matches& ranges) {
+  std::vector<AlignedText> out;
+  out.reserve(ranges.size());
+  for (const auto& [b, e] : ranges) out.push_back(t.slice(b, e));
+  return out;
+}
+
+std::vector<AlignedText> split_text(const AlignedText& t, const Matches& matches, SplitBehavior behavior) {
+  return slices(t, split_ranges(t.text, matches, behavior));
+}
+
 }  // namespace
 
-std::vector<std::string> split_by(const std::string& s, const Matches& matches, SplitBehavior behavior) {
+Matches split_ranges(const std::string& s, const Matches& matches, SplitBehavior behavior) {
   struct Span {
     size_t b, e;
     bool match;
@@ -147,9 +158,15 @@ std::vector<std::string> split_by(const std::string& s, const Matches& matches, 
       std::reverse(kept.begin(), kept.end());
       break;
   }
-  std::vector<std::string> out;
+  Matches out;
   for (size_t i = 0; i < kept.size(); ++i)
-    if (!removed[i] && kept[i].e > kept[i].b) out.push_back(s.substr(kept[i].b, kept[i].e - kept[i].b));
+    if (!removed[i] && kept[i].e > kept[i].b) out.emplace_back(kept[i].b, kept[i].e);
+  return out;
+}
+
+std::vector<std::string> split_by(const std::string& s, const Matches& matches, SplitBehavior behavior) {
+  std::vector<std::string> out;
+  for (const auto& [b, e] : split_ranges(s, matches, behavior)) out.push_back(s.substr(b, e - b));
   return out;
 }
 
@@ -172,9 +189,9 @@ PreTokenizer parse_pre_tokenizer(const nlohmann::json& j, const std::filesystem:
   if (type == "BertPreTokenizer") {
     return [](Pieces& pieces) {
       split_each(pieces, [](const Piece& p) {
-        std::vector<std::string> out;
-        for (std::string& w : split_by(p.text, char_matches(p.text, text::is_whitespace), SplitBehavior::removed))
-          for (std::string& t : split_by(w, char_matches(w, is_bert_punctuation), SplitBehavior::isolated))
+        std::vector<AlignedText> out;
+        for (AlignedText& w : split_text(p.text, char_matches(p.text.text, text::is_whitespace), SplitBehavior::removed))
+          for (AlignedText& t : split_text(w, char_matches(w.text, is_bert_punctuation), SplitBehavior::isolated))
             out.push_back(std::move(t));
         return out;
       });
@@ -183,31 +200,29 @@ PreTokenizer parse_pre_tokenizer(const nlohmann::json& j, const std::filesystem:
   if (type == "WhitespaceSplit") {
     return [](Pieces& pieces) {
       split_each(pieces, [](const Piece& p) {
-        return split_by(p.text, char_matches(p.text, text::is_whitespace), SplitBehavior::removed);
+        return split_text(p.text, char_matches(p.text.text, text::is_whitespace), SplitBehavior::removed);
       });
     };
   }
   if (type == "Whitespace") {
     return [](Pieces& pieces) {
       split_each(pieces, [](const Piece& p) {
-        std::vector<std::string> out;  // the regex's matches are the pieces; the gaps (spaces) go
-        for (const auto& [b, e] : word_or_symbol_runs(p.text)) out.push_back(p.text.substr(b, e - b));
-        return out;
+        return slices(p.text, word_or_symbol_runs(p.text.text));  // the regex's matches; the gaps (spaces) go
       });
     };
   }
   if (type == "Punctuation") {
     const SplitBehavior b = parse_behavior(f, "Isolated");
     return [b](Pieces& pieces) {
-      split_each(pieces, [b](const Piece& p) { return split_by(p.text, char_matches(p.text, is_bert_punctuation), b); });
+      split_each(pieces, [b](const Piece& p) { return split_text(p.text, char_matches(p.text.text, is_bert_punctuation), b); });
     };
   }
   if (type == "Digits") {
     const bool individual = f.boolean_or("individual_digits", false);
     return [individual](Pieces& pieces) {
       split_each(pieces, [individual](const Piece& p) {
-        return individual ? split_by(p.text, char_matches(p.text, text::is_number), SplitBehavior::isolated)
-                          : split_by(p.text, run_matches(p.text, text::is_number), SplitBehavior::isolated);
+        return individual ? split_text(p.text, char_matches(p.text.text, text::is_number), SplitBehavior::isolated)
+                          : split_text(p.text, run_matches(p.text.text, text::is_number), SplitBehavior::isolated);
       });
     };
   }
@@ -217,8 +232,8 @@ PreTokenizer parse_pre_tokenizer(const nlohmann::json& j, const std::filesystem:
     const bool inverted = f.boolean_or("invert", false);
     return [=](Pieces& pieces) {
       split_each(pieces, [&](const Piece& p) {
-        Matches m = pattern(p.text);
-        return split_by(p.text, inverted ? invert(p.text, m) : m, b);
+        Matches m = pattern(p.text.text);
+        return split_text(p.text, inverted ? invert(p.text.text, m) : m, b);
       });
     };
   }
@@ -234,18 +249,19 @@ PreTokenizer parse_pre_tokenizer(const nlohmann::json& j, const std::filesystem:
     const bool split = f.boolean_or("split", true);
     return [=](Pieces& pieces) {
       split_each(pieces, [&](const Piece& p) {
-        std::string s;
-        for (char c : p.text) {
-          if (c == ' ') s += replacement;
-          else s += c;
+        AlignedBuilder b(p.text);  // each replacement maps to the space it replaces
+        for (size_t i = 0; i < p.text.text.size(); ++i) {
+          if (p.text.text[i] == ' ') b.replace(i, i + 1, replacement);
+          else b.keep(i, i + 1);
         }
-        const bool starts = s.compare(0, replacement.size(), replacement) == 0;
-        if (!starts && (scheme == "always" || (scheme == "first" && p.at_start))) s = replacement + s;
-        if (!split) return std::vector<std::string>{s};
+        AlignedText s = b.finish();
+        const bool starts = s.text.compare(0, replacement.size(), replacement) == 0;
+        if (!starts && (scheme == "always" || (scheme == "first" && p.at_start))) aligned_prepend(s, replacement);
+        if (!split) return std::vector<AlignedText>{std::move(s)};
         Matches m;
-        for (size_t pos = s.find(replacement); pos != std::string::npos; pos = s.find(replacement, pos + replacement.size()))
+        for (size_t pos = s.text.find(replacement); pos != std::string::npos; pos = s.text.find(replacement, pos + replacement.size()))
           m.emplace_back(pos, pos + replacement.size());
-        return split_by(s, m, SplitBehavior::merged_with_next);
+        return split_text(s, m, SplitBehavior::merged_with_next);
       });
     };
   }
@@ -254,14 +270,15 @@ PreTokenizer parse_pre_tokenizer(const nlohmann::json& j, const std::filesystem:
     f.boolean_or("trim_offsets", true);  // offsets only
     return [=](Pieces& pieces) {
       split_each(pieces, [&](const Piece& p) {
-        std::string s = p.text;
-        if (prefix && (s.empty() || s[0] != ' ')) s = " " + s;
-        std::vector<std::string> parts = use_regex ? split_by(s, gpt2_matches(s), SplitBehavior::isolated)
-                                                   : std::vector<std::string>{s};
-        for (std::string& part : parts) {
-          std::string mapped;
-          for (unsigned char c : part) mapped += byte_level_char(c);
-          part = std::move(mapped);
+        AlignedText s = p.text;
+        if (prefix && (s.text.empty() || s.text[0] != ' ')) aligned_prepend(s, " ");
+        std::vector<AlignedText> parts = use_regex ? split_text(s, gpt2_matches(s.text), SplitBehavior::isolated)
+                                                   : std::vector<AlignedText>{s};
+        for (AlignedText& part : parts) {
+          AlignedBuilder mapped(part);  // every byte becomes one character, aligned as that byte
+          for (size_t i = 0; i < part.text.size(); ++i)
+            mapped.put(byte_level_char(static_cast<unsigned char>(part.text[i])), part.align[i]);
+          part = mapped.finish();
         }
         return parts;
       });

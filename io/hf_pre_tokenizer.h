@@ -9,12 +9,13 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "io/aligned_text.h"
 #include "io/hf_pattern.h"
 
 namespace moekit::io {
 
 struct Piece {
-  std::string text;
+  AlignedText text;  // with the original range of every byte
   bool at_start = false;  // begins at offset 0 of the original text (Metaspace "first")
 };
 using Pieces = std::vector<Piece>;
@@ -24,7 +25,8 @@ using PreTokenizer = std::function<void(Pieces&)>;
 enum class SplitBehavior { removed, isolated, merged_with_previous, merged_with_next, contiguous };
 
 // `matches` (sorted, non-overlapping) and the gaps between them cover s; the behaviour decides
-// which become pieces (tokenizer/normalizer.rs NormalizedString::split).
+// which become pieces (tokenizer/normalizer.rs NormalizedString::split): their byte ranges.
+Matches split_ranges(const std::string& s, const Matches& matches, SplitBehavior behavior);
 std::vector<std::string> split_by(const std::string& s, const Matches& matches, SplitBehavior behavior);
 
 PreTokenizer parse_pre_tokenizer(const nlohmann::json& j, const std::filesystem::path& file);

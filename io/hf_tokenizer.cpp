@@ -54,7 +54,36 @@ void truncate(Encoding& e, size_t n, bool left) {
     if (left) v.erase(v.begin(), v.end() - static_cast<std::ptrdiff_t>(n));
     else v.resize(n);
   };
-  cut(e.ids), cut(e.type_ids), cut(e.tokens), cut(e.special);
+  cut(e.ids), cut(e.type_ids), cut(e.tokens), cut(e.special), cut(e.offsets);
+}
+
+// byte_level.rs process_offsets: leading and trailing spaces ("Ġ" or whitespace) leave the offsets,
+// except the single space add_prefix_space put before the first token.
+void trim_byte_level_offsets(Encoding& e, bool add_prefix_space) {
+  static const std::string kSpace = byte_level_char(' ');  // "Ġ"
+  // Length of the space character at t[at], or 0 when t[at] starts something else.
+  auto space_at = [](const std::string& t, size_t at) -> size_t {
+    if (t.compare(at, kSpace.size(), kSpace) == 0) return kSpace.size();
+    const size_t len = static_cast<size_t>(text::utf8_length(static_cast<unsigned char>(t[at])));
+    return text::is_whitespace(text::decode(t.substr(at, len))[0]) ? len : 0;
+  };
+  for (size_t i = 0; i < e.tokens.size(); ++i) {
+    const std::string& t = e.tokens[i];
+    size_t leading = 0, trailing = 0;  // in characters; each stands for one byte of the input
+    for (size_t at = 0, n = 0; at < t.size() && (n = space_at(t, at)) > 0; at += n) ++leading;
+    for (size_t end = t.size(); end > 0; ++trailing) {
+      size_t b = end - 1;
+      while (b > 0 && (static_cast<unsigned char>(t[b]) & 0xC0) == 0x80) --b;
+      if (space_at(t, b) == 0) break;
+      end = b;
+    }
+    auto& [start, stop] = e.offsets[i];
+    if (leading > 0) {
+      if ((i == 0 || start == 0) && add_prefix_space && leading == 1) leading = 0;
+      start = std::min(start + leading, stop);
+    }
+    if (trailing > 0 && stop >= trailing) stop = std::max(stop - trailing, start);
+  }
 }
 
 }  // namespace
@@ -120,22 +149,32 @@ std::vector<Token> HfTokenizer::tokens_of(const std::string& input) const {
   for (const Segment& raw : find_added(input, added_, false)) {
     if (raw.added >= 0) {
       // the matched text, stripped spaces included, as added_vocabulary.rs reports it
-      out.push_back({added_[static_cast<size_t>(raw.added)].id, input.substr(raw.begin, raw.end - raw.begin)});
+      out.push_back({added_[static_cast<size_t>(raw.added)].id, input.substr(raw.begin, raw.end - raw.begin), raw.begin, raw.end});
       continue;
     }
     if (raw.end == raw.begin) continue;
-    const std::string normalized = normalizer_ ? (*normalizer_)(input.substr(raw.begin, raw.end - raw.begin))
-                                               : input.substr(raw.begin, raw.end - raw.begin);
-    for (const Segment& seg : find_added(normalized, added_, true)) {
+    AlignedText normalized = AlignedText::original(input.substr(raw.begin, raw.end - raw.begin), raw.begin);
+    if (normalizer_) (*normalizer_)(normalized);
+    for (const Segment& seg : find_added(normalized.text, added_, true)) {
       if (seg.added >= 0) {
-        out.push_back({added_[static_cast<size_t>(seg.added)].id, normalized.substr(seg.begin, seg.end - seg.begin)});
+        const Span at = normalized.original_span(seg.begin, seg.end);
+        out.push_back({added_[static_cast<size_t>(seg.added)].id, normalized.text.substr(seg.begin, seg.end - seg.begin),
+                       at.begin, at.end});
         continue;
       }
       if (seg.end == seg.begin) continue;
-      Pieces pieces{{normalized.substr(seg.begin, seg.end - seg.begin), raw.begin == 0 && seg.begin == 0}};
+      Pieces pieces{{normalized.slice(seg.begin, seg.end), raw.begin == 0 && seg.begin == 0}};
       if (pre_tokenizer_) (*pre_tokenizer_)(pieces);
-      for (const Piece& p : pieces)
-        if (!p.text.empty()) model_->tokenize(p.text, out);
+      for (const Piece& p : pieces) {
+        if (p.text.text.empty()) continue;
+        const size_t first = out.size();
+        model_->tokenize(p.text.text, out);
+        for (size_t k = first; k < out.size(); ++k) {  // piece bytes -> the input's bytes
+          const size_t end = std::min(out[k].end, p.text.text.size());
+          const Span at = p.text.original_span(std::min(out[k].begin, end), end);
+          out[k].begin = at.begin, out[k].end = at.end;
+        }
+      }
     }
   }
   return out;
@@ -146,6 +185,7 @@ Encoding HfTokenizer::encode_sequence(const std::string& text, int32_t type_id) 
   for (Token& t : tokens_of(text)) {
     e.ids.push_back(t.id);
     e.tokens.push_back(std::move(t.text));
+    e.offsets.emplace_back(t.begin, t.end);
   }
   e.type_ids.assign(e.ids.size(), type_id);
   e.special.assign(e.ids.size(), 0);
@@ -155,7 +195,11 @@ Encoding HfTokenizer::encode_sequence(const std::string& text, int32_t type_id) 
   return e;
 }
 
-Encoding HfTokenizer::encode_plain(const std::string& text) const { return encode_sequence(text, 0); }
+Encoding HfTokenizer::encode_plain(const std::string& text) const {
+  Encoding e = encode_sequence(text, 0);
+  if (post_.trim_offsets) trim_byte_level_offsets(e, post_.add_prefix_space);  // the Rust post_process runs it too
+  return e;
+}
 
 Encoding HfTokenizer::encode(const std::string& text, const std::string* text_pair, int max_len) const {
   const size_t n_added = post_.added(text_pair != nullptr);
@@ -198,6 +242,10 @@ Encoding HfTokenizer::encode(const std::string& text, const std::string* text_pa
     }
   }
 
+  if (post_.trim_offsets) {
+    trim_byte_level_offsets(a, post_.add_prefix_space);
+    if (text_pair) trim_byte_level_offsets(b, post_.add_prefix_space);
+  }
   Encoding out;
   for (const TemplatePart& part : text_pair ? post_.pair : post_.single) {
     if (part.sequence < 0) {
@@ -205,6 +253,7 @@ Encoding HfTokenizer::encode(const std::string& text, const std::string* text_pa
       out.tokens.insert(out.tokens.end(), part.tokens.begin(), part.tokens.end());
       out.type_ids.insert(out.type_ids.end(), part.ids.size(), part.type_id);
       out.special.insert(out.special.end(), part.ids.size(), 1);
+      out.offsets.insert(out.offsets.end(), part.ids.size(), {0, 0});
       continue;
     }
     const Encoding& e = part.sequence == 0 ? a : b;
@@ -212,6 +261,7 @@ Encoding HfTokenizer::encode(const std::string& text, const std::string* text_pa
     out.tokens.insert(out.tokens.end(), e.tokens.begin(), e.tokens.end());
     out.type_ids.insert(out.type_ids.end(), e.ids.size(), part.type_id);
     out.special.insert(out.special.end(), e.special.begin(), e.special.end());
+    out.offsets.insert(out.offsets.end(), e.offsets.begin(), e.offsets.end());
   }
   return out;
 }

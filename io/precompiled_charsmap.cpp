@@ -80,27 +80,31 @@ std::optional<std::string_view> PrecompiledCharsmap::transform(std::string_view 
   return std::nullopt;
 }
 
-std::string PrecompiledCharsmap::normalize(const std::string& s) const {
-  std::string out;
-  out.reserve(s.size());
-  const std::string_view all(s);
-  for (const auto& [begin, end] : text::graphemes(s)) {
+void PrecompiledCharsmap::normalize(AlignedText& t) const {
+  AlignedBuilder out(t);
+  const std::string_view all(t.text);
+  for (const auto& [begin, end] : text::graphemes(t.text)) {
     const std::string_view g = all.substr(begin, end - begin);
     if (g.size() < 6) {
       if (auto r = transform(g)) {
-        out += *r;
+        out.replace(begin, end, *r);
         continue;
       }
     }
     for (size_t i = 0; i < g.size();) {
       const size_t len = static_cast<size_t>(text::utf8_length(static_cast<unsigned char>(g[i])));
-      const std::string_view ch = g.substr(i, len);
-      if (auto r = transform(ch)) out += *r;
-      else out += ch;
+      if (auto r = transform(g.substr(i, len))) out.replace(begin + i, begin + i + len, *r);
+      else out.keep(begin + i, begin + i + len);
       i += len;
     }
   }
-  return out;
+  t = out.finish();
+}
+
+std::string PrecompiledCharsmap::normalize(const std::string& s) const {
+  AlignedText t = AlignedText::original(s);
+  normalize(t);
+  return std::move(t.text);
 }
 
 }  // namespace moekit::io

@@ -12,6 +12,8 @@
 #include <string_view>
 #include <vector>
 
+#include "io/aligned_text.h"
+
 namespace moekit::io {
 
 class PrecompiledCharsmap {
@@ -23,6 +25,8 @@ class PrecompiledCharsmap {
   // the first common-prefix result), or nullopt.
   std::optional<std::string_view> transform(std::string_view chunk) const;
   // A grapheme shorter than 6 bytes is looked up whole, else (or when absent) each character.
+  // Replacements pair their characters with the replaced ones in order (precompiled.rs replace).
+  void normalize(AlignedText& t) const;
   std::string normalize(const std::string& s) const;
 
  private:

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace moekit::io {
@@ -16,6 +17,10 @@ struct Encoding {
   std::vector<int32_t> ids, type_ids;
   std::vector<std::string> tokens;  // the token text of each id, as the reference library reports it
   std::vector<uint8_t> special;     // 1 where a special token was added (post-processor or added token)
+  // Byte range [start, stop) of each token in the text it came from, before normalisation (a pair's
+  // second text: offsets into that text), as Hugging Face tokenizers' encode gives them; (0, 0)
+  // for the special tokens the post-processor adds.
+  std::vector<std::pair<size_t, size_t>> offsets;
 };
 
 class Tokenizer {

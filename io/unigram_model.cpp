@@ -100,7 +100,11 @@ class UnigramModel : public TokenModel {
       end = node.start;
     }
     if (!unknown.empty()) parts.push_back(std::move(unknown));
-    for (auto it = parts.rbegin(); it != parts.rend(); ++it) emit(*it, out);
+    size_t at = 0;
+    for (auto it = parts.rbegin(); it != parts.rend(); ++it) {
+      emit(*it, at, out);
+      at += it->size();
+    }
   }
 
   int32_t token_to_id(const std::string& t) const override {
@@ -111,10 +115,12 @@ class UnigramModel : public TokenModel {
   std::string kind() const override { return "unigram"; }
 
  private:
-  void emit(const std::string& part, std::vector<Token>& out) const {
+  // Byte-fallback tokens each get the whole part's range, as model.rs gives them.
+  void emit(const std::string& part, size_t at, std::vector<Token>& out) const {
+    const size_t end = at + part.size();
     const int32_t id = token_to_id(part);
     if (id >= 0) {
-      out.push_back({id, part});
+      out.push_back({id, part, at, end});
       return;
     }
     if (byte_fallback_) {
@@ -124,7 +130,7 @@ class UnigramModel : public TokenModel {
         std::snprintf(code, sizeof code, "<0x%02X>", b);
         const int32_t bid = token_to_id(code);
         if (bid < 0) break;
-        bytes.push_back({bid, code});
+        bytes.push_back({bid, code, at, end});
       }
       if (bytes.size() == part.size()) {
         out.insert(out.end(), bytes.begin(), bytes.end());
@@ -132,7 +138,7 @@ class UnigramModel : public TokenModel {
       }
     }
     if (unk_id_ < 0) fail("", "Unigram: no unk_id for an unknown piece");
-    out.push_back({unk_id_, part});
+    out.push_back({unk_id_, part, at, end});
   }
 
   std::vector<std::pair<std::string, double>> pieces_;

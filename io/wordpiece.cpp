@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <utf8proc.h>
 
+#include "io/aligned_text.h"
 #include "io/hf_json.h"
 #include "io/unicode_text.h"
 #include "model/error.h"
@@ -28,17 +29,6 @@ bool is_special(const std::string& s) {
 
 using text::append_utf8;
 using text::decode;
-
-std::string encode_utf8(CodePoints::const_iterator begin, CodePoints::const_iterator end) {
-  std::string out;
-  for (auto it = begin; it != end; ++it) append_utf8(out, *it);
-  return out;
-}
-
-// NFC (compose) or NFD (decompose) of valid UTF-8.
-std::string normalize(const std::string& s, bool compose) {
-  return text::normalize(s, compose ? text::Form::nfc : text::Form::nfd);
-}
 
 bool category_starts_with_c(utf8proc_category_t c) {
   return c == UTF8PROC_CATEGORY_CC || c == UTF8PROC_CATEGORY_CF || c == UTF8PROC_CATEGORY_CS ||
@@ -76,31 +66,48 @@ bool is_cjk(int32_t cp) {
          (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x2F800 && cp <= 0x2FA1F);
 }
 
+// Calls fn(begin, end, cp) for each character of s (valid UTF-8).
+template <typename Fn>
+void for_each_char(const std::string& s, Fn fn) {
+  const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(s.data());
+  for (size_t i = 0; i < s.size();) {
+    utf8proc_int32_t cp = 0;
+    const auto n = static_cast<size_t>(utf8proc_iterate(p + i, static_cast<utf8proc_ssize_t>(s.size() - i), &cp));
+    if (n == 0 || n > s.size() - i) fail("", "invalid UTF-8 in word");  // unreachable: input was validated
+    fn(i, i + n, cp);
+    i += n;
+  }
+}
+
 // Lower-case per character (HF's regex lowers one character at a time), NFD, drop Mn.
-std::string lower_strip_accents(const CodePoints& word) {
-  std::string lowered;
-  for (int32_t cp : word) append_utf8(lowered, utf8proc_tolower(cp));
-  CodePoints nfd = decode(normalize(lowered, false));
-  std::string out;
-  for (int32_t cp : nfd)
-    if (utf8proc_category(cp) != UTF8PROC_CATEGORY_MN) append_utf8(out, cp);
-  return out;
+void lower_strip_accents(AlignedText& word) {
+  AlignedBuilder lowered(word);
+  for_each_char(word.text, [&](size_t b, size_t e, int32_t cp) {
+    const int32_t lower = utf8proc_tolower(cp);
+    if (lower == cp) return lowered.keep(b, e);
+    std::string l;
+    append_utf8(l, lower);
+    lowered.replace(b, e, l);
+  });
+  word = lowered.finish();
+  aligned_normalize(word, text::Form::nfd);
+  AlignedBuilder kept(word);
+  for_each_char(word.text, [&](size_t b, size_t e, int32_t cp) {
+    if (utf8proc_category(cp) != UTF8PROC_CATEGORY_MN) kept.keep(b, e);
+  });
+  word = kept.finish();
 }
 
 // _run_split_on_punc: every punctuation character becomes its own token.
-void split_on_punctuation(const CodePoints& word, std::vector<std::string>& out) {
-  bool start_new = true;
-  for (int32_t cp : word) {
-    if (is_punctuation(cp)) {
-      out.emplace_back();
-      append_utf8(out.back(), cp);
-      start_new = true;
-    } else {
-      if (start_new) out.emplace_back();
-      start_new = false;
-      append_utf8(out.back(), cp);
-    }
-  }
+void split_on_punctuation(const AlignedText& word, std::vector<AlignedText>& out) {
+  size_t start = 0;
+  for_each_char(word.text, [&](size_t b, size_t e, int32_t cp) {
+    if (!is_punctuation(cp)) return;
+    if (start < b) out.push_back(word.slice(start, b));
+    out.push_back(word.slice(b, e));
+    start = e;
+  });
+  if (start < word.text.size()) out.push_back(word.slice(start, word.text.size()));
 }
 
 }  // namespace
@@ -117,41 +124,54 @@ WordPieceTokenizer::WordPieceTokenizer(Vocab vocab, bool do_lower_case)
   unk_id_ = need("[UNK]");
 }
 
-std::vector<std::string> WordPieceTokenizer::basic_tokenize(const std::string& segment) const {
-  // _clean_text + _tokenize_chinese_chars in one pass.
-  CodePoints cleaned;
-  for (int32_t cp : decode(segment)) {
-    if (cp == 0 || cp == 0xFFFD || is_control(cp)) continue;
+std::vector<AlignedText> WordPieceTokenizer::basic_tokenize(const std::string& segment, size_t base) const {
+  // _clean_text + _tokenize_chinese_chars in one pass; offsets as BertNormalizer's alignments.
+  const AlignedText original = AlignedText::original(segment, base);
+  AlignedBuilder cleaned(original);
+  for_each_char(segment, [&](size_t b, size_t e, int32_t cp) {
+    if (cp == 0 || cp == 0xFFFD || is_control(cp)) return;
     if (is_bert_whitespace(cp)) {
-      cleaned.push_back(' ');
+      cleaned.replace(b, e, " ");
     } else if (is_cjk(cp)) {
-      cleaned.insert(cleaned.end(), {' ', cp, ' '});
+      std::string spaced = " ";
+      append_utf8(spaced, cp);
+      cleaned.replace(b, e, spaced + " ");
     } else {
-      cleaned.push_back(cp);
+      cleaned.keep(b, e);
     }
-  }
-  const CodePoints text = decode(normalize(encode_utf8(cleaned.begin(), cleaned.end()), true));
+  });
+  AlignedText nfc = cleaned.finish();
+  aligned_normalize(nfc, text::Form::nfc);
 
-  std::vector<std::string> out;
-  auto it = text.begin();
-  while (it != text.end()) {
-    it = std::find_if_not(it, text.end(), is_python_space);
-    auto end = std::find_if(it, text.end(), is_python_space);
-    if (it == end) break;
-    CodePoints word(it, end);
-    it = end;
-    std::string utf8 = encode_utf8(word.begin(), word.end());
-    if (is_special(utf8)) {  // BasicTokenizer's never_split: no lower-casing, no splitting
-      out.push_back(std::move(utf8));
-      continue;
+  std::vector<AlignedText> out;
+  size_t word_start = std::string::npos;
+  auto flush = [&](size_t end) {
+    if (word_start == std::string::npos) return;
+    AlignedText word = nfc.slice(word_start, end);
+    word_start = std::string::npos;
+    if (is_special(word.text)) {  // BasicTokenizer's never_split: no lower-casing, no splitting
+      out.push_back(std::move(word));
+      return;
     }
-    if (do_lower_case_) word = decode(lower_strip_accents(word));
+    if (do_lower_case_) lower_strip_accents(word);
     split_on_punctuation(word, out);  // an all-accent word vanishes here, as in Python
-  }
+  };
+  for_each_char(nfc.text, [&](size_t b, size_t, int32_t cp) {
+    if (is_python_space(cp)) flush(b);
+    else if (word_start == std::string::npos) word_start = b;
+  });
+  flush(nfc.text.size());
   return out;
 }
 
-void WordPieceTokenizer::wordpiece(const std::string& word, std::vector<std::string>& out) const {
+void WordPieceTokenizer::wordpiece(const AlignedText& aligned, std::vector<std::string>& out,
+                                   std::vector<std::pair<size_t, size_t>>& offsets_out) const {
+  const std::string& word = aligned.text;
+  auto emit = [&](std::string piece, size_t b, size_t e) {
+    const Span at = aligned.original_span(b, e);
+    out.push_back(std::move(piece));
+    offsets_out.emplace_back(at.begin, at.end);
+  };
   // Byte offset of each character boundary; "characters" are code points, as in Python.
   std::vector<size_t> offsets;
   const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(word.data());
@@ -166,10 +186,11 @@ void WordPieceTokenizer::wordpiece(const std::string& word, std::vector<std::str
   const size_t n_chars = offsets.size();
   offsets.push_back(word.size());
   if (n_chars > static_cast<size_t>(kMaxCharsPerWord)) {
-    out.push_back("[UNK]");
+    emit("[UNK]", 0, word.size());
     return;
   }
   std::vector<std::string> pieces;
+  std::vector<std::pair<size_t, size_t>> ranges;
   size_t start = 0;
   while (start < n_chars) {
     size_t end = n_chars;
@@ -184,22 +205,29 @@ void WordPieceTokenizer::wordpiece(const std::string& word, std::vector<std::str
       --end;
     }
     if (!found) {  // one unmatchable piece makes the whole word [UNK]
-      out.push_back("[UNK]");
+      emit("[UNK]", 0, word.size());
       return;
     }
     pieces.push_back(std::move(piece));
+    ranges.emplace_back(offsets[start], offsets[end]);
     start = end;
   }
-  out.insert(out.end(), std::make_move_iterator(pieces.begin()),
-             std::make_move_iterator(pieces.end()));
+  for (size_t k = 0; k < pieces.size(); ++k) emit(std::move(pieces[k]), ranges[k].first, ranges[k].second);
 }
 
 std::vector<std::string> WordPieceTokenizer::tokenize(const std::string& text) const {
-  decode(text);  // validate once; the pieces below are then valid too
   std::vector<std::string> out;
+  std::vector<std::pair<size_t, size_t>> offsets;
+  tokenize(text, out, offsets);
+  return out;
+}
+
+void WordPieceTokenizer::tokenize(const std::string& text, std::vector<std::string>& out,
+                                  std::vector<std::pair<size_t, size_t>>& offsets) const {
+  decode(text);  // validate once; the pieces below are then valid too
   auto flush = [&](size_t from, size_t to) {
     if (from >= to) return;
-    for (const std::string& word : basic_tokenize(text.substr(from, to - from))) wordpiece(word, out);
+    for (const AlignedText& word : basic_tokenize(text.substr(from, to - from), from)) wordpiece(word, out, offsets);
   };
   // HF splits special tokens out of the raw text first (case-sensitive, anywhere in the text).
   // They are ASCII, so a byte match cannot land inside a multi-byte character.
@@ -216,11 +244,12 @@ std::vector<std::string> WordPieceTokenizer::tokenize(const std::string& text) c
     }
     flush(seg_start, i);
     out.emplace_back(match);
-    i += std::char_traits<char>::length(match);
+    const size_t n = std::char_traits<char>::length(match);
+    offsets.emplace_back(i, i + n);
+    i += n;
     seg_start = i;
   }
   flush(seg_start, text.size());
-  return out;
 }
 
 std::vector<int32_t> WordPieceTokenizer::to_ids(const std::vector<std::string>& tokens) const {
@@ -235,7 +264,9 @@ std::vector<int32_t> WordPieceTokenizer::to_ids(const std::vector<std::string>& 
 
 WordPieceTokenizer::Encoded WordPieceTokenizer::encode_plain(const std::string& text) const {
   Encoding enc;
-  enc.ids = to_ids(tokenize(text));
+  tokenize(text, enc.tokens, enc.offsets);
+  enc.ids = to_ids(enc.tokens);
+  enc.tokens.clear();
   for (int32_t id : enc.ids) enc.tokens.push_back(vocab_.tokens[static_cast<size_t>(id)]);
   enc.type_ids.assign(enc.ids.size(), 0);
   enc.special.assign(enc.ids.size(), 0);  // only added [CLS]/[SEP] count as special, as before
@@ -250,35 +281,42 @@ WordPieceTokenizer::Encoded WordPieceTokenizer::encode(const std::string& text,
     fail("", "max_len " + std::to_string(max_len) + " leaves no room for the " +
                  std::to_string(n_special) + " special tokens; expected max_len >= " +
                  std::to_string(n_special));
-  std::vector<int32_t> a = to_ids(tokenize(text));
-  std::vector<int32_t> b;
-  if (text_pair) b = to_ids(tokenize(*text_pair));
+  const Encoding a = encode_plain(text), b = text_pair ? encode_plain(*text_pair) : Encoding{};
+  size_t n_a = a.ids.size(), n_b = b.ids.size();
 
   // HF truncate_sequences, "longest_first": one token at a time from the longer sequence,
   // from the pair on ties. (HF's closed form removes the same tokens.)
   size_t budget = static_cast<size_t>(max_len - n_special);
-  while (a.size() + b.size() > budget) {
-    if (!text_pair || a.size() > b.size())
-      a.pop_back();
+  while (n_a + n_b > budget) {
+    if (!text_pair || n_a > n_b)
+      --n_a;
     else
-      b.pop_back();
+      --n_b;
   }
 
   Encoded enc;
-  enc.ids.reserve(a.size() + b.size() + static_cast<size_t>(n_special));
-  enc.ids.push_back(cls_id_);
-  enc.ids.insert(enc.ids.end(), a.begin(), a.end());
-  enc.ids.push_back(sep_id_);
-  enc.type_ids.assign(enc.ids.size(), 0);
+  auto add = [&](const Encoding& e, size_t n, int32_t type_id) {
+    enc.ids.insert(enc.ids.end(), e.ids.begin(), e.ids.begin() + static_cast<std::ptrdiff_t>(n));
+    enc.offsets.insert(enc.offsets.end(), e.offsets.begin(), e.offsets.begin() + static_cast<std::ptrdiff_t>(n));
+    enc.type_ids.resize(enc.ids.size(), type_id);
+  };
+  auto add_special = [&](int32_t id, int32_t type_id) {
+    enc.ids.push_back(id);
+    enc.offsets.emplace_back(0, 0);
+    enc.type_ids.push_back(type_id);
+  };
+  enc.ids.reserve(n_a + n_b + static_cast<size_t>(n_special));
+  add_special(cls_id_, 0);
+  add(a, n_a, 0);
+  add_special(sep_id_, 0);
   if (text_pair) {
-    enc.ids.insert(enc.ids.end(), b.begin(), b.end());
-    enc.ids.push_back(sep_id_);
-    enc.type_ids.resize(enc.ids.size(), 1);
+    add(b, n_b, 1);
+    add_special(sep_id_, 1);
   }
   enc.special.assign(enc.ids.size(), 0);
   enc.special.front() = 1;
   enc.special.back() = 1;
-  if (text_pair) enc.special[a.size() + 1] = 1;
+  if (text_pair) enc.special[n_a + 1] = 1;
   enc.tokens.reserve(enc.ids.size());
   for (int32_t id : enc.ids) enc.tokens.push_back(vocab_.tokens[static_cast<size_t>(id)]);
   return enc;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "io/aligned_text.h"
 #include "io/tokenizer.h"
 #include "io/vocab.h"
 
@@ -21,6 +22,10 @@ class WordPieceTokenizer : public Tokenizer {
 
   // UTF-8 text -> word pieces. Invalid UTF-8 throws Error.
   std::vector<std::string> tokenize(const std::string& text) const;
+  // The same, with each piece's byte range in text (as BertTokenizerFast's offsets: a piece of a
+  // normalised word maps back to the characters it came from; [UNK] spans its whole word).
+  void tokenize(const std::string& text, std::vector<std::string>& pieces,
+                std::vector<std::pair<size_t, size_t>>& offsets) const;
   // Tokens absent from the vocabulary map to the id of [UNK].
   std::vector<int32_t> to_ids(const std::vector<std::string>& tokens) const;
 
@@ -40,8 +45,9 @@ class WordPieceTokenizer : public Tokenizer {
   static constexpr int kMaxCharsPerWord = 100;  // longer words become [UNK] (HF default)
 
  private:
-  std::vector<std::string> basic_tokenize(const std::string& segment) const;
-  void wordpiece(const std::string& word, std::vector<std::string>& out) const;
+  // segment = text[base, base + size): its words, aligned to text.
+  std::vector<AlignedText> basic_tokenize(const std::string& segment, size_t base) const;
+  void wordpiece(const AlignedText& word, std::vector<std::string>& out, std::vector<std::pair<size_t, size_t>>& offsets) const;
 
   Vocab vocab_;
   bool do_lower_case_;

@@ -25,7 +25,7 @@ class WordPieceModel : public TokenModel {
     const size_t n_chars = offsets.size();
     offsets.push_back(word.size());
     if (static_cast<int64_t>(n_chars) > max_chars_) {
-      out.push_back({unk_id_, unk_});
+      out.push_back({unk_id_, unk_, 0, word.size()});
       return;
     }
     std::vector<Token> pieces;
@@ -41,10 +41,10 @@ class WordPieceModel : public TokenModel {
         --end;
       }
       if (found < 0) {
-        out.push_back({unk_id_, unk_});
+        out.push_back({unk_id_, unk_, 0, word.size()});
         return;
       }
-      pieces.push_back({found, std::move(piece)});
+      pieces.push_back({found, std::move(piece), offsets[start], offsets[end]});
       start = end;
     }
     out.insert(out.end(), std::make_move_iterator(pieces.begin()), std::make_move_iterator(pieces.end()));

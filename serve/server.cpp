@@ -20,6 +20,7 @@
 #include "serve/request.h"
 #include "serve/request_error.h"
 #include "serve/token_answer.h"
+#include "serve/token_spans.h"
 
 namespace moekit::serve {
 
@@ -292,10 +293,7 @@ void Server::tokenize(const httplib::Request& req, httplib::Response& res) {
     } catch (const moekit::Error& e) {
       throw RequestError(422, "tokenizer", "input " + std::to_string(i) + ": " + e.what());
     }
-    json tokens = json::array();
-    for (size_t k = 0; k < enc.ids.size(); ++k)
-      tokens.push_back({{"id", enc.ids[k]}, {"text", enc.tokens[k]}, {"special", enc.special[k] != 0}});
-    out.push_back(std::move(tokens));
+    out.push_back(token_spans(enc, t.inputs[i]));
   }
   res.set_content(out.dump(), kJson);
 }

@@ -34,10 +34,10 @@ Strings texts_of(const std::string& s, const Matches& m) {
 }
 
 Strings pre_tokenize(const json& j, const std::string& s) {
-  Pieces pieces{{s, true}};
+  Pieces pieces{{AlignedText::original(s), true}};
   parse_pre_tokenizer(j, "t.json")(pieces);
   Strings out;
-  for (const Piece& p : pieces) out.push_back(p.text);
+  for (const Piece& p : pieces) out.push_back(p.text.text);
   return out;
 }
 

@@ -13,9 +13,11 @@
 #include <nlohmann/json.hpp>
 
 #include "io/checkpoint.h"
+#include "io/hf_tokenizer.h"
 #include "model/rng.h"
 #include "serve/request.h"
 #include "serve/server.h"
+#include "serve/token_spans.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/tiny_model.h"
 
@@ -328,11 +330,68 @@ TEST_CASE("serve: /info, /tokenize and /health describe the model", "[serve]") {
   CHECK(tok[0][0]["text"] == "[CLS]");
   CHECK(tok[0][0]["special"] == true);
   CHECK(tok[0][1]["id"] == 8);  // w3
-  CHECK(tok[0][2]["text"] == "[UNK]");
+  CHECK(tok[0][2]["id"] == 1);         // [UNK]
+  CHECK(tok[0][2]["text"] == "w39");  // a text token's text is its slice of the input, as TEI gives it
   CHECK(tok[0][3]["text"] == "[SEP]");
   res = http.Post("/tokenize", "{\"inputs\": \"w1\", \"add_special_tokens\": false}", "application/json");
   REQUIRE(res);
   CHECK(json::parse(res->body)[0].size() == 1);
+}
+
+TEST_CASE("serve: /tokenize gives TEI's start/stop, byte offsets whose slice of the input is the token's text",
+          "[serve]") {
+  Running r(options());
+  httplib::Client http = client(r.port);
+  // Upper case, a tab, two spaces, an accented unknown word (2-byte \u00e9) and punctuation.
+  const std::string input = "  W3\tw39  \u00e9 w1,";
+  auto res = http.Post("/tokenize", json{{"inputs", input}}.dump(), "application/json");
+  REQUIRE(res);
+  REQUIRE(res->status == 200);
+  const json tok = json::parse(res->body)[0];
+  struct Want {
+    std::string text;
+    size_t start, stop;
+  };
+  const std::vector<Want> want{{"W3", 2, 4}, {"w39", 5, 8}, {"\u00e9", 10, 12}, {"w1", 13, 15}, {",", 15, 16}};
+  REQUIRE(tok.size() == want.size() + 2);
+  for (const size_t k : {size_t{0}, tok.size() - 1}) {  // [CLS], [SEP]: no place in the input
+    CHECK(tok[k]["special"] == true);
+    CHECK(tok[k]["start"].is_null());
+    CHECK(tok[k]["stop"].is_null());
+  }
+  for (size_t k = 0; k < want.size(); ++k) {
+    const json& t = tok[k + 1];
+    INFO("token " << k + 1 << ": " << t.dump());
+    CHECK(t["special"] == false);
+    REQUIRE(t["start"].is_number_unsigned());
+    const size_t start = t["start"], stop = t["stop"];
+    CHECK(start == want[k].start);
+    CHECK(stop == want[k].stop);
+    CHECK(t["text"] == want[k].text);
+    CHECK(input.substr(start, stop - start) == t["text"].get<std::string>());
+  }
+  res = http.Post("/tokenize", json{{"inputs", input}, {"add_special_tokens", false}}.dump(), "application/json");
+  REQUIRE(res);
+  const json plain = json::parse(res->body)[0];
+  REQUIRE(plain.size() == want.size());
+  CHECK(plain[0]["start"] == 2);
+  CHECK(plain[4]["stop"] == 16);
+}
+
+TEST_CASE("serve: token_spans marks only the post-processor's tokens special, as TEI's special_tokens_mask does",
+          "[serve]") {
+  const auto tok = io::HfTokenizer::from_json_file(std::filesystem::path(MOEKIT_TEST_DATA) / "tokenizers" / "wordpiece" /
+                                                   "tokenizer.json");
+  const std::string input = "hello [MASK] x";
+  const json t = serve::token_spans(tok->encode(input, nullptr, 64), input);
+  REQUIRE(t.size() == 5);  // [CLS] hello [MASK] x [SEP]; the Rust library's mask is 1 0 0 0 1
+  CHECK(t[0]["special"] == true);
+  CHECK(t[0]["start"].is_null());
+  CHECK(t[2]["special"] == false);
+  CHECK(t[2]["text"] == "[MASK]");
+  CHECK(t[2]["start"] == 6);
+  CHECK(t[2]["stop"] == 12);
+  CHECK(t[4]["special"] == true);
 }
 
 TEST_CASE("serve: label_scores sorts every label by softmax score", "[serve]") {
