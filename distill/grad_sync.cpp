@@ -128,7 +128,7 @@ void GradientSync::sum_stats(LossTerms& step, int64_t& tokens) {
   tokens = static_cast<int64_t>(v[i++]);
   for (auto& layer : step.expert_tokens)
     for (int64_t& n : layer) n = static_cast<int64_t>(v[i++]);
-  wait_seconds_ += since(start);
+  meet_seconds_ += since(start);
   seconds_ += since(start);
 }
 

@@ -54,8 +54,10 @@ class GradientSync {
 
   // Whether stage_done() has anything to do (more than one rank and more than one stage).
   bool overlaps() const { return comm_.size() > 1 && stage_end_.size() > 1; }
-  // Wall time so far blocked in the step's collectives (sum_stats, and finish() waiting for the
-  // gradient sums), and in all of this class's work per step (those plus copies and starts).
+  // Wall time so far: blocked in sum_stats (mostly waiting for a slower rank's backward: the ranks
+  // meet there), blocked in finish() waiting for the gradient sums (after the ranks met: the
+  // reduction the backward did not hide), and in all of this class's work (plus copies, starts).
+  double meet_seconds() const { return meet_seconds_; }
   double wait_seconds() const { return wait_seconds_; }
   double seconds() const { return seconds_; }
   size_t floats() const { return flat_.size(); }
@@ -74,7 +76,7 @@ class GradientSync {
   bool stashed_ = false;
   size_t ready_ = 0;    // params_[0, ready_) are in the buffer this step
   size_t started_ = 0;  // flat_[0, started_) is being summed
-  double wait_seconds_ = 0, seconds_ = 0;
+  double meet_seconds_ = 0, wait_seconds_ = 0, seconds_ = 0;
 };
 
 }  // namespace moekit::distill

@@ -172,7 +172,7 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
   GradientSync sync(comm, trainable, model.backward_stages(), sync_options.bucket_floats);
   const bool overlap = sync_options.overlap && sync.overlaps();
   double step_seconds = 0;  // time in training steps (not evaluation or saving), for the allreduce share
-  double window_step_seconds = 0, window_wait_start = 0;  // the same for metrics.jsonl's allreduce_wait
+  double window_step_seconds = 0, window_meet_start = 0, window_wait_start = 0;  // for metrics.jsonl
 
   std::ofstream metrics;
   if (root) metrics.open(metrics_path, std::ios::app);
@@ -296,8 +296,12 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
               {"grad_norm", grad_norm},
               {"tokens_per_second", secs > 0 ? window_tokens / secs : 0.0}};
       for (const auto& [k, v] : window_terms) line["loss_" + k] = v / window_steps;
-      if (comm.size() > 1 && window_step_seconds > 0)  // share of the step time blocked on the gradient sums
-        line["allreduce_wait"] = (sync.wait_seconds() - window_wait_start) / window_step_seconds;
+      if (comm.size() > 1 && window_step_seconds > 0) {  // shares of the step time blocked in allreduces
+        const double meet = sync.meet_seconds() - window_meet_start, wait = sync.wait_seconds() - window_wait_start;
+        line["allreduce_wait"] = (meet + wait) / window_step_seconds;  // in all
+        line["gradient_wait"] = wait / window_step_seconds;            // after the ranks met
+      }
+      window_meet_start = sync.meet_seconds();
       window_wait_start = sync.wait_seconds();
       window_step_seconds = 0;
       if (!window_load.empty()) line["expert_load"] = load_fractions(window_load);
@@ -352,10 +356,11 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
     const double steps = static_cast<double>(std::max<int64_t>(1, state.step - first_step));
     std::fprintf(stderr,
                  "data-parallel: %d ranks, allreduce_wait %.1f%% of the step time (%.3f s per step blocked in the "
-                 "step's allreduces, gradient sums %s), %.1f%% in the gradient sync in all (with copies); %.1f MB "
-                 "per step in %zu buckets\n",
-                 comm.size(), 100 * sync.wait_seconds() / step_seconds, sync.wait_seconds() / steps,
-                 overlap ? "started during the backward" : "started after the backward",
+                 "step's allreduces: %.3f s until the ranks met, then %.3f s for the gradient sums, started %s); "
+                 "%.1f%% in the gradient sync in all (with copies); %.1f MB per step in %zu buckets\n",
+                 comm.size(), 100 * (sync.meet_seconds() + sync.wait_seconds()) / step_seconds,
+                 (sync.meet_seconds() + sync.wait_seconds()) / steps, sync.meet_seconds() / steps,
+                 sync.wait_seconds() / steps, overlap ? "during the backward" : "after the backward",
                  100 * sync.seconds() / step_seconds, 4e-6 * static_cast<double>(sync.floats()), sync.buckets());
   }
   if (root) io::write_text_atomic(fs::path(o.out) / "DONE", "");
