@@ -24,8 +24,8 @@ SyncOptions sync_options_from_env() {
     char* end = nullptr;
     const double v = std::strtod(mb, &end);
     if (*end || !(v > 0) || v > 1024)
-      fail("MOEKIT_ALLREDUCE_BUCKET_MB", std::string("expected megabytes in (0, 1024], got \"") + mb + "\"");
-    o.bucket_floats = std::max<size_t>(1, static_cast<size_t>(v * 1e6 / sizeof(float)));
+      fail("MOEKIT_ALLREDUCE_BUCKET_MB", std::string("expected MiB in (0, 1024], got \"") + mb + "\"");
+    o.bucket_floats = std::max<size_t>(1, static_cast<size_t>(v * (1 << 20) / sizeof(float)));  // MiB
   }
   if (const char* on = std::getenv("MOEKIT_ALLREDUCE_OVERLAP"); on && *on) {
     const std::string v = on;

@@ -16,7 +16,7 @@
 namespace moekit::distill {
 
 // What the environment may change (for measuring, and for networks where another size does
-// better): MOEKIT_ALLREDUCE_BUCKET_MB (default 4) and MOEKIT_ALLREDUCE_OVERLAP=0 (every bucket
+// better): MOEKIT_ALLREDUCE_BUCKET_MB (MiB, default 4) and MOEKIT_ALLREDUCE_OVERLAP=0 (every bucket
 // starts after the backward: the same sums, without the overlap). Throws Error on a bad value.
 struct SyncOptions {
   size_t bucket_floats = size_t{1} << 20;
@@ -29,9 +29,9 @@ class GradientSync {
   // stages: `params` grouped by when the backward finishes them (BertModel::backward_stages();
   // names not in `params`, i.e. frozen, are ignored; params in no stage go last). Empty = params
   // in their order, as one stage (no overlap possible).
-  // bucket_floats: values per allreduce (1M floats = 4 MB: small enough that a layer of the small
-  // shape fills one, so its reduction can start during the next layer's backward; large enough
-  // that per-message latency stays far below the copy time on shared memory and on a network).
+  // bucket_floats: values per allreduce (2^20 floats = 4 MiB: about one layer of the small shape,
+  // 0.8M values, and a seventh of a BERT-base layer, so a layer's reduction can start during the
+  // next layer's backward; large enough that per-message latency stays far below the copy time).
   GradientSync(Communicator& comm, ParamList params, std::vector<ParamList> stages = {},
                size_t bucket_floats = size_t{1} << 20);
 

@@ -179,3 +179,21 @@ TEST_CASE("Overlapped gradient sums start each bucket once its grads are final, 
   CHECK(after.untouched);
   CHECK(during.progress_calls == last_stage + 1);  // one chance to progress per stage
 }
+
+TEST_CASE("Gradient sync options from the environment: bucket size in MiB, overlap 0/1, bad values named",
+          "[distill][parallel]") {
+  auto with = [](const char* bucket, const char* overlap) {
+    setenv("MOEKIT_ALLREDUCE_BUCKET_MB", bucket, 1);
+    setenv("MOEKIT_ALLREDUCE_OVERLAP", overlap, 1);
+    return distill::sync_options_from_env();
+  };
+  CHECK(with("", "").bucket_floats == size_t{1} << 20);  // empty = unset: the defaults
+  CHECK(with("", "").overlap);
+  CHECK(with("0.5", "0").bucket_floats == size_t{1} << 17);
+  CHECK_FALSE(with("0.5", "0").overlap);
+  CHECK_THROWS_WITH(with("4MB", "1"), Catch::Contains("MOEKIT_ALLREDUCE_BUCKET_MB") && Catch::Contains("\"4MB\""));
+  CHECK_THROWS_WITH(with("0", "1"), Catch::Contains("expected MiB in (0, 1024]"));
+  CHECK_THROWS_WITH(with("4", "yes"), Catch::Contains("MOEKIT_ALLREDUCE_OVERLAP") && Catch::Contains("expected 0 or 1"));
+  unsetenv("MOEKIT_ALLREDUCE_BUCKET_MB");
+  unsetenv("MOEKIT_ALLREDUCE_OVERLAP");
+}
