@@ -18,6 +18,13 @@ class Communicator {
   virtual void allreduce_sum(float* data, size_t n) = 0;
   virtual void allreduce_sum(double* data, size_t n) = 0;
   virtual int64_t allreduce_max(int64_t value) = 0;
+  // The non-blocking sum (MPI_Iallreduce): starts summing data[0, n) in place over the ranks and
+  // returns at once; the data must stay untouched until wait_all() has returned, and then holds
+  // what allreduce_sum gives. progress() lets started sums advance without waiting (Open MPI moves
+  // a non-blocking collective only inside MPI calls). Collective: same starts, same order.
+  virtual void start_allreduce_sum(float* data, size_t n) = 0;
+  virtual void progress() = 0;
+  virtual void wait_all() = 0;
   // Rank `root`'s values to every rank.
   virtual void broadcast(float* data, size_t n, int root) = 0;
   // Ends the whole job with this exit code (MPI_Abort): for a rank whose error the others cannot see.
@@ -34,6 +41,9 @@ class SingleProcess final : public Communicator {
   void allreduce_sum(float*, size_t) override {}
   void allreduce_sum(double*, size_t) override {}
   int64_t allreduce_max(int64_t value) override { return value; }
+  void start_allreduce_sum(float*, size_t) override {}
+  void progress() override {}
+  void wait_all() override {}
   void broadcast(float*, size_t, int) override {}
   [[noreturn]] void abort(int exit_code) override;
 };

@@ -103,6 +103,13 @@ nlohmann::json load_fractions(const std::vector<std::vector<int64_t>>& load) {
   return out;
 }
 
+// Sets model.backward_hook for one scope.
+struct BackwardHookScope {
+  BackwardHookScope(BertModel& m, BackwardHook hook) : model(m) { model.backward_hook = std::move(hook); }
+  ~BackwardHookScope() { model.backward_hook = nullptr; }
+  BertModel& model;
+};
+
 // OUT holds the run's other files (metrics, checkpoints), so the best model is written to a
 // temporary directory and its files renamed into OUT one by one (each rename is atomic).
 void save_best_model(const fs::path& out, BertModel& model, const io::Vocab* vocab, bool do_lower_case,
@@ -161,8 +168,11 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
   // Every rank starts from rank 0's weights (all loaded the same files: this rules out any drift).
   if (comm.size() > 1)
     for (Param* p : all) comm.broadcast(p->value.data(), static_cast<size_t>(p->value.size()), 0);
-  GradientSync sync(comm, trainable);
+  const SyncOptions sync_options = sync_options_from_env();
+  GradientSync sync(comm, trainable, model.backward_stages(), sync_options.bucket_floats);
+  const bool overlap = sync_options.overlap && sync.overlaps();
   double step_seconds = 0;  // time in training steps (not evaluation or saving), for the allreduce share
+  double window_step_seconds = 0, window_meet_start = 0, window_wait_start = 0;  // for metrics.jsonl
 
   std::ofstream metrics;
   if (root) metrics.open(metrics_path, std::ios::app);
@@ -233,6 +243,11 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
       // run replays them exactly, and N ranks draw what one process with N x --grad-accum draws.
       const int64_t stride = std::max<int64_t>(64, slots);
       Rng dropout(o.seed ^ (0x9E3779B97F4A7C15ULL * static_cast<uint64_t>(state.step * stride + slot + 1)));
+      // This rank's last micro-batch of the step: its backward hands each finished layer's grads
+      // to the allreduce (the hook is cleared on the way out, also when the loss throws).
+      const bool last = slot + comm.size() >= slots;
+      BackwardHookScope hook(model, last && overlap ? BackwardHook([&](size_t s) { sync.stage_done(s); })
+                                                             : BackwardHook());
       LossTerms t = loss(model, batch, dropout, 1.0f / static_cast<float>(slots));
       step_terms.total += t.total / static_cast<double>(slots);
       for (const auto& [k, v] : t.terms) step_terms.terms[k] += v / static_cast<double>(slots);
@@ -242,10 +257,10 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
       window_routed += t.routed_slots;
       window_dropped += t.dropped_slots;
     }
-    // The hook of data parallelism: after backward, sum over the ranks (nothing with one rank).
-    sync.unstash();
+    // Data parallelism: the stats summed, the gradient sums (started during the backward) awaited;
+    // with one rank this only adds back the stashed micro-batches.
     sync.sum_stats(step_terms, step_tokens);
-    sync.sum_gradients();
+    sync.finish();
     add_load(window_load, step_terms.expert_tokens);
     window_tokens += step_tokens;
     const double grad_norm = clip_grad_norm(trainable, o.max_grad_norm);
@@ -260,7 +275,9 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
     const double lr = schedule.at(state.step);
     adam.step(static_cast<float>(lr));
     ++state.step;
-    step_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
+    const double this_step = std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count();
+    step_seconds += this_step;
+    window_step_seconds += this_step;
     window_loss += step_terms.total;
     for (const auto& [k, v] : step_terms.terms) window_terms[k] += v;
     ++window_steps;
@@ -279,6 +296,14 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
               {"grad_norm", grad_norm},
               {"tokens_per_second", secs > 0 ? window_tokens / secs : 0.0}};
       for (const auto& [k, v] : window_terms) line["loss_" + k] = v / window_steps;
+      if (comm.size() > 1 && window_step_seconds > 0) {  // shares of the step time blocked in allreduces
+        const double meet = sync.meet_seconds() - window_meet_start, wait = sync.wait_seconds() - window_wait_start;
+        line["allreduce_wait"] = (meet + wait) / window_step_seconds;  // in all
+        line["gradient_wait"] = wait / window_step_seconds;            // after the ranks met
+      }
+      window_meet_start = sync.meet_seconds();
+      window_wait_start = sync.wait_seconds();
+      window_step_seconds = 0;
       if (!window_load.empty()) line["expert_load"] = load_fractions(window_load);
       window_load.clear();
       if (o.capacity_factor > 0 && window_routed > 0)
@@ -327,10 +352,17 @@ TrainResult train(BertModel& model, const io::Vocab* vocab, bool do_lower_case, 
   result.best_metric = state.best_metric;
   result.best_step = state.best_step;
   result.tokens_per_second = secs > 0 ? static_cast<double>(run_tokens) / secs : 0;
-  if (comm.size() > 1 && root && step_seconds > 0)
-    std::fprintf(stderr, "data-parallel: %d ranks, %.1f%% of the step time in the gradient allreduce (%.1f MB per step, %.3f s)\n",
-                 comm.size(), 100 * sync.seconds() / step_seconds, 4e-6 * static_cast<double>(sync.floats()),
-                 sync.seconds() / static_cast<double>(std::max<int64_t>(1, state.step - first_step)));
+  if (comm.size() > 1 && root && step_seconds > 0) {
+    const double steps = static_cast<double>(std::max<int64_t>(1, state.step - first_step));
+    std::fprintf(stderr,
+                 "data-parallel: %d ranks, allreduce_wait %.1f%% of the step time (%.3f s per step blocked in the "
+                 "step's allreduces: %.3f s until the ranks met, then %.3f s for the gradient sums, started %s); "
+                 "%.1f%% in the gradient sync in all (with copies); %.1f MB per step in %zu buckets\n",
+                 comm.size(), 100 * (sync.meet_seconds() + sync.wait_seconds()) / step_seconds,
+                 (sync.meet_seconds() + sync.wait_seconds()) / steps, sync.meet_seconds() / steps,
+                 sync.wait_seconds() / steps, overlap ? "during the backward" : "after the backward",
+                 100 * sync.seconds() / step_seconds, 4e-6 * static_cast<double>(sync.floats()), sync.buckets());
+  }
   if (root) io::write_text_atomic(fs::path(o.out) / "DONE", "");
   return result;
 }

@@ -52,6 +52,17 @@ ParamList BertModel::params() {
   return list;
 }
 
+std::vector<ParamList> BertModel::backward_stages() {
+  std::vector<ParamList> stages(layers.size() + 2);
+  if (!config.per_token_head()) pooler.collect(stages.front());
+  classifier.collect(stages.front());
+  if (mlm) mlm->collect(stages.front());
+  for (size_t i = 0; i < layers.size(); ++i) layers[i].collect(stages[layers.size() - i]);
+  embeddings.collect(stages.back());
+  if (embeddings_project) embeddings_project->collect(stages.back());
+  return stages;
+}
+
 std::vector<Linear*> BertModel::linears() {
   std::vector<Linear*> out;
   if (embeddings_project) out.push_back(&*embeddings_project);
@@ -339,6 +350,7 @@ void BertModel::backward(const Batch& batch, MatRef dlogits, const ForwardCache&
                          const std::vector<Mat>* dhidden, std::vector<DenseFFN::Taps>* ffn_taps,
                          const std::vector<Mat>* dscores) {
   Mat dh = config.per_token_head() ? token_head_backward(dlogits, cache) : sequence_head_backward(batch, dlogits, cache);
+  if (backward_hook) backward_hook(0);
   auto add_hidden = [&](size_t idx) {
     if (dhidden && idx < dhidden->size() && (*dhidden)[idx].size() > 0) dh += (*dhidden)[idx];
   };
@@ -349,6 +361,7 @@ void BertModel::backward(const Batch& batch, MatRef dlogits, const ForwardCache&
     const Mat* ds = dscores && i < dscores->size() && (*dscores)[i].size() > 0 ? &(*dscores)[i] : nullptr;
     layers[i].backward(dh, batch, cache.layers[i], dx, ffn_taps ? &(*ffn_taps)[i] : nullptr, cache.balance_weight, ds);
     dh = std::move(dx);
+    if (backward_hook) backward_hook(layers.size() - i);
   }
   add_hidden(0);
   if (embeddings_project) {
@@ -357,6 +370,7 @@ void BertModel::backward(const Batch& batch, MatRef dlogits, const ForwardCache&
     dh = std::move(dx);
   }
   embeddings.backward(batch, dh, cache.embeddings);
+  if (backward_hook) backward_hook(layers.size() + 1);
 }
 
 }  // namespace moekit

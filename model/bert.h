@@ -8,6 +8,7 @@
 // under DistilBERT's names -> pre_classifier -> ReLU -> dropout(seq_classif_dropout) -> classifier
 // on [CLS].
 #pragma once
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -46,6 +47,11 @@ struct Outputs {
   // Training with a capacity (MoeTrainRouting): real slots routed, and those over capacity.
   int64_t routed_slots = 0, dropped_slots = 0;
 };
+
+// Data-parallel training's hook into backward(): called with stage s as soon as the grads of
+// backward_stages()[s] are final for this backward, so their allreduce can start while the
+// earlier layers still run (distill/grad_sync.h). Nothing may change those grads afterwards.
+using BackwardHook = std::function<void(size_t stage)>;
 
 struct BertModel {
   BertConfig config;  // config.moe: the MoE layout (absent = dense)
@@ -90,6 +96,14 @@ struct BertModel {
                 const std::vector<Mat>* dscores = nullptr);
 
   ParamList params();
+  // params() grouped by when backward() finishes their grads, in that order: 0 the heads (pooler,
+  // classifier, MLM head: the MLM loss runs its head before backward), 1 + k the layer
+  // layers - 1 - k (a Go-Wider group's shared block sits in its first layer, the last one the
+  // backward reaches), then the embeddings (and ELECTRA's projection).
+  std::vector<ParamList> backward_stages();
+  // Empty (the default): backward() calls nothing. Set by the trainer around one backward.
+  BackwardHook backward_hook;
+
   // Every Linear layer once (shared blocks in their owner layer), in params() order: where
   // inference attaches int8 weights.
   std::vector<Linear*> linears();

@@ -219,6 +219,8 @@ class Runner {
       if (!c.launcher.empty()) {  // e.g. mpirun -np 4 /path/to/moekit train ...
         Command launched = c;
         launched.argv = argv;
+        // The launcher execs the path itself (on other hosts too): /proc/self/exe would be mpirun.
+        if (argv[0] == "moekit") program = fs::canonical(o_.exe).string();
         argv = launched_argv(launched, program);
         program = argv[0];
       }

@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "distill/communicator.h"
 #include "model/error.h"
@@ -65,6 +66,27 @@ class MpiWorld final : public Communicator {
   int64_t allreduce_max(int64_t value) override {
     allreduce(&value, 1, MPI_INT64_T, MPI_MAX, "MPI_Allreduce(max)");
     return value;
+  }
+  void start_allreduce_sum(float* data, size_t n) override {
+    for (size_t done = 0; done < n;) {
+      const int count = static_cast<int>(std::min<size_t>(n - done, kMaxCount));
+      pending_.emplace_back();
+      check_rc(MPI_Iallreduce(MPI_IN_PLACE, data + done, count, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &pending_.back()),
+               "MPI_Iallreduce(float)");
+      done += static_cast<size_t>(count);
+    }
+  }
+  void progress() override {
+    if (pending_.empty()) return;
+    int flag = 0;
+    check_rc(MPI_Testall(static_cast<int>(pending_.size()), pending_.data(), &flag, MPI_STATUSES_IGNORE), "MPI_Testall");
+    if (flag) pending_.clear();  // all done (and freed)
+  }
+  void wait_all() override {
+    if (pending_.empty()) return;
+    Waiting w(*this, "MPI_Iallreduce(float)");
+    check_rc(MPI_Waitall(static_cast<int>(pending_.size()), pending_.data(), MPI_STATUSES_IGNORE), "MPI_Waitall");
+    pending_.clear();
   }
   void broadcast(float* data, size_t n, int root) override {
     Waiting w(*this, "MPI_Bcast");
@@ -133,6 +155,7 @@ class MpiWorld final : public Communicator {
 
   int rank_ = 0, size_ = 1;
   double timeout_ = 0;
+  std::vector<MPI_Request> pending_;  // started non-blocking sums
   std::atomic<Clock::rep> since_{0};  // when the current collective began; 0 = in none
   std::atomic<const char*> what_{""};
   std::atomic<bool> stop_{false};
