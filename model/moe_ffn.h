@@ -67,7 +67,7 @@ struct MoeFFN {
   // "...moe.shared_expert.*"). Absent for copy (and for tied with S = 0).
   std::optional<ExpertFFN> shared_expert;
   // Inference with a tied shared FFN, top-1 and expert LayerNorms (pack_tied_for_inference): each
-  // expert fused with the shared FFN into one FFN of S + D neurons ([W1_s; W1_e], [W2_s W2_e],
+  // expert (D - S neurons) fused with the shared FFN (S) into one FFN of D ([W1_s; W1_e], [W2_s W2_e],
   // b2_s + b2_e), which is exactly S(x) + E_e(x) in one pair of products instead of two (the copy
   // layout's speed; top-k > 1 would run S k times). Float weights only (int8 W2 rows carry one
   // scale each, so [W2_s W2_e] cannot be joined). Dropped by backward and set_precision.
