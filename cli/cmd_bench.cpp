@@ -72,7 +72,7 @@ void run_bench(const BenchCliOptions& o) {
                                  {"bf16_hardware", matmul_isa().bf16_hardware},
                                  {"int8_vnni", matmul_isa().int8_vnni},
                                  {"kernels", matmul_impls()}};
-  // How idle OpenMP threads wait (cli/omp_wait_policy.cpp): "spin 1000" unless the user chose.
+  // How idle OpenMP threads wait (cli/omp_wait_policy.cpp): "spin 10000" unless the user chose.
   const char* policy = std::getenv("OMP_WAIT_POLICY");
   const char* spin = std::getenv("GOMP_SPINCOUNT");
   const std::string wait_policy = policy ? policy : spin ? "spin " + std::string(spin) : "libgomp default";

@@ -3,8 +3,8 @@
 
 namespace moekit::cli {
 
-// The spin count moekit sets (libgomp iterations; a few microseconds).
-constexpr const char* kDefaultSpinCount = "1000";
+// The spin count moekit sets (libgomp iterations of a pause instruction: ~0.1-0.5 ms, by CPU).
+constexpr const char* kDefaultSpinCount = "10000";
 
 // When neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT is set: sets GOMP_SPINCOUNT=kDefaultSpinCount and
 // re-executes this program (/proc/self/exe, same pid and arguments) so that libgomp, which reads

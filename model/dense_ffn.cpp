@@ -42,6 +42,14 @@ void ffn_core_forward(const Linear& w1, const Linear& w2, Activation act, MatRef
     int8_linear(h, *w2.int8_weight, w2.bias.value, o);
     return;
   }
+  if (!cache && w1.packed && w2.packed) {
+    // Float inference: the activation runs in the up-projection's epilogue, so the pre-activation
+    // never reaches memory and no separate pass (and thread team) applies it.
+    Mat a;
+    w1.packed->multiply(x, a, epilogue_of(act));
+    w2.packed->multiply(a, o);
+    return;
+  }
   Mat z, a;
   w1.forward(x, z, cache ? &cache->in : nullptr);
   activation_forward(act, z, a);
@@ -68,8 +76,7 @@ void ffn_block_forward(const Linear& w1, const Linear& w2, const LayerNorm& norm
   ffn_core_forward(w1, w2, act, x, o, cache);
   if (addend) o += *addend;
   if (mask.size() > 0) o.array() *= mask.array();
-  o += x;
-  norm.forward(o, y, cache ? &cache->norm : nullptr);
+  norm.forward_sum(o, x, y, cache ? &cache->norm : nullptr);
   if (cache) cache->hidden_mask = std::move(mask);
 }
 

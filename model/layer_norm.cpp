@@ -2,7 +2,8 @@
 
 #include <cmath>
 
-#include "model/target_clones.h"
+#include "model/error.h"
+#include "model/vector_math.h"
 
 namespace moekit {
 
@@ -13,38 +14,8 @@ void LayerNorm::init(const std::string& name, Eigen::Index hidden, float layer_n
   eps = layer_norm_eps;
 }
 
-namespace {
-
-// One row: two-pass mean and variance in float over the contiguous row (the vectorised sums keep
-// one partial sum per lane, so the rounding error stays near 1e-7 relative); subtracting the mean
-// first keeps large offsets harmless. Built for AVX-512 and AVX2 as well as the baseline (Eigen's
-// own vectors are fixed at the baseline's width when it compiles). xhat may be null.
-MOEKIT_CLONES float normalize_row(const float* x, const float* gamma, const float* beta, float eps, Eigen::Index h,
-                                  float* y, float* xhat) {
-  float sum = 0.0f;
-#pragma omp simd reduction(+ : sum)
-  for (Eigen::Index k = 0; k < h; ++k) sum += x[k];
-  const float mean = sum / static_cast<float>(h);
-  float squares = 0.0f;
-#pragma omp simd reduction(+ : squares)
-  for (Eigen::Index k = 0; k < h; ++k) squares += (x[k] - mean) * (x[k] - mean);
-  const float rstd = 1.0f / std::sqrt(squares / static_cast<float>(h) + eps);
-  if (xhat) {
-#pragma omp simd
-    for (Eigen::Index k = 0; k < h; ++k) {
-      const float v = (x[k] - mean) * rstd;
-      xhat[k] = v;
-      y[k] = v * gamma[k] + beta[k];
-    }
-  } else {
-#pragma omp simd
-    for (Eigen::Index k = 0; k < h; ++k) y[k] = (x[k] - mean) * rstd * gamma[k] + beta[k];
-  }
-  return rstd;
-}
-
-}  // namespace
-
+// Rows by model/vector_math's layer_norm_row: two-pass mean and variance in float, vectorised with
+// several partial sums per row (rounding error near 1e-7 relative).
 void LayerNorm::forward(MatRef x, Mat& y, Cache* cache) const {
   const Eigen::Index n = x.rows(), h = x.cols();
   y.resize(n, h);
@@ -57,7 +28,30 @@ void LayerNorm::forward(MatRef x, Mat& y, Cache* cache) const {
 #pragma omp parallel for schedule(static)
   for (Eigen::Index r = 0; r < n; ++r) {
     const float rstd =
-        normalize_row(x.row(r).data(), gamma, beta, eps, h, y.row(r).data(), cache ? cache->xhat.row(r).data() : nullptr);
+        layer_norm_row(x.row(r).data(), gamma, beta, eps, h, y.row(r).data(), cache ? cache->xhat.row(r).data() : nullptr);
+    if (cache) cache->rstd(r) = rstd;
+  }
+}
+
+void LayerNorm::forward_sum(MatRef x, MatRef residual, Mat& y, Cache* cache) const {
+  const Eigen::Index n = x.rows(), h = x.cols();
+  if (residual.rows() != n || residual.cols() != h)
+    fail("", "LayerNorm: residual is " + shape_str(residual.rows(), residual.cols()) + ", input " + shape_str(n, h));
+  y.resize(n, h);
+  if (cache) {
+    cache->xhat.resize(n, h);
+    cache->rstd.resize(n);
+  }
+  const float* gamma = weight.value.data();
+  const float* beta = bias.value.data();
+#pragma omp parallel for schedule(static)
+  for (Eigen::Index r = 0; r < n; ++r) {
+    float* yr = y.row(r).data();
+    const float* a = x.row(r).data();
+    const float* b = residual.row(r).data();
+#pragma omp simd
+    for (Eigen::Index k = 0; k < h; ++k) yr[k] = a[k] + b[k];
+    const float rstd = layer_norm_row(yr, gamma, beta, eps, h, yr, cache ? cache->xhat.row(r).data() : nullptr);
     if (cache) cache->rstd(r) = rstd;
   }
 }

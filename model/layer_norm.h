@@ -18,6 +18,9 @@ struct LayerNorm {
 
   void init(const std::string& name, Eigen::Index hidden, float layer_norm_eps);
   void forward(MatRef x, Mat& y, Cache* cache) const;
+  // y = LN(x + residual): a sublayer's residual sum, added in the same pass over the rows (the
+  // cache is that of forward(x + residual)).
+  void forward_sum(MatRef x, MatRef residual, Mat& y, Cache* cache) const;
   // Writes dx, accumulates gamma/beta grads.
   void backward(MatRef dy, const Cache& cache, Mat& dx);
   void collect(ParamList& params);

@@ -127,8 +127,9 @@ class PackedWeight {
   Kind kind() const { return kind_; }
   Eigen::Index rows() const { return rows_; }  // N
   Eigen::Index cols() const { return cols_; }  // K
-  // Float kinds: y = x w^T + b, y [M,N] (resized).
-  void multiply(MatRef x, Mat& y) const;
+  // Float kinds: y = epilogue(x w^T + b), y [M,N] (resized). The epilogue runs inside the product
+  // (an FFN's up-projection and its GELU in one pass over the output).
+  void multiply(MatRef x, Mat& y, Epilogue epilogue = Epilogue::none) const;
   // int8: acc [m, N] row-major = xq [m, K] * q^T, exact while xq <= int8_max_activation().
   void multiply_int8(const uint8_t* xq, Eigen::Index m, int32_t* acc) const;
 

@@ -169,16 +169,17 @@ PackedWeight::PackedWeight(const int8_t* q, Eigen::Index n, Eigen::Index k)
 
 PackedWeight::~PackedWeight() = default;
 
-void PackedWeight::multiply(MatRef x, Mat& y) const {
+void PackedWeight::multiply(MatRef x, Mat& y, Epilogue epilogue) const {
   if (kind_ == Kind::int8) fail("", "PackedWeight::multiply: an int8 weight takes quantised input (multiply_int8)");
   if (x.cols() != cols_)
     fail("", "PackedWeight: input has " + std::to_string(x.cols()) + " columns, weight expects " + std::to_string(cols_));
   const Impl& im = *impl_;
   y.resize(x.rows(), rows_);
   if (y.size() == 0) return;
-  if (cols_ == 0) {
+  if (cols_ == 0) {  // no product for oneDNN to run: the epilogue of the bias alone
     y.setZero();
     if (im.bias) y.rowwise() += Eigen::Map<const RowVec>(static_cast<const float*>(im.bias.get_data_handle()), rows_);
+    if (epilogue != Epilogue::none) y = y.unaryExpr([epilogue](float v) { return epilogue_value(epilogue, v); });
     return;
   }
   try {
@@ -190,7 +191,7 @@ void PackedWeight::multiply(MatRef x, Mat& y) const {
       Eigen::Map<Mat>(buf, x.rows(), x.cols()) = x;
       src = buf;
     }
-    im.run(src, x.rows(), cols_, rows_, y.data());
+    im.run(src, {x.rows(), im.dst_type, epilogue}, cols_, rows_, y.data());
   } catch (const dnnl::error& e) {
     rethrow(e, "matmul " + im.kind);
   }

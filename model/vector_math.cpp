@@ -48,6 +48,17 @@ void gelu_derivatives_portable(const float* z, const float* dy, float* dz, int64
   ArrayMap(dz, n) = ConstArrayMap(dy, n) * (0.5f * (1.0f + (zz * kInvSqrt2).erf()) + zz * kInvSqrt2Pi * (-0.5f * zz.square()).exp());
 }
 
+// Two passes (mean, then the squared deviations from it) keep large offsets harmless.
+float layer_norm_row_portable(const float* x, const float* gamma, const float* beta, float eps, int64_t h, float* y,
+                              float* xhat) {
+  ConstArrayMap xx(x, h);
+  const float mean = xx.sum() / static_cast<float>(h);
+  const float rstd = 1.0f / std::sqrt((xx - mean).square().sum() / static_cast<float>(h) + eps);
+  if (xhat) ArrayMap(xhat, h) = (xx - mean) * rstd;
+  ArrayMap(y, h) = (xx - mean) * rstd * ConstArrayMap(gamma, h) + ConstArrayMap(beta, h);
+  return rstd;
+}
+
 // ---- AVX2 + FMA ----
 #define MOEKIT_AVX2 __attribute__((target("avx2,fma")))
 
@@ -142,6 +153,40 @@ MOEKIT_AVX2 void softmax_avx2(float* x, int64_t n, float scale) {
   }
 }
 
+// Two accumulators per sum (a row of 128 is 16 vectors: one chain would wait on each add).
+MOEKIT_AVX2 float layer_norm_row_avx2(const float* x, const float* gamma, const float* beta, float eps, int64_t h,
+                                      float* y, float* xhat) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= h; i += 16) {
+    s0 = _mm256_add_ps(s0, _mm256_loadu_ps(x + i));
+    s1 = _mm256_add_ps(s1, _mm256_loadu_ps(x + i + 8));
+  }
+  for (; i < h; i += 8) s0 = _mm256_add_ps(s0, load(x + i, std::min<int64_t>(8, h - i)));
+  const float mean = hsum(_mm256_add_ps(s0, s1)) / static_cast<float>(h);
+  const __m256 vm = _mm256_set1_ps(mean);
+  __m256 q0 = _mm256_setzero_ps(), q1 = _mm256_setzero_ps();
+  for (i = 0; i + 16 <= h; i += 16) {
+    const __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(x + i), vm), d1 = _mm256_sub_ps(_mm256_loadu_ps(x + i + 8), vm);
+    q0 = _mm256_fmadd_ps(d0, d0, q0);
+    q1 = _mm256_fmadd_ps(d1, d1, q1);
+  }
+  for (; i < h; i += 8) {
+    const int64_t len = std::min<int64_t>(8, h - i);
+    const __m256 d = _mm256_sub_ps(load(x + i, len, mean), vm);  // padded lanes: deviation 0
+    q0 = _mm256_fmadd_ps(d, d, q0);
+  }
+  const float rstd = 1.0f / std::sqrt(hsum(_mm256_add_ps(q0, q1)) / static_cast<float>(h) + eps);
+  const __m256 vr = _mm256_set1_ps(rstd);
+  for (i = 0; i < h; i += 8) {
+    const int64_t len = std::min<int64_t>(8, h - i);
+    const __m256 v = _mm256_mul_ps(_mm256_sub_ps(load(x + i, len), vm), vr);
+    if (xhat) store(xhat + i, v, len);
+    store(y + i, _mm256_fmadd_ps(v, load(gamma + i, len), load(beta + i, len)), len);
+  }
+  return rstd;
+}
+
 MOEKIT_AVX2 inline __m256 normal_cdf8(__m256 v) {
   return _mm256_fmadd_ps(erf8(_mm256_mul_ps(v, _mm256_set1_ps(kInvSqrt2))), _mm256_set1_ps(0.5f), _mm256_set1_ps(0.5f));
 }
@@ -170,6 +215,7 @@ MOEKIT_AVX2 void gelu_derivatives_avx2(const float* z, const float* dy, float* d
 // (a known false positive, GCC bug 105593); nothing here reads an undefined lane.
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 
 MOEKIT_AVX512 inline __m512 and_ps(__m512 a, __m512 b) {
   return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(a), _mm512_castps_si512(b)));
@@ -240,6 +286,39 @@ MOEKIT_AVX512 void softmax_avx512(float* x, int64_t n, float scale) {
   }
 }
 
+MOEKIT_AVX512 float layer_norm_row_avx512(const float* x, const float* gamma, const float* beta, float eps, int64_t h,
+                                        float* y, float* xhat) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= h; i += 32) {
+    s0 = _mm512_add_ps(s0, _mm512_loadu_ps(x + i));
+    s1 = _mm512_add_ps(s1, _mm512_loadu_ps(x + i + 16));
+  }
+  for (; i < h; i += 16) s0 = _mm512_add_ps(s0, _mm512_maskz_loadu_ps(tail_mask(h - i), x + i));
+  const float mean = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1)) / static_cast<float>(h);
+  const __m512 vm = _mm512_set1_ps(mean);
+  __m512 q0 = _mm512_setzero_ps(), q1 = _mm512_setzero_ps();
+  for (i = 0; i + 32 <= h; i += 32) {
+    const __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(x + i), vm), d1 = _mm512_sub_ps(_mm512_loadu_ps(x + i + 16), vm);
+    q0 = _mm512_fmadd_ps(d0, d0, q0);
+    q1 = _mm512_fmadd_ps(d1, d1, q1);
+  }
+  for (; i < h; i += 16) {
+    const __mmask16 m = tail_mask(h - i);
+    const __m512 d = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, x + i), vm);
+    q0 = _mm512_fmadd_ps(d, d, q0);
+  }
+  const float rstd = 1.0f / std::sqrt(_mm512_reduce_add_ps(_mm512_add_ps(q0, q1)) / static_cast<float>(h) + eps);
+  const __m512 vr = _mm512_set1_ps(rstd);
+  for (i = 0; i < h; i += 16) {
+    const __mmask16 m = tail_mask(h - i);
+    const __m512 v = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vm), vr);
+    if (xhat) _mm512_mask_storeu_ps(xhat + i, m, v);
+    _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(m, gamma + i), _mm512_maskz_loadu_ps(m, beta + i)));
+  }
+  return rstd;
+}
+
 MOEKIT_AVX512 inline __m512 normal_cdf16(__m512 v) {
   return _mm512_fmadd_ps(erf16(_mm512_mul_ps(v, _mm512_set1_ps(kInvSqrt2))), _mm512_set1_ps(0.5f), _mm512_set1_ps(0.5f));
 }
@@ -308,6 +387,16 @@ void softmax_scaled(float* x, int64_t n, float scale) {
     case VectorIsa::avx512: return softmax_avx512(x, n, scale);
     case VectorIsa::avx2: return softmax_avx2(x, n, scale);
     default: return softmax_portable(x, n, scale);
+  }
+}
+
+float layer_norm_row(const float* x, const float* gamma, const float* beta, float eps, int64_t h, float* y,
+                     float* xhat) {
+  if (h <= 0) return 1.0f / std::sqrt(eps);
+  switch (vector_math_isa()) {
+    case VectorIsa::avx512: return layer_norm_row_avx512(x, gamma, beta, eps, h, y, xhat);
+    case VectorIsa::avx2: return layer_norm_row_avx2(x, gamma, beta, eps, h, y, xhat);
+    default: return layer_norm_row_portable(x, gamma, beta, eps, h, y, xhat);
   }
 }
 

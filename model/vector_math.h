@@ -1,6 +1,6 @@
-// Element-wise kernels that dominate outside the matrix products (softmax, GELU), with AVX-512 and
-// AVX2 + FMA versions chosen at run time and a portable one (Eigen's packet maths at the build's
-// baseline ISA) everywhere else. The vector code uses compiler target attributes, not -m flags, so
+// Element-wise kernels that dominate outside the matrix products (softmax, LayerNorm rows, GELU),
+// with AVX-512 and AVX2 + FMA versions chosen at run time and a portable one (Eigen's packet maths
+// at the build's baseline ISA) everywhere else. The vector code uses compiler target attributes, not -m flags, so
 // one binary runs on any x86-64 CPU.
 //
 // The AVX-512 version runs the AVX2 one's operations on 16 lanes: its GELU values equal the AVX2
@@ -26,6 +26,11 @@ void set_vector_math_max_isa(VectorIsa isa);
 
 // x[0..n) <- softmax(x * scale), the maximum subtracted first.
 void softmax_scaled(float* x, int64_t n, float scale);
+// One row of a LayerNorm: y = (x - mean) * rstd * gamma + beta over x[0..h), two-pass mean and
+// variance in float; returns rstd = 1 / sqrt(var + eps) and writes (x - mean) * rstd to xhat unless
+// it is null. y may be x (in place).
+float layer_norm_row(const float* x, const float* gamma, const float* beta, float eps, int64_t h, float* y,
+                     float* xhat);
 // y = z * Phi(z) (exact-erf GELU, HF "gelu").
 void gelu_values(const float* z, float* y, int64_t n);
 // dz = dy * (Phi(z) + z * phi(z)).

@@ -43,7 +43,7 @@ env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT "$moekit" --threads 1 bench --model "$w
 [ "$(grep -c '"precision": "bf16"' "$work/bench.json")" -eq 1 ] || fail "bench: the bf16 export should run bf16: $(cat "$work/bench.json")"
 grep -q '"isa": ' "$work/bench.json" && grep -q '"gflops": ' "$work/bench.json" || fail "bench: no ISA or GFLOP/s"
 # Idle OpenMP threads sleep by default (cli/omp_wait_policy.cpp); a user's choice is kept.
-grep -q '"omp_wait_policy": "spin 1000"' "$work/bench.json" || fail "bench: OpenMP waiting should default to a 1000-iteration spin"
+grep -q '"omp_wait_policy": "spin 10000"' "$work/bench.json" || fail "bench: OpenMP waiting should default to a 10000-iteration spin"
 OMP_WAIT_POLICY=active "$moekit" --threads 1 bench --model "$work/straight" --batch-size 2 --seq-len 8 --reps 1 --json 2>/dev/null \
   | grep -q '"omp_wait_policy": "active"' || fail "bench: OMP_WAIT_POLICY=active was not kept"
 "$moekit" --threads 1 bench --model "$work/straight" --precision bf16 --train --batch-size 4 --seq-len 16 --reps 1 --json \

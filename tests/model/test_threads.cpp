@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 
+#include "model/activation.h"
 #include "model/bert.h"
 #include "model/loss.h"
 #include "tests/support/tiny_model.h"
@@ -51,4 +52,43 @@ TEST_CASE("One and two threads agree to float round-off", "[model][threads]") {
     INFO(model.params()[i]->name);
     CHECK((one.grads[i] - two.grads[i]).cwiseAbs().maxCoeff() <= 1e-5f * scale);
   }
+}
+
+// Inference on packed float weights takes its own path: each FFN's activation inside the
+// up-projection (a oneDNN post-op), the residual sums inside the LayerNorms, and attention split
+// by whole sequences across the threads (one team per layer). The training forward runs none of
+// these, so it is the reference: every thread count (3 splits 5 sequences unevenly, and a batch
+// of one runs each step on all threads) and every activation, dense and MoE.
+TEST_CASE("Packed float inference equals the training forward at 1, 2 and 3 threads", "[model][threads]") {
+  const int saved = omp_get_max_threads();
+  for (const bool moe : {false, true})
+    for (const Activation act : {Activation::gelu, Activation::gelu_new, Activation::relu}) {
+      BertConfig c = tiny_config(act);
+      c.hidden_size = 64;
+      c.intermediate_size = 256;
+      if (moe) {
+        MoeConfig m;
+        m.n_experts = 4;
+        m.expert_size = 64;
+        m.router = "hash";
+        m.layers = {0, 1};
+        c.moe = m;
+      }
+      BertModel model(c);
+      randomize(model, 37, 0.2);
+      model.pack_for_inference();  // a forward with a cache still runs the training path
+      for (const std::vector<int64_t>& lengths : {std::vector<int64_t>{20, 13, 7, 20, 3}, std::vector<int64_t>{11}}) {
+        const Batch b = tiny_batch(c, lengths, 19);
+        ForwardCache cache;
+        const Mat reference = model.forward(b, &cache, nullptr).logits;
+        for (int threads : {1, 2, 3}) {
+          INFO((moe ? "MoE" : "dense") << ", " << activation_name(act) << ", " << lengths.size() << " sequences, "
+                                       << threads << " threads");
+          omp_set_num_threads(threads);
+          const Mat logits = model.forward(b, nullptr, nullptr).logits;
+          omp_set_num_threads(saved);
+          CHECK((logits - reference).cwiseAbs().maxCoeff() <= 1e-5f * (1.0f + reference.cwiseAbs().maxCoeff()));
+        }
+      }
+    }
 }

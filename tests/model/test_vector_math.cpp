@@ -131,6 +131,47 @@ TEST_CASE("vector_math: the AVX-512 GELU equals the AVX2 one bit for bit", "[vec
   }
 }
 
+// Every length from 1 to 70 (each tail of both vector widths, one or two partial sums) and BERT's
+// widths, on rows with a large offset (the two-pass variance must not lose it), in place and not.
+TEST_CASE("vector_math: LayerNorm rows match a double-precision LayerNorm for every length", "[vector_math]") {
+  for_each_version([] {
+    std::mt19937 rng(7);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    std::vector<int64_t> lengths;
+    for (int64_t h = 1; h <= 70; ++h) lengths.push_back(h);
+    for (int64_t h : {128, 256, 768, 1024}) lengths.push_back(h);
+    for (int64_t h : lengths)
+      for (float offset : {0.0f, 1000.0f}) {
+        INFO("h = " << h << ", offset " << offset);
+        std::vector<float> x(static_cast<size_t>(h)), gamma(x.size()), beta(x.size());
+        for (size_t k = 0; k < x.size(); ++k) {
+          x[k] = offset + 3.0f * normal(rng);
+          gamma[k] = 1.0f + 0.5f * normal(rng);
+          beta[k] = normal(rng);
+        }
+        double mean = 0, var = 0;
+        for (float v : x) mean += v;
+        mean /= static_cast<double>(h);
+        for (float v : x) var += (v - mean) * (v - mean);
+        var /= static_cast<double>(h);
+        const double rstd_ref = 1.0 / std::sqrt(var + 1e-12);
+        std::vector<float> y(x.size()), xhat(x.size());
+        const float rstd = layer_norm_row(x.data(), gamma.data(), beta.data(), 1e-12f, h, y.data(), xhat.data());
+        REQUIRE(std::abs(rstd - rstd_ref) <= 1e-5 * rstd_ref);
+        for (size_t k = 0; k < x.size(); ++k) {
+          const double xh = (x[k] - mean) * rstd_ref;
+          // float rounding of x (offset 1000: ulp 6e-5, i.e. 2e-5 of a standard deviation of 3)
+          const double tol = offset > 0 ? 1e-4 : 2e-6;
+          REQUIRE(std::abs(xhat[k] - xh) <= tol * (1.0 + std::abs(xh)));
+          REQUIRE(std::abs(y[k] - (xh * gamma[k] + beta[k])) <= tol * (1.0 + std::abs(xh * gamma[k]) + std::abs(beta[k])));
+        }
+        std::vector<float> in_place = x;
+        layer_norm_row(in_place.data(), gamma.data(), beta.data(), 1e-12f, h, in_place.data(), nullptr);
+        for (size_t k = 0; k < x.size(); ++k) REQUIRE(in_place[k] == y[k]);
+      }
+  });
+}
+
 // ONEDNN_MAX_CPU_ISA caps these kernels as it caps oneDNN (ctest matmul_on_avx2 sets AVX2); with
 // the variable unset, the best version is what the CPU has.
 TEST_CASE("vector_math: ONEDNN_MAX_CPU_ISA caps the kernels' version", "[vector_math]") {
