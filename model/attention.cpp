@@ -2,10 +2,7 @@
 
 #include <cmath>
 #include <cstring>
-#include <exception>
 #include <limits>
-
-#include <omp.h>
 
 #include "model/dropout.h"
 #include "model/matmul.h"
@@ -52,12 +49,11 @@ void bf16_heads(const uint16_t* qkv, Eigen::Index n, Eigen::Index seq, Eigen::In
 }
 
 // Raw scores Q K^T -> softmax(scores * scale) over the real keys, in place, per (sequence, head)
-// block [(b*heads + h)*seq + i, j], for blocks [first, last) (all of them by default).
-void masked_softmax(Mat& probs, const Batch& batch, Eigen::Index heads, float scale, Eigen::Index first = 0,
-                    Eigen::Index last = -1) {
-  const Eigen::Index seq = batch.seq, n_blocks = last < 0 ? batch.batch * heads : last;
+// block [(b*heads + h)*seq + i, j].
+void masked_softmax(Mat& probs, const Batch& batch, Eigen::Index heads, float scale) {
+  const Eigen::Index seq = batch.seq, n_blocks = batch.batch * heads;
 #pragma omp parallel for schedule(static)
-  for (Eigen::Index blk = first; blk < n_blocks; ++blk) {
+  for (Eigen::Index blk = 0; blk < n_blocks; ++blk) {
     const Eigen::Index b = blk / heads;
     auto p = probs.block(blk * seq, 0, seq, seq);
     const uint8_t* m = &batch.mask[static_cast<size_t>(b * seq)];
@@ -186,36 +182,12 @@ void Attention::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng*
   if (!cache && !train && prec == Precision::fp32) {
     // Inference: each (sequence, head) block of Q, K and V is read where the projections wrote
     // it, and the context is written straight into its [tokens, hidden] place (no copies).
-    // Each thread takes whole sequences through scores, softmax and context: one thread team per
-    // layer instead of three, and a sequence's probabilities are still in its core's cache when
-    // the context product reads them. Below one sequence per thread, each step uses every thread.
     const int64_t S = seq, H = hidden, L = ld, Hd = hd, N = heads;
-    auto sequences = [&](int64_t b0, int64_t b1) {
-      const StridedMatrices q_in{q_data + b0 * S * L, S * L, Hd, L, 1}, k_t{k_data + b0 * S * L, S * L, Hd, 1, L},
-          v_in{v_data + b0 * S * L, S * L, Hd, L, 1}, p_out{probs.data() + b0 * N * S * S, N * S * S, S * S, S, 1},
-          ctx_out{ctx.data() + b0 * S * H, S * H, Hd, H, 1};
-      strided_batched_matmul(q_in, k_t, p_out, b1 - b0, N, S, Hd, S);  // raw Q K^T
-      masked_softmax(probs, batch, heads, scale, b0 * N, b1 * N);
-      strided_batched_matmul(p_out, v_in, ctx_out, b1 - b0, N, S, S, Hd);
-    };
-    const int threads = omp_get_max_threads();
-    if (threads > 1 && batch.batch >= threads && !omp_in_parallel()) {
-      std::exception_ptr error;  // an exception must not leave the parallel region
-#pragma omp parallel num_threads(threads)
-      {
-        const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
-        const int64_t b0 = batch.batch * t / nt, b1 = batch.batch * (t + 1) / nt;
-        try {
-          if (b1 > b0) sequences(b0, b1);
-        } catch (...) {
-#pragma omp critical(moekit_attention_error)
-          if (!error) error = std::current_exception();
-        }
-      }
-      if (error) std::rethrow_exception(error);
-    } else {
-      sequences(0, batch.batch);
-    }
+    const StridedMatrices q_in{q_data, S * L, Hd, L, 1}, k_t{k_data, S * L, Hd, 1, L}, v_in{v_data, S * L, Hd, L, 1},
+        p_out{probs.data(), N * S * S, S * S, S, 1}, ctx_out{ctx.data(), S * H, Hd, H, 1};
+    strided_batched_matmul(q_in, k_t, p_out, batch.batch, N, S, Hd, S);  // raw Q K^T
+    masked_softmax(probs, batch, heads, scale);
+    strided_batched_matmul(p_out, v_in, ctx_out, batch.batch, N, S, S, Hd);
   } else {
     if (train) pmask = dropout_mask(*dropout_rng, n_blocks * seq, seq, attention_dropout);
     // Head-major copies [(b*heads + h)*seq + i, hd], so that every (sequence, head) block is one

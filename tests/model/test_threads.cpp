@@ -55,10 +55,9 @@ TEST_CASE("One and two threads agree to float round-off", "[model][threads]") {
 }
 
 // Inference on packed float weights takes its own path: each FFN's activation inside the
-// up-projection (a oneDNN post-op), the residual sums inside the LayerNorms, and attention split
-// by whole sequences across the threads (one team per layer). The training forward runs none of
-// these, so it is the reference: every thread count (3 splits 5 sequences unevenly, and a batch
-// of one runs each step on all threads) and every activation, dense and MoE.
+// up-projection (a oneDNN post-op), attention reading Q, K and V in place, MoE experts in row
+// chunks across the threads. The training forward runs none of these, so it is the reference:
+// every thread count (3 splits the rows unevenly), a batch of one, every activation, dense and MoE.
 TEST_CASE("Packed float inference equals the training forward at 1, 2 and 3 threads", "[model][threads]") {
   const int saved = omp_get_max_threads();
   for (const bool moe : {false, true})
