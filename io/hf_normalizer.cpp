@@ -3,12 +3,12 @@
 #include <memory>
 
 #include <nlohmann/json.hpp>
-#include <utf8proc.h>
 
 #include "io/hf_json.h"
 #include "io/hf_pattern.h"
 #include "io/precompiled_charsmap.h"
 #include "io/unicode_text.h"
+#include "io/utf8_chars.h"
 #include "model/error.h"
 
 namespace moekit::io {
@@ -23,23 +23,10 @@ bool is_chinese_char(int32_t cp) {  // normalizers/bert.rs (its 0x2B920 differs 
          (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x2F800 && cp <= 0x2FA1F);
 }
 
-// Calls fn(begin, end, cp) for each character of s (valid UTF-8).
-template <typename Fn>
-void for_each_char(const std::string& s, Fn fn) {
-  const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(s.data());
-  for (size_t i = 0; i < s.size();) {
-    utf8proc_int32_t cp = 0;
-    const auto n = static_cast<size_t>(utf8proc_iterate(p + i, static_cast<utf8proc_ssize_t>(s.size() - i), &cp));
-    if (n == 0 || n > s.size() - i) fail("", "invalid UTF-8 in text at byte " + std::to_string(i));  // validated before
-    fn(i, i + n, cp);
-    i += n;
-  }
-}
-
 // BertNormalizer drops Mn only; the StripAccents normalizer every mark (Mn, Mc, Me).
 void strip_marks(AlignedText& t, bool (*is_accent)(int32_t)) {
   AlignedBuilder b(t);
-  for_each_char(t.text, [&](size_t begin, size_t end, int32_t cp) {
+  text::for_each_char(t.text, [&](size_t begin, size_t end, int32_t cp) {
     if (!is_accent(cp)) b.keep(begin, end);
   });
   t = b.finish();
@@ -89,7 +76,7 @@ std::string Normalizer::operator()(const std::string& s) const {
 
 void bert_normalize(AlignedText& t, bool clean_text, bool handle_chinese_chars, bool strip_accents, bool lowercase) {
   AlignedBuilder b(t);
-  for_each_char(t.text, [&](size_t begin, size_t end, int32_t cp) {
+  text::for_each_char(t.text, [&](size_t begin, size_t end, int32_t cp) {
     if (clean_text) {
       const bool control = cp != '\t' && cp != '\n' && cp != '\r' && text::is_other(cp);
       if (cp == 0 || cp == 0xFFFD || control) return;

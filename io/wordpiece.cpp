@@ -10,6 +10,7 @@
 #include "io/aligned_text.h"
 #include "io/hf_json.h"
 #include "io/unicode_text.h"
+#include "io/utf8_chars.h"
 #include "model/error.h"
 
 namespace moekit::io {
@@ -29,6 +30,10 @@ bool is_special(const std::string& s) {
 
 using text::append_utf8;
 using text::decode;
+using text::for_each_char;
+
+// for_each_char's message here; unreachable, as tokenize() validates the text first.
+constexpr const char* kInvalidWord = "invalid UTF-8 in word";
 
 bool category_starts_with_c(utf8proc_category_t c) {
   return c == UTF8PROC_CATEGORY_CC || c == UTF8PROC_CATEGORY_CF || c == UTF8PROC_CATEGORY_CS ||
@@ -66,19 +71,6 @@ bool is_cjk(int32_t cp) {
          (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x2F800 && cp <= 0x2FA1F);
 }
 
-// Calls fn(begin, end, cp) for each character of s (valid UTF-8).
-template <typename Fn>
-void for_each_char(const std::string& s, Fn fn) {
-  const auto* p = reinterpret_cast<const utf8proc_uint8_t*>(s.data());
-  for (size_t i = 0; i < s.size();) {
-    utf8proc_int32_t cp = 0;
-    const auto n = static_cast<size_t>(utf8proc_iterate(p + i, static_cast<utf8proc_ssize_t>(s.size() - i), &cp));
-    if (n == 0 || n > s.size() - i) fail("", "invalid UTF-8 in word");  // unreachable: input was validated
-    fn(i, i + n, cp);
-    i += n;
-  }
-}
-
 // Lower-case per character (HF's regex lowers one character at a time), NFD, drop Mn.
 void lower_strip_accents(AlignedText& word) {
   AlignedBuilder lowered(word);
@@ -88,13 +80,13 @@ void lower_strip_accents(AlignedText& word) {
     std::string l;
     append_utf8(l, lower);
     lowered.replace(b, e, l);
-  });
+  }, kInvalidWord);
   word = lowered.finish();
   aligned_normalize(word, text::Form::nfd);
   AlignedBuilder kept(word);
   for_each_char(word.text, [&](size_t b, size_t e, int32_t cp) {
     if (utf8proc_category(cp) != UTF8PROC_CATEGORY_MN) kept.keep(b, e);
-  });
+  }, kInvalidWord);
   word = kept.finish();
 }
 
@@ -106,7 +98,7 @@ void split_on_punctuation(const AlignedText& word, std::vector<AlignedText>& out
     if (start < b) out.push_back(word.slice(start, b));
     out.push_back(word.slice(b, e));
     start = e;
-  });
+  }, kInvalidWord);
   if (start < word.text.size()) out.push_back(word.slice(start, word.text.size()));
 }
 
@@ -139,7 +131,7 @@ std::vector<AlignedText> WordPieceTokenizer::basic_tokenize(const std::string& s
     } else {
       cleaned.keep(b, e);
     }
-  });
+  }, kInvalidWord);
   AlignedText nfc = cleaned.finish();
   aligned_normalize(nfc, text::Form::nfc);
 
@@ -159,7 +151,7 @@ std::vector<AlignedText> WordPieceTokenizer::basic_tokenize(const std::string& s
   for_each_char(nfc.text, [&](size_t b, size_t, int32_t cp) {
     if (is_python_space(cp)) flush(b);
     else if (word_start == std::string::npos) word_start = b;
-  });
+  }, kInvalidWord);
   flush(nfc.text.size());
   return out;
 }

@@ -3,10 +3,7 @@
 set -u
 moekit=$1
 data=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+source "$(dirname "$0")/lib.sh"  # $work (removed at exit), $failures, fail()
 
 # expect_error EXIT_CODE PHRASE -- command...: exit code, exactly one stderr line, phrase in it.
 expect_error() {

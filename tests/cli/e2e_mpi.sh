@@ -15,10 +15,7 @@ if ! "$moekit" --version | grep -q "MPI ("; then echo "SKIP: moekit was built wi
 # Open MPI refuses root unless told (containers, CI); one thread per rank on the 2-core machine.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
 mpi=(mpirun -np 2 --oversubscribe --bind-to none)
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+source "$(dirname "$0")/lib.sh"  # $work (removed at exit), $failures, fail()
 same_weights() {  # A B what: within 1e-6 relative; says whether bit-identical
   local r
   r=$("$compare" safetensors "$1" "$2" 1e-6) || fail "$3: weights differ: $r"

@@ -12,10 +12,7 @@ if ! "$moekit" --version | grep -q "MPI ("; then echo "SKIP: moekit was built wi
 # Open MPI refuses root unless told (containers, CI): the runner passes its environment on to mpirun.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
 unset MOEKIT_LAUNCHER  # only the step's own launcher
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+source "$(dirname "$0")/lib.sh"  # $work (removed at exit), $failures, fail()
 
 source "$(dirname "$0")/keyword_task.sh"
 keyword_vocab "$work/vocab.txt"

@@ -7,10 +7,7 @@
 set -u
 moekit=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")  # the recipe run below cds
 data=$2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+source "$(dirname "$0")/lib.sh"  # $work (removed at exit), $failures, fail()
 
 # bert_tiny (a Hugging Face model, logits of order 0.1-1) and an MoE split of it; texts in its
 # vocabulary, of mixed lengths so batches pad.

@@ -7,10 +7,7 @@
 # Usage: e2e_question_answering.sh MOEKIT_BINARY TEST_DATA_DIR
 set -u
 moekit=$1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+source "$(dirname "$0")/lib.sh"  # $work (removed at exit), $failures, fail()
 run() { "$moekit" --threads 1 --quiet "$@"; }
 best() { awk '$1 == "best" {print $4}' "$1"; }
 at_least() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a != "" && a >= b) }'; }

@@ -4,10 +4,7 @@
 # skips everything. Usage: e2e_recipe.sh MOEKIT_BINARY TEST_DATA_DIR
 set -u
 moekit=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")  # the runs below cd
-work=$(mktemp -d)
-trap "rm -rf \"$work\"" EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+source "$(dirname "$0")/lib.sh"  # $work (removed at exit), $failures, fail()
 
 # The keyword task: the one colour word in each line is the label.
 source "$(dirname "$0")/keyword_task.sh"

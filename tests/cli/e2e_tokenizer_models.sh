@@ -6,10 +6,7 @@ set -u
 moekit=$1
 data=$2
 toks=$data/tokenizers
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+source "$(dirname "$0")/lib.sh"  # $work (removed at exit), $failures, fail()
 
 printf 'label\ttext\ttext_pair\npos\tThe Movie was GREAT!\tWe watched twice\nneg\tso boring, 中文 😀\tyes\nneg\tnaïve café\tx\n' >"$work/data.tsv"
 cat >"$work/config.json" <<JSON

@@ -4,11 +4,8 @@
 # Usage: e2e_train.sh MOEKIT_BINARY TEST_DATA_DIR
 set -u
 moekit=$1
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+source "$(dirname "$0")/lib.sh"  # $work (removed at exit), $failures, fail()
 SECONDS=0
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
 # The keyword task: the one colour word in each line is the label.
 source "$(dirname "$0")/keyword_task.sh"

@@ -7,12 +7,9 @@
 #   $work/serve.json (POST /predict of two texts to the served int8 export), $work/serve_tokens.json
 #   (the same to /predict_tokens);
 #   teacher_metric / student_metric: the best dev METRIC of train and distill.
-# $moekit comes from the caller; this file makes $work (removed at exit) and fail(), which counts
-# into $failures.
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+# $moekit comes from the caller; this file makes (through lib.sh) $work (removed at exit) and
+# fail(), which counts into $failures.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 run() { "$moekit" --threads 1 --quiet "$@"; }
 task_head_pipeline() {
   local kind=$1 problem=$2 ext=$3 metric=$4 steps=${5:-300}
