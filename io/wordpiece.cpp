@@ -32,9 +32,6 @@ using text::append_utf8;
 using text::decode;
 using text::for_each_char;
 
-// for_each_char's message here; unreachable, as tokenize() validates the text first.
-constexpr const char* kInvalidWord = "invalid UTF-8 in word";
-
 bool category_starts_with_c(utf8proc_category_t c) {
   return c == UTF8PROC_CATEGORY_CC || c == UTF8PROC_CATEGORY_CF || c == UTF8PROC_CATEGORY_CS ||
          c == UTF8PROC_CATEGORY_CO || c == UTF8PROC_CATEGORY_CN;
@@ -80,13 +77,13 @@ void lower_strip_accents(AlignedText& word) {
     std::string l;
     append_utf8(l, lower);
     lowered.replace(b, e, l);
-  }, kInvalidWord);
+  });
   word = lowered.finish();
   aligned_normalize(word, text::Form::nfd);
   AlignedBuilder kept(word);
   for_each_char(word.text, [&](size_t b, size_t e, int32_t cp) {
     if (utf8proc_category(cp) != UTF8PROC_CATEGORY_MN) kept.keep(b, e);
-  }, kInvalidWord);
+  });
   word = kept.finish();
 }
 
@@ -98,7 +95,7 @@ void split_on_punctuation(const AlignedText& word, std::vector<AlignedText>& out
     if (start < b) out.push_back(word.slice(start, b));
     out.push_back(word.slice(b, e));
     start = e;
-  }, kInvalidWord);
+  });
   if (start < word.text.size()) out.push_back(word.slice(start, word.text.size()));
 }
 
@@ -131,7 +128,7 @@ std::vector<AlignedText> WordPieceTokenizer::basic_tokenize(const std::string& s
     } else {
       cleaned.keep(b, e);
     }
-  }, kInvalidWord);
+  });
   AlignedText nfc = cleaned.finish();
   aligned_normalize(nfc, text::Form::nfc);
 
@@ -151,7 +148,7 @@ std::vector<AlignedText> WordPieceTokenizer::basic_tokenize(const std::string& s
   for_each_char(nfc.text, [&](size_t b, size_t, int32_t cp) {
     if (is_python_space(cp)) flush(b);
     else if (word_start == std::string::npos) word_start = b;
-  }, kInvalidWord);
+  });
   flush(nfc.text.size());
   return out;
 }
