@@ -179,14 +179,24 @@ void Attention::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng*
   Mat probs(n_blocks * seq, seq);  // [(b*heads + h)*seq + i, j]
   Mat ctx(n, hidden);
   Mat qh, kh, vh, pmask;
-  if (!cache && !train && prec == Precision::fp32) {
+  // bf16 where this CPU has no bf16 kernels runs fp32 products of bf16-rounded operands
+  // (model/matmul.h): Q, K, V and the probabilities are this forward's own buffers, so they are
+  // rounded in place and take the fp32 path below, without head-major and rounded copies.
+  const bool bf16_as_fp32 = prec == Precision::bf16 && !matmul_isa().bf16_native;
+  if (!cache && !train && (prec == Precision::fp32 || bf16_as_fp32)) {
     // Inference: each (sequence, head) block of Q, K and V is read where the projections wrote
     // it, and the context is written straight into its [tokens, hidden] place (no copies).
+    if (bf16_as_fp32 && fused) {
+      round_to_bf16(qkv.data(), static_cast<size_t>(qkv.size()));
+    } else if (bf16_as_fp32) {
+      for (Mat* m : {&q_own, &k_own, &v_own}) round_to_bf16(m->data(), static_cast<size_t>(m->size()));
+    }
     const int64_t S = seq, H = hidden, L = ld, Hd = hd, N = heads;
     const StridedMatrices q_in{q_data, S * L, Hd, L, 1}, k_t{k_data, S * L, Hd, 1, L}, v_in{v_data, S * L, Hd, L, 1},
         p_out{probs.data(), N * S * S, S * S, S, 1}, ctx_out{ctx.data(), S * H, Hd, H, 1};
     strided_batched_matmul(q_in, k_t, p_out, batch.batch, N, S, Hd, S);  // raw Q K^T
     masked_softmax(probs, batch, heads, scale);
+    if (bf16_as_fp32) round_to_bf16(probs.data(), static_cast<size_t>(probs.size()));
     strided_batched_matmul(p_out, v_in, ctx_out, batch.batch, N, S, S, Hd);
   } else {
     if (train) pmask = dropout_mask(*dropout_rng, n_blocks * seq, seq, attention_dropout);

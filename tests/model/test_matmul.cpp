@@ -291,3 +291,26 @@ TEST_CASE("Attention's fused Q, K, V pack gives the unfused result and is droppe
     CHECK_FALSE(att.qkv_packed);  // the weights may change now
   }
 }
+
+// bf16 inference without bf16 kernels rounds Q, K, V and the probabilities in place and runs
+// fp32 products on them; the training forward rounds copies of the same tensors for its batched
+// products. Products of bf16 values are exact in fp32, so only summation order may differ: a
+// tensor left unrounded would show as ~1e-3 (bf16's 2^-8 relative step), far above the bound.
+TEST_CASE("bf16 attention inference equals the training forward's bf16 products", "[matmul][bf16]") {
+  BertConfig c = test::tiny_config();
+  Attention att;
+  att.init("att.", c);
+  Rng rng(5);
+  ParamList params;
+  att.collect(params);
+  for (Param* p : params) p->value = random_mat(rng, p->value.rows(), p->value.cols(), 0.4);
+  for (Linear* l : {&att.query, &att.key, &att.value, &att.out}) l->set_precision(Precision::bf16);
+  const Batch b = test::tiny_batch(c, {6, 4, 2}, 12);
+  const Mat x = random_mat(rng, b.n_tok(), c.hidden_size);
+  Mat inference, training;
+  Attention::Cache cache;
+  att.forward(x, b, training, &cache, nullptr);
+  att.forward(x, b, inference, nullptr, nullptr);
+  INFO("bf16 kernels " << (matmul_isa().bf16_native ? "on" : "off"));
+  CHECK(rel_diff(inference, to_double(training)) < 2e-5);
+}
