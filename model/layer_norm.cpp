@@ -26,8 +26,9 @@ MOEKIT_CLONES void add_row(const float* a, const float* b, Eigen::Index h, float
 }  // namespace
 
 // Rows by model/vector_math's layer_norm_row: two-pass mean and variance in float, vectorised with
-// several partial sums per row (rounding error near 1e-7 relative).
-void LayerNorm::forward(MatRef x, Mat& y, Cache* cache) const {
+// several partial sums per row (rounding error near 1e-7 relative). With a residual, each row's
+// sum is formed in y and normalised there.
+void LayerNorm::normalize(MatRef x, const MatRef* residual, Mat& y, Cache* cache) const {
   const Eigen::Index n = x.rows(), h = x.cols();
   y.resize(n, h);
   if (cache) {
@@ -38,30 +39,24 @@ void LayerNorm::forward(MatRef x, Mat& y, Cache* cache) const {
   const float* beta = bias.value.data();
 #pragma omp parallel for schedule(static)
   for (Eigen::Index r = 0; r < n; ++r) {
-    const float rstd =
-        layer_norm_row(x.row(r).data(), gamma, beta, eps, h, y.row(r).data(), cache ? cache->xhat.row(r).data() : nullptr);
+    const float* in = x.row(r).data();
+    float* yr = y.row(r).data();
+    if (residual) {
+      add_row(in, residual->row(r).data(), h, yr);
+      in = yr;
+    }
+    const float rstd = layer_norm_row(in, gamma, beta, eps, h, yr, cache ? cache->xhat.row(r).data() : nullptr);
     if (cache) cache->rstd(r) = rstd;
   }
 }
 
+void LayerNorm::forward(MatRef x, Mat& y, Cache* cache) const { normalize(x, nullptr, y, cache); }
+
 void LayerNorm::forward_sum(MatRef x, MatRef residual, Mat& y, Cache* cache) const {
-  const Eigen::Index n = x.rows(), h = x.cols();
-  if (residual.rows() != n || residual.cols() != h)
-    fail("", "LayerNorm: residual is " + shape_str(residual.rows(), residual.cols()) + ", input " + shape_str(n, h));
-  y.resize(n, h);
-  if (cache) {
-    cache->xhat.resize(n, h);
-    cache->rstd.resize(n);
-  }
-  const float* gamma = weight.value.data();
-  const float* beta = bias.value.data();
-#pragma omp parallel for schedule(static)
-  for (Eigen::Index r = 0; r < n; ++r) {
-    float* yr = y.row(r).data();
-    add_row(x.row(r).data(), residual.row(r).data(), h, yr);
-    const float rstd = layer_norm_row(yr, gamma, beta, eps, h, yr, cache ? cache->xhat.row(r).data() : nullptr);
-    if (cache) cache->rstd(r) = rstd;
-  }
+  if (residual.rows() != x.rows() || residual.cols() != x.cols())
+    fail("", "LayerNorm: residual is " + shape_str(residual.rows(), residual.cols()) + ", input " +
+                 shape_str(x.rows(), x.cols()));
+  normalize(x, &residual, y, cache);
 }
 
 // g = dy * gamma;  dx = rstd * (g - mean(g) - xhat * mean(g * xhat))

@@ -24,6 +24,9 @@ struct LayerNorm {
   // Writes dx, accumulates gamma/beta grads.
   void backward(MatRef dy, const Cache& cache, Mat& dx);
   void collect(ParamList& params);
+
+ private:
+  void normalize(MatRef x, const MatRef* residual, Mat& y, Cache* cache) const;
 };
 
 // True for a LayerNorm gain by its Hugging Face name: BERT's "...LayerNorm.weight" and
