@@ -3,7 +3,7 @@
 
 namespace moekit::cli {
 
-// The spin count moekit sets (libgomp iterations of a pause instruction: ~0.1-0.5 ms, by CPU).
+// The spin count moekit sets (libgomp iterations of a pause instruction, whose length differs by CPU).
 constexpr const char* kDefaultSpinCount = "10000";
 
 // When neither OMP_WAIT_POLICY nor GOMP_SPINCOUNT is set: sets GOMP_SPINCOUNT=kDefaultSpinCount and

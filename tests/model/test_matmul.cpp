@@ -37,6 +37,16 @@ struct Shape {
 // Odd sizes (no vector width divides them), a single row, and the model's real shapes.
 const Shape kShapes[] = {{1, 1, 1}, {1, 64, 32}, {7, 13, 5}, {67, 130, 65}, {256, 256, 1024}, {300, 1024, 256}};
 
+// An attention block of config c with normal random weights (standard deviation 0.4).
+Attention random_attention(const BertConfig& c, Rng& rng) {
+  Attention att;
+  att.init("att.", c);
+  ParamList params;
+  att.collect(params);
+  for (Param* p : params) p->value = random_mat(rng, p->value.rows(), p->value.cols(), 0.4);
+  return att;
+}
+
 }  // namespace
 
 TEST_CASE("fp32 products equal a double-precision product to float round-off", "[matmul]") {
@@ -263,12 +273,8 @@ TEST_CASE("A packed Linear runs the pack for inference and drops it when trained
 
 TEST_CASE("Attention's fused Q, K, V pack gives the unfused result and is dropped when trained", "[matmul][linear]") {
   BertConfig c = test::tiny_config();
-  Attention att;
-  att.init("att.", c);
   Rng rng(3);
-  ParamList params;
-  att.collect(params);
-  for (Param* p : params) p->value = random_mat(rng, p->value.rows(), p->value.cols(), 0.4);
+  Attention att = random_attention(c, rng);
   const Batch b = test::tiny_batch(c, {6, 4, 2}, 11);
   const Mat x = random_mat(rng, b.n_tok(), c.hidden_size);
   for (Precision p : {Precision::fp32, Precision::bf16}) {
@@ -296,14 +302,11 @@ TEST_CASE("Attention's fused Q, K, V pack gives the unfused result and is droppe
 // fp32 products on them; the training forward rounds copies of the same tensors for its batched
 // products. Products of bf16 values are exact in fp32, so only summation order may differ: a
 // tensor left unrounded would show as ~1e-3 (bf16's 2^-8 relative step), far above the bound.
+// (With bf16 kernels, unpacked inference runs the training forward's products, so this holds too.)
 TEST_CASE("bf16 attention inference equals the training forward's bf16 products", "[matmul][bf16]") {
   BertConfig c = test::tiny_config();
-  Attention att;
-  att.init("att.", c);
   Rng rng(5);
-  ParamList params;
-  att.collect(params);
-  for (Param* p : params) p->value = random_mat(rng, p->value.rows(), p->value.cols(), 0.4);
+  Attention att = random_attention(c, rng);
   for (Linear* l : {&att.query, &att.key, &att.value, &att.out}) l->set_precision(Precision::bf16);
   const Batch b = test::tiny_batch(c, {6, 4, 2}, 12);
   const Mat x = random_mat(rng, b.n_tok(), c.hidden_size);
