@@ -1,11 +1,16 @@
 #include "model/attention.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
+
+#include <omp.h>
 
 #include "model/dropout.h"
 #include "model/matmul.h"
+#include "model/onednn_common.h"
 #include "model/vector_math.h"
 
 namespace moekit {
@@ -31,20 +36,38 @@ void from_head_major(const Mat& xh, Eigen::Index seq, Eigen::Index heads, Mat& o
   }
 }
 
-// The fused bf16 projections [batch*seq, 3*hidden] (Q | K | V) -> Q, K and V head-major, each
-// [(b*heads + h)*seq + i, hd]: oneDNN runs AMX kernels on contiguous (sequence, head) blocks
-// (Intel Xeon with AMX, 2026-12-02: Q K^T 641 vs 278 GFLOP/s read in place, P V 1115 vs 453), and
-// copying bf16 rows costs less than that difference.
-void bf16_heads(const uint16_t* qkv, Eigen::Index n, Eigen::Index seq, Eigen::Index heads, Eigen::Index hd,
-                uint16_t* out) {
-  const Eigen::Index hidden = heads * hd, ld = 3 * hidden, n_blocks = n / seq * heads, part = n * hidden;
-#pragma omp parallel for schedule(static)
-  for (Eigen::Index blk = 0; blk < n_blocks; ++blk) {
-    const Eigen::Index b = blk / heads, h = blk % heads;
-    for (int which = 0; which < 3; ++which)
-      for (Eigen::Index i = 0; i < seq; ++i)
-        std::memcpy(out + which * part + (blk * seq + i) * hd, qkv + (b * seq + i) * ld + which * hidden + h * hd,
-                    sizeof(uint16_t) * static_cast<size_t>(hd));
+// softmax(scores * scale) over the real keys of one (sequence, head) block [seq, seq] of raw
+// scores Q K^T, in place; m is the sequence's key mask.
+void masked_softmax_block(float* p, Eigen::Index seq, const uint8_t* m, float scale) {
+  bool any_key = false;
+  for (Eigen::Index j = 0; j < seq; ++j) any_key |= m[j] != 0;
+  Eigen::Index real = 0;  // right padding (make_batch's layout): keys [0, real) are real
+  while (real < seq && m[real]) ++real;
+  bool right_padded = real > 0;
+  for (Eigen::Index j = real; j < seq && right_padded; ++j) right_padded = m[j] == 0;
+  if (right_padded) {
+    // The same softmax, vectorised (model/vector_math.h) over the real keys; padded keys get
+    // exactly 0. Row by row: each row segment is contiguous.
+    for (Eigen::Index i = 0; i < seq; ++i) {
+      softmax_scaled(p + i * seq, real, scale);
+      std::fill(p + i * seq + real, p + (i + 1) * seq, 0.0f);
+    }
+    return;
+  }
+  for (Eigen::Index i = 0; i < seq; ++i) {
+    // HF adds finfo(float32).min to masked scores: their exp is exactly 0 unless no key is real,
+    // in which case every score is equally tiny and softmax is uniform.
+    float* row = p + i * seq;
+    float mx = -std::numeric_limits<float>::infinity();
+    for (Eigen::Index j = 0; j < seq; ++j)
+      if (m[j] || !any_key) mx = std::max(mx, row[j]);
+    float sum = 0;
+    for (Eigen::Index j = 0; j < seq; ++j) {
+      const float e = (m[j] || !any_key) ? std::exp((row[j] - mx) * scale) : 0.0f;
+      row[j] = e;
+      sum += e;
+    }
+    for (Eigen::Index j = 0; j < seq; ++j) row[j] /= sum;
   }
 }
 
@@ -53,37 +76,75 @@ void bf16_heads(const uint16_t* qkv, Eigen::Index n, Eigen::Index seq, Eigen::In
 void masked_softmax(Mat& probs, const Batch& batch, Eigen::Index heads, float scale) {
   const Eigen::Index seq = batch.seq, n_blocks = batch.batch * heads;
 #pragma omp parallel for schedule(static)
-  for (Eigen::Index blk = 0; blk < n_blocks; ++blk) {
-    const Eigen::Index b = blk / heads;
-    auto p = probs.block(blk * seq, 0, seq, seq);
-    const uint8_t* m = &batch.mask[static_cast<size_t>(b * seq)];
-    bool any_key = false;
-    for (Eigen::Index j = 0; j < seq; ++j) any_key |= m[j] != 0;
-    Eigen::Index real = 0;  // right padding (make_batch's layout): keys [0, real) are real
-    while (real < seq && m[real]) ++real;
-    bool right_padded = real > 0;
-    for (Eigen::Index j = real; j < seq && right_padded; ++j) right_padded = m[j] == 0;
-    if (right_padded) {
-      // The same softmax, vectorised (model/vector_math.h) over the real keys; padded keys get
-      // exactly 0. Row by row: each row segment is contiguous.
-      for (Eigen::Index i = 0; i < seq; ++i) softmax_scaled(p.row(i).data(), real, scale);
-      p.rightCols(seq - real).setZero();
-    }
-    for (Eigen::Index i = 0; i < seq && !right_padded; ++i) {
-      // HF adds finfo(float32).min to masked scores: their exp is exactly 0 unless no key is real,
-      // in which case every score is equally tiny and softmax is uniform.
-      float mx = -std::numeric_limits<float>::infinity();
-      for (Eigen::Index j = 0; j < seq; ++j)
-        if (m[j] || !any_key) mx = std::max(mx, p(i, j));
-      float sum = 0;
-      for (Eigen::Index j = 0; j < seq; ++j) {
-        const float e = (m[j] || !any_key) ? std::exp((p(i, j) - mx) * scale) : 0.0f;
-        p(i, j) = e;
-        sum += e;
-      }
-      p.row(i) /= sum;
-    }
+  for (Eigen::Index blk = 0; blk < n_blocks; ++blk)
+    masked_softmax_block(probs.data() + blk * seq * seq, seq, &batch.mask[static_cast<size_t>(blk / heads * seq)],
+                         scale);
+}
+
+// Runs f(b, h0, h1) for every (sequence b, heads [h0, h1)) unit of attention inference, the units
+// spread over the threads and each run whole by one thread, so that its scores stay in that
+// core's cache: at batch 32 x seq 128 the whole batch's scores are 8 MB a layer, written, read
+// and read again when each step ran over the whole batch. A batch too small to give every
+// thread two sequences splits its sequences' heads into groups.
+template <typename F>
+void for_each_attention_unit(Eigen::Index batch_size, Eigen::Index heads, F f) {
+  const Eigen::Index threads = omp_get_max_threads();
+  const Eigen::Index groups = std::min<Eigen::Index>(heads, (2 * threads + batch_size - 1) / batch_size);
+  const Eigen::Index per_group = (heads + groups - 1) / groups, units = batch_size * groups;
+#pragma omp parallel for schedule(static)
+  for (Eigen::Index u = 0; u < units; ++u) {
+    const Eigen::Index b = u / groups, h0 = u % groups * per_group, h1 = std::min(heads, h0 + per_group);
+    if (h0 < h1) f(b, h0, h1);
   }
+}
+
+// fp32 attention of heads [h0, h1) of one sequence, read in place: q, k and v point at the
+// sequence's first row of each (row stride ld), ctx at its first context row (row stride
+// hidden). round_probs rounds the probabilities to bf16 (bf16 on fp32 kernels).
+void sequence_attention_fp32(const float* q, const float* k, const float* v, Eigen::Index ld, const uint8_t* mask,
+                             Eigen::Index seq, Eigen::Index hidden, Eigen::Index hd, Eigen::Index h0, Eigen::Index h1,
+                             float scale, bool round_probs, float* ctx) {
+  const Eigen::Index g = h1 - h0;
+  thread_local std::vector<float> scores;
+  scores.resize(static_cast<size_t>(g * seq * seq));
+  const int64_t S = seq, Hd = hd, H = hidden, L = ld;
+  const int64_t at = h0 * hd;
+  strided_batched_matmul({const_cast<float*>(q + at), S * L, Hd, L, 1}, {const_cast<float*>(k + at), S * L, Hd, 1, L},
+                         {scores.data(), g * S * S, S * S, S, 1}, 1, g, S, Hd, S);
+  for (Eigen::Index h = 0; h < g; ++h) masked_softmax_block(scores.data() + h * seq * seq, seq, mask, scale);
+  if (round_probs) round_to_bf16(scores.data(), scores.size());
+  strided_batched_matmul({scores.data(), g * S * S, S * S, S, 1}, {const_cast<float*>(v + at), S * L, Hd, L, 1},
+                         {ctx + at, S * H, Hd, H, 1}, 1, g, S, S, Hd);
+}
+
+// bf16 attention of heads [h0, h1) of one sequence: qkv holds its rows of the fused bf16
+// projections (row stride 3*hidden), ctx its rows of the context (row stride hidden).
+void sequence_attention_bf16(const uint16_t* qkv, const uint8_t* mask, Eigen::Index seq, Eigen::Index hidden,
+                             Eigen::Index hd, Eigen::Index h0, Eigen::Index h1, float scale, uint16_t* ctx) {
+  const Eigen::Index g = h1 - h0, part = g * seq * hd;
+  thread_local std::vector<uint16_t> heads3, probs16;
+  thread_local std::vector<float> scores;
+  heads3.resize(static_cast<size_t>(3 * part));
+  scores.resize(static_cast<size_t>(g * seq * seq));
+  probs16.resize(scores.size());
+  // Head-major copies: AMX kernels on contiguous (head, row) blocks beat strided reads (Intel
+  // Xeon with AMX, 2026-12-02: Q K^T 641 vs 278 GFLOP/s, P V 1115 vs 453).
+  for (int which = 0; which < 3; ++which)
+    for (Eigen::Index h = 0; h < g; ++h)
+      for (Eigen::Index i = 0; i < seq; ++i)
+        std::memcpy(heads3.data() + which * part + (h * seq + i) * hd, qkv + i * 3 * hidden + which * hidden + (h0 + h) * hd,
+                    sizeof(uint16_t) * static_cast<size_t>(hd));
+  uint16_t* q = heads3.data();
+  uint16_t* k = q + part;
+  uint16_t* v = k + part;
+  const int64_t S = seq, Hd = hd, H = hidden;
+  strided_batched_matmul({q, g * S * Hd, S * Hd, Hd, 1, true}, {k, g * S * Hd, S * Hd, 1, Hd, true},
+                         {scores.data(), g * S * S, S * S, S, 1}, 1, g, S, Hd, S);
+  for (Eigen::Index h = 0; h < g; ++h) masked_softmax_block(scores.data() + h * seq * seq, seq, mask, scale);
+  onednn::convert_bf16(scores.data(), 1, static_cast<Eigen::Index>(scores.size()),
+                       static_cast<Eigen::Index>(scores.size()), probs16.data());
+  strided_batched_matmul({probs16.data(), g * S * S, S * S, S, 1, true}, {v, g * S * Hd, S * Hd, Hd, 1, true},
+                         {ctx + h0 * Hd, S * H, Hd, H, 1, true}, 1, g, S, S, Hd);
 }
 
 }  // namespace
@@ -105,30 +166,22 @@ void Attention::init(const std::string& p, const BertConfig& c, bool with_projec
   hidden_dropout = c.distilbert() ? 0.0f : c.hidden_dropout_prob;
 }
 
-// Inference on bf16 kernels: Q, K and V come out of their fused product as bf16, the two batched
-// products read them head-major, the probabilities are rounded once for the second product, and
-// the context goes to the output projection as bf16: each tensor is rounded where the bf16
-// products would round it anyway, and no float copy of Q, K, V or the context is made.
+// Inference on bf16 kernels: Q, K and V come out of their fused product as bf16, and the context
+// goes to the output projection as bf16: each tensor is rounded where the bf16 products would
+// round it anyway. Between the two, each thread runs whole (sequence, head-group) units.
 void Attention::bf16_inference(MatRef x, const Batch& batch, Mat& o) const {
   const Attention& w = shared ? *shared : *this;
   const Eigen::Index n = x.rows(), hidden = x.cols(), seq = batch.seq, hd = hidden / heads;
-  thread_local Bf16Matrix qkv, heads3, probs16, ctx;
+  thread_local Bf16Matrix qkv, ctx;
   w.qkv_packed->multiply(x, qkv);
-  heads3.resize(3 * n, hidden);
-  bf16_heads(qkv.data(), n, seq, heads, hd, heads3.data());
-  const int64_t S = seq, H = hidden, Hd = hd, N = heads;
-  uint16_t* q = heads3.data();
-  uint16_t* k = q + n * hidden;
-  uint16_t* v = k + n * hidden;
-  const StridedMatrices q_in{q, N * S * Hd, S * Hd, Hd, 1, true}, k_t{k, N * S * Hd, S * Hd, 1, Hd, true},
-      v_in{v, N * S * Hd, S * Hd, Hd, 1, true};
-  Mat probs(batch.batch * heads * seq, seq);  // [(b*heads + h)*seq + i, j]
-  strided_batched_matmul(q_in, k_t, {probs.data(), N * S * S, S * S, S, 1}, batch.batch, N, S, Hd, S);  // raw Q K^T
-  masked_softmax(probs, batch, heads, 1.0f / std::sqrt(static_cast<float>(hd)));
-  to_bf16(probs, probs16);
   ctx.resize(n, hidden);
-  strided_batched_matmul({probs16.data(), N * S * S, S * S, S, 1, true}, v_in, {ctx.data(), S * H, Hd, H, 1, true},
-                         batch.batch, N, S, S, Hd);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const uint16_t* qkv_data = qkv.data();
+  uint16_t* ctx_data = ctx.data();
+  for_each_attention_unit(batch.batch, heads, [&](Eigen::Index b, Eigen::Index h0, Eigen::Index h1) {
+    sequence_attention_bf16(qkv_data + b * seq * 3 * hidden, &batch.mask[static_cast<size_t>(b * seq)], seq, hidden,
+                            hd, h0, h1, scale, ctx_data + b * seq * hidden);
+  });
   w.out.packed->multiply(ctx, o);
 }
 
@@ -176,7 +229,7 @@ void Attention::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng*
 
   const Eigen::Index n_blocks = batch.batch * heads;
   const bool train = dropout_rng && attention_dropout > 0;
-  Mat probs(n_blocks * seq, seq);  // [(b*heads + h)*seq + i, j]
+  Mat probs;  // [(b*heads + h)*seq + i, j], the whole batch's (training and the cache)
   Mat ctx(n, hidden);
   Mat qh, kh, vh, pmask;
   // bf16 where this CPU has no bf16 kernels runs fp32 products of bf16-rounded operands
@@ -191,14 +244,13 @@ void Attention::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng*
     } else if (bf16_as_fp32) {
       for (Mat* m : {&q_own, &k_own, &v_own}) round_to_bf16(m->data(), static_cast<size_t>(m->size()));
     }
-    const int64_t S = seq, H = hidden, L = ld, Hd = hd, N = heads;
-    const StridedMatrices q_in{q_data, S * L, Hd, L, 1}, k_t{k_data, S * L, Hd, 1, L}, v_in{v_data, S * L, Hd, L, 1},
-        p_out{probs.data(), N * S * S, S * S, S, 1}, ctx_out{ctx.data(), S * H, Hd, H, 1};
-    strided_batched_matmul(q_in, k_t, p_out, batch.batch, N, S, Hd, S);  // raw Q K^T
-    masked_softmax(probs, batch, heads, scale);
-    if (bf16_as_fp32) round_to_bf16(probs.data(), static_cast<size_t>(probs.size()));
-    strided_batched_matmul(p_out, v_in, ctx_out, batch.batch, N, S, S, Hd);
+    for_each_attention_unit(batch.batch, heads, [&](Eigen::Index b, Eigen::Index h0, Eigen::Index h1) {
+      const Eigen::Index row = b * seq * ld;
+      sequence_attention_fp32(q_data + row, k_data + row, v_data + row, ld, &batch.mask[static_cast<size_t>(b * seq)],
+                              seq, hidden, hd, h0, h1, scale, bf16_as_fp32, ctx.data() + b * seq * hidden);
+    });
   } else {
+    probs.resize(n_blocks * seq, seq);
     if (train) pmask = dropout_mask(*dropout_rng, n_blocks * seq, seq, attention_dropout);
     // Head-major copies [(b*heads + h)*seq + i, hd], so that every (sequence, head) block is one
     // contiguous matrix and each product of the layer is one batched call; the cache keeps them.

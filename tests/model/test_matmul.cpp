@@ -317,3 +317,28 @@ TEST_CASE("bf16 attention inference equals the training forward's bf16 products"
   INFO("bf16 kernels " << (matmul_isa().bf16_native ? "on" : "off"));
   CHECK(rel_diff(inference, to_double(training)) < 2e-5);
 }
+
+// Packed inference runs attention per (sequence, head-group) unit on each thread: heads split
+// into groups when the batch has fewer than two sequences per thread, whole sequences otherwise.
+// Both layouts must give the training forward's result at fp32 and bf16, with padding.
+TEST_CASE("Packed attention inference equals the training forward for small and large batches", "[matmul][bf16]") {
+  BertConfig c = test::tiny_config();
+  for (Precision p : {Precision::fp32, Precision::bf16}) {
+    for (const std::vector<int64_t>& lengths : {std::vector<int64_t>{5}, {6, 4, 2}, {6, 4, 2, 5, 3, 6, 1, 6, 2}}) {
+      Rng rng(7);
+      Attention att = random_attention(c, rng);
+      for (Linear* l : {&att.query, &att.key, &att.value, &att.out}) l->set_precision(p);
+      const Batch b = test::tiny_batch(c, lengths, 13);
+      const Mat x = random_mat(rng, b.n_tok(), c.hidden_size);
+      Mat inference, training;
+      Attention::Cache cache;
+      att.forward(x, b, training, &cache, nullptr);
+      att.out.pack_for_inference();
+      att.pack_qkv_for_inference();
+      att.forward(x, b, inference, nullptr, nullptr);
+      INFO((p == Precision::fp32 ? "fp32" : "bf16") << ", " << lengths.size() << " sequences, bf16 kernels "
+                                                     << (matmul_isa().bf16_native ? "on" : "off"));
+      CHECK(rel_diff(inference, to_double(training)) < 2e-5);
+    }
+  }
+}
