@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include <immintrin.h>
+#include <omp.h>
 
 #include "model/activation.h"
 #include "model/error.h"
@@ -116,6 +118,38 @@ void check_cols(Eigen::Index x_cols, const PackedInt8Matrix& w, const char* what
         std::string(what) + ": " + std::to_string(w.cols) + " input columns could overflow the int32 accumulator");
 }
 
+// Runs the product a * w^T in chunks of rows, each chunk on one thread, and hands each chunk's
+// int32 sums to epilogue(acc, first_row, rows) while they are in that core's cache: the whole
+// product's sums (16 MB for an FFN up-projection of 4096 tokens) were written to memory and read
+// back. Batches too small to give every thread two chunks run as one product on all threads, and
+// a caller already on one thread of a parallel region (an MoE expert's rows) as one product there.
+template <typename Epilogue>
+void multiply_in_chunks(const QuantizedActivations& a, const PackedInt8Matrix& w, Epilogue epilogue) {
+  // About 32k sums (128 KB) a chunk, 32 to 256 rows: 32768, 65536, 131072 and 262144 sums ran
+  // base int8 MoE at 13.1k, 12.9k, 12.5k and 11.8k tokens/s (Intel Xeon with AMX, 2026-12-04).
+  const Eigen::Index m = a.rows, n = w.rows;
+  const Eigen::Index chunk = std::clamp<Eigen::Index>(32768 / std::max<Eigen::Index>(n, 1) / 16 * 16, 32, 256);
+  const Eigen::Index chunks = (m + chunk - 1) / chunk;
+  if (omp_in_parallel() || chunks < 2 * omp_get_max_threads()) {
+    Int32Mat acc(m, n);
+    w.weight->multiply_int8(a.u.data(), m, acc.data());
+#pragma omp parallel for schedule(static) if (m * n > 65536)
+    for (Eigen::Index i = 0; i < m; ++i) epilogue(acc.row(i).data(), i, 1);
+    return;
+  }
+#pragma omp parallel
+  {
+    thread_local std::vector<int32_t> acc;
+    acc.resize(static_cast<size_t>(chunk * n));
+#pragma omp for schedule(static)
+    for (Eigen::Index c = 0; c < chunks; ++c) {
+      const Eigen::Index r0 = c * chunk, rows = std::min(chunk, m - r0);
+      w.weight->multiply_int8(a.u.data() + r0 * a.cols, rows, acc.data());
+      epilogue(acc.data(), r0, rows);
+    }
+  }
+}
+
 }  // namespace
 
 QuantizedMatrix quantize_int8_rows(const Mat& w, const std::string& name) {
@@ -204,15 +238,14 @@ void int8_linear(const QuantizedActivations& a, const PackedInt8Matrix& w, MatRe
   const Eigen::Index m = a.rows, n = w.rows;
   y.resize(m, n);
   if (y.size() == 0) return;
-  Int32Mat acc(m, n);
-  w.weight->multiply_int8(a.u.data(), m, acc.data());
   // The integer part exact; then float: the dot rounded once, the scale product once, the
   // product once and the bias add once (a few 2^-24 relative in all).
   const float* b = bias.size() ? bias.data() : nullptr;
-#pragma omp parallel for schedule(static) if (m * n > 65536)
-  for (Eigen::Index i = 0; i < m; ++i)
-    dequantize_row(acc.row(i).data(), w.row_sum.data(), w.scale.data(), b, n, a.zero[size_t(i)], a.scale[size_t(i)],
-                   y.row(i).data());
+  multiply_in_chunks(a, w, [&](const int32_t* acc, Eigen::Index r0, Eigen::Index rows) {
+    for (Eigen::Index i = r0; i < r0 + rows; ++i)
+      dequantize_row(acc + (i - r0) * n, w.row_sum.data(), w.scale.data(), b, n, a.zero[size_t(i)], a.scale[size_t(i)],
+                     y.row(i).data());
+  });
 }
 
 QuantizedActivations int8_linear_activated(const QuantizedActivations& a, const PackedInt8Matrix& w, MatRef bias,
@@ -228,21 +261,18 @@ QuantizedActivations int8_linear_activated(const QuantizedActivations& a, const 
   out.scale.resize(size_t(m));
   out.zero.resize(size_t(m));
   if (m == 0 || n == 0) return out;
-  Int32Mat acc(m, n);
-  w.weight->multiply_int8(a.u.data(), m, acc.data());
   const float* b = bias.size() ? bias.data() : nullptr;
   const int max_code = int8_max_activation();
-#pragma omp parallel if (m * n > 65536)
-  {
-    std::vector<float> row(static_cast<size_t>(n));  // one hidden row, in cache
-#pragma omp for schedule(static)
-    for (Eigen::Index i = 0; i < m; ++i) {
-      dequantize_row(acc.row(i).data(), w.row_sum.data(), w.scale.data(), b, n, a.zero[size_t(i)], a.scale[size_t(i)],
+  multiply_in_chunks(a, w, [&](const int32_t* acc, Eigen::Index r0, Eigen::Index rows) {
+    thread_local std::vector<float> row;  // one hidden row, in cache
+    row.resize(static_cast<size_t>(n));
+    for (Eigen::Index i = r0; i < r0 + rows; ++i) {
+      dequantize_row(acc + (i - r0) * n, w.row_sum.data(), w.scale.data(), b, n, a.zero[size_t(i)], a.scale[size_t(i)],
                      row.data());
       activation_values(act, row.data(), row.data(), n);
       quantize_row(row.data(), n, max_code, out.u.data() + i * n, out.scale[size_t(i)], out.zero[size_t(i)]);
     }
-  }
+  });
   return out;
 }
 

@@ -196,3 +196,41 @@ TEST_CASE("int8 activation codes are the same on the AVX-512, AVX2 and portable 
   }
   set_vector_math_max_isa(best);
 }
+
+// Batches of many rows run as row chunks, each product and its epilogue on one thread (1024
+// outputs: 32-row chunks; 167 rows: five full chunks and a partial one). The chunks' sums must be
+// the one product's, exactly, at one and two threads, and the activated form must agree too.
+TEST_CASE("int8 products in row chunks equal one product", "[int8][threads]") {
+  std::mt19937 rng(9);
+  std::normal_distribution<float> g;
+  Mat x(167, 64), w(1024, 64);
+  for (Eigen::Index i = 0; i < x.size(); ++i) x.data()[i] = g(rng);
+  for (Eigen::Index i = 0; i < w.size(); ++i) w.data()[i] = 0.2f * g(rng);
+  const Mat bias = RowVec::LinSpaced(1024, -0.5, 0.5);
+  const PackedInt8Matrix packed = pack_int8(quantize_int8_rows(w));
+  const QuantizedActivations xq = quantize_activations(x);
+  const Int32Mat acc = int8_matmul(xq, packed);  // one product
+  const int threads = omp_get_max_threads();
+  for (int t : {1, 2}) {
+    INFO(t << " threads");
+    omp_set_num_threads(t);
+    Mat y;
+    int8_linear(xq, packed, bias, y);
+    double worst = 0;
+    for (Eigen::Index i = 0; i < y.rows(); ++i)
+      for (Eigen::Index j = 0; j < y.cols(); ++j) {
+        const double expected = double(xq.scale[size_t(i)]) * packed.scale[size_t(j)] *
+                                    (acc(i, j) - double(xq.zero[size_t(i)]) * packed.row_sum[size_t(j)]) +
+                                bias(0, j);
+        worst = std::max(worst, std::abs(y(i, j) - expected) / std::max(1.0, std::abs(expected)));
+      }
+    CHECK(worst < 1e-6);  // the float epilogue's few roundings; a wrong chunk offset is O(1)
+    Mat a;
+    activation_forward(Activation::gelu, y, a);
+    const QuantizedActivations ref = quantize_activations(a);
+    const QuantizedActivations got = int8_linear_activated(xq, packed, bias, Activation::gelu);
+    CHECK(got.u == ref.u);
+    CHECK(got.scale == ref.scale);
+  }
+  omp_set_num_threads(threads);
+}
