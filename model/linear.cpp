@@ -62,20 +62,25 @@ void Linear::forward(MatRef x, Mat& y, Cache* cache) const {
     to_bf16(weight.value, w16);
     y.resize(x.rows(), out());
     matmul(cache->x16, false, w16, true, y);
+    cache->x.resize(0, x.cols());  // no rows: x16 holds them
   } else {
     matmul_nt(x, weight.value, y, precision);
-    if (cache) cache->x16.resize(0, 0);
+    if (cache) {
+      cache->x16.resize(0, 0);
+      cache->x = x;
+    }
   }
   y.rowwise() += bias.value.row(0);
-  if (cache) cache->x = x;
 }
 
 // y = x W^T + b  =>  dW += dy^T x,  db += sum_rows(dy),  dx = dy W.
 void Linear::backward(MatRef dy, const Cache& cache, Mat* dx) {
   if (int8_weight) refuse_training(weight.name);
   packed.reset();  // the weights are about to be trained
-  const bool rounded_x = cache.x16.rows() == cache.x.rows() && cache.x16.cols() == cache.x.cols() && cache.x.size() > 0;
-  if (precision == Precision::bf16 && rounded_x && matmul_isa().bf16_native) {
+  const bool rounded_x = cache.x.size() == 0 && cache.x16.rows() == dy.rows() && cache.x16.rows() > 0;
+  if (rounded_x && !(precision == Precision::bf16 && matmul_isa().bf16_native))
+    fail(weight.name, "backward: the forward ran bf16 kernels, the backward would not");
+  if (rounded_x) {
     // Each tensor rounded once for its two products: dy for dW and dx, x from the forward.
     thread_local Bf16Matrix dy16, w16;
     to_bf16(dy, dy16);

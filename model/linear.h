@@ -25,10 +25,13 @@ struct Linear {
   std::shared_ptr<const PackedWeight> packed;
 
   struct Cache {
-    Mat x;  // [n_tok, in]
-    // x rounded to bf16, when the forward ran bf16 kernels: the backward's weight gradient reads
-    // it instead of rounding x again (Q, K and V share one cache: the same x).
+    Mat x;  // [n_tok, in]; empty when the forward ran bf16 kernels (x16 holds the input then)
+    // x rounded to bf16, when the forward ran bf16 kernels: the backward's products read it
+    // instead of rounding x again (Q, K and V share one cache: the same x). A float copy of x
+    // beside it cost a copy of every Linear's input each step.
     Bf16Matrix x16;
+    // The forward's input as floats: x, or x16's values.
+    Mat input() const { return x16.rows() > 0 && x.size() == 0 ? from_bf16(x16) : x; }
   };
 
   void init(const std::string& name, Eigen::Index in, Eigen::Index out);
