@@ -1,5 +1,6 @@
 // A padded batch of token sequences, as the model consumes it.
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -33,5 +34,17 @@ struct Batch {
     return n;
   }
 };
+
+// The model inputs (ids, type ids, mask) of sequences [first, first + count) of b; no labels.
+inline Batch sequences(const Batch& b, int64_t first, int64_t count) {
+  Batch out;
+  out.batch = count;
+  out.seq = b.seq;
+  const auto from = static_cast<std::ptrdiff_t>(first * b.seq), to = static_cast<std::ptrdiff_t>((first + count) * b.seq);
+  out.ids.assign(b.ids.begin() + from, b.ids.begin() + to);
+  out.type_ids.assign(b.type_ids.begin() + from, b.type_ids.begin() + to);
+  out.mask.assign(b.mask.begin() + from, b.mask.begin() + to);
+  return out;
+}
 
 }  // namespace moekit

@@ -1,7 +1,13 @@
 #include "model/bert.h"
 
+#include <algorithm>
 #include <cmath>
+#include <exception>
 #include <set>
+#include <string>
+#include <vector>
+
+#include <omp.h>
 
 #include "model/activation.h"
 #include "model/dropout.h"
@@ -246,7 +252,52 @@ void BertModel::add_mlm_head(Rng& rng) {
   mlm->init_weights(rng, config.initializer_range);
 }
 
+// Inference of a batch of at least two sequences per thread: each thread runs its share of the
+// sequences through the whole model on its own (the products inside run on that one thread), so
+// a sublayer's activations stay in that core's cache and the threads meet once per forward, not
+// at every product. Intel Xeon with AMX (2026-12-04), tokens/s, whole batch -> by thread: demo
+// teacher 158-166k -> 186-188k, MoE 233-246k -> 281-286k; small bf16 MoE 188k -> 202-204k; base
+// bf16 dense 7.3-7.5k -> 7.5-7.8k; fp32 within noise. Each sequence's result is the same either
+// way: nothing in inference mixes sequences.
+Outputs BertModel::forward_by_thread(const Batch& batch, int threads) const {
+  std::vector<Outputs> parts(static_cast<size_t>(threads));
+  const int64_t per = (batch.batch + threads - 1) / threads;
+  std::vector<std::string> errors(static_cast<size_t>(threads));
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (int t = 0; t < threads; ++t) {
+    const int64_t first = t * per, count = std::min<int64_t>(per, batch.batch - first);
+    if (count <= 0) continue;
+    try {
+      parts[static_cast<size_t>(t)] = forward(sequences(batch, first, count), nullptr, nullptr, false);
+    } catch (const std::exception& e) {  // an exception may not leave an OpenMP region
+      errors[static_cast<size_t>(t)] = e.what();
+    }
+  }
+  for (const std::string& e : errors)
+    if (!e.empty()) fail("", e);
+  Outputs out;
+  Eigen::Index rows = 0;
+  for (const Outputs& p : parts) rows += p.logits.rows();
+  out.logits.resize(rows, parts[0].logits.cols());
+  rows = 0;
+  for (const Outputs& p : parts) {
+    if (p.logits.rows() == 0) continue;
+    out.logits.middleRows(rows, p.logits.rows()) = p.logits;
+    rows += p.logits.rows();
+    if (out.expert_tokens.empty()) {
+      out.expert_tokens = p.expert_tokens;
+      continue;
+    }
+    for (size_t l = 0; l < p.expert_tokens.size(); ++l)
+      for (size_t e = 0; e < p.expert_tokens[l].size(); ++e) out.expert_tokens[l][e] += p.expert_tokens[l][e];
+  }
+  return out;
+}
+
 Outputs BertModel::forward(const Batch& batch, ForwardCache* cache, Rng* dropout_rng, bool keep_hidden) const {
+  const int threads = omp_get_max_threads();
+  if (!cache && !dropout_rng && !keep_hidden && threads > 1 && batch.batch >= 2 * threads && !omp_in_parallel())
+    return forward_by_thread(batch, threads);
   Outputs out;
   Mat h;
   embeddings.forward(batch, h, cache ? &cache->embeddings : nullptr, dropout_rng);

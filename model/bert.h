@@ -134,6 +134,8 @@ struct BertModel {
   // The activation after the pooler when it is not tanh: ELECTRA's GELU, DistilBERT's ReLU.
   Activation pooler_activation() const { return config.distilbert() ? Activation::relu : Activation::gelu; }
   void token_head_forward(const Mat& h, Mat& logits, ForwardCache* cache, Rng* dropout_rng) const;
+  // Inference with the batch's sequences split between `threads` threads (see bert.cpp).
+  Outputs forward_by_thread(const Batch& batch, int threads) const;
   Mat token_head_backward(MatRef dlogits, const ForwardCache& cache);  // -> dL/dh [n_tok, hidden]
   Mat sequence_head_backward(const Batch& batch, MatRef dlogits, const ForwardCache& cache);
 };

@@ -121,8 +121,9 @@ void check_cols(Eigen::Index x_cols, const PackedInt8Matrix& w, const char* what
 // Runs the product a * w^T in chunks of rows, each chunk on one thread, and hands each chunk's
 // int32 sums to epilogue(acc, first_row, rows) while they are in that core's cache: the whole
 // product's sums (16 MB for an FFN up-projection of 4096 tokens) were written to memory and read
-// back. Batches too small to give every thread two chunks run as one product on all threads, and
-// a caller already on one thread of a parallel region (an MoE expert's rows) as one product there.
+// back. A caller already on one thread of a parallel region (an MoE expert's rows, a thread's
+// share of the batch) runs the chunks in turn; elsewhere, batches too small to give every thread
+// two chunks run as one product on all threads.
 template <typename Epilogue>
 void multiply_in_chunks(const QuantizedActivations& a, const PackedInt8Matrix& w, Epilogue epilogue) {
   // About 32k sums (128 KB) a chunk, 32 to 256 rows: 32768, 65536, 131072 and 262144 sums ran
@@ -130,7 +131,7 @@ void multiply_in_chunks(const QuantizedActivations& a, const PackedInt8Matrix& w
   const Eigen::Index m = a.rows, n = w.rows;
   const Eigen::Index chunk = std::clamp<Eigen::Index>(32768 / std::max<Eigen::Index>(n, 1) / 16 * 16, 32, 256);
   const Eigen::Index chunks = (m + chunk - 1) / chunk;
-  if (omp_in_parallel() || chunks < 2 * omp_get_max_threads()) {
+  if (chunks < (omp_in_parallel() ? 2 : 2 * omp_get_max_threads())) {
     Int32Mat acc(m, n);
     w.weight->multiply_int8(a.u.data(), m, acc.data());
 #pragma omp parallel for schedule(static) if (m * n > 65536)
