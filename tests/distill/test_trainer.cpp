@@ -13,6 +13,7 @@
 #include "io/dataset.h"
 #include "io/safetensors.h"
 #include "io/wordpiece.h"
+#include "tests/support/gradcheck.h"
 #include "tests/support/synthetic_task.h"
 #include "tests/support/temp_dir.h"
 
@@ -162,6 +163,38 @@ TEST_CASE("Global-norm clipping scales gradients to the limit", "[distill]") {
   CHECK(norm == Approx(5.0));
   CHECK(a.grad(0, 0) == Approx(0.6).epsilon(1e-5));
   CHECK(b.grad(0, 0) == Approx(0.8).epsilon(1e-5));
+}
+
+// Over 32k entries the squared norm is summed in parallel blocks: the value must not depend on
+// the thread count (a resumed or re-run training clips identically) and must match a serial
+// double sum to double round-off.
+TEST_CASE("Global-norm clipping of many gradients is thread-count independent", "[distill][threads]") {
+  Param a, b;
+  a.init("a", 300, 257, true);  // 77,100 entries: three blocks, the last partial
+  b.init("b", 1, 5, true);
+  Rng rng(3);
+  a.grad_buffer() = test::random_mat(rng, 300, 257, 1.0);
+  b.grad_buffer() = test::random_mat(rng, 1, 5, 1.0);
+  double expected = 0;
+  for (const Param* p : {&a, &b})
+    for (Eigen::Index k = 0; k < p->grad.size(); ++k) expected += double(p->grad.data()[k]) * p->grad.data()[k];
+  expected = std::sqrt(expected);
+  const Mat a0 = a.grad, b0 = b.grad;
+  const int threads = omp_get_max_threads();
+  std::vector<double> norms;
+  std::vector<Mat> clipped;
+  for (int t : {1, 2, 3}) {
+    omp_set_num_threads(t);
+    a.grad = a0, b.grad = b0;
+    norms.push_back(clip_grad_norm({&a, &b}, 1.0));
+    clipped.push_back(a.grad);
+  }
+  omp_set_num_threads(threads);
+  CHECK(norms[0] == Approx(expected).epsilon(1e-12));
+  CHECK(norms[1] == norms[0]);
+  CHECK(norms[2] == norms[0]);
+  CHECK(clipped[1] == clipped[0]);
+  CHECK(clipped[0].isApprox(a0 / static_cast<float>(expected), 1e-5f));
 }
 
 TEST_CASE("A run interrupted mid-way and resumed ends with bit-identical weights", "[distill][resume]") {
