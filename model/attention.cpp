@@ -88,7 +88,8 @@ void masked_softmax(Mat& probs, const Batch& batch, Eigen::Index heads, float sc
 // thread two sequences splits its sequences' heads into groups.
 template <typename F>
 void for_each_attention_unit(Eigen::Index batch_size, Eigen::Index heads, F f) {
-  const Eigen::Index threads = omp_get_max_threads();
+  // Already on one thread of a parallel region (a thread's share of the batch): one thread here.
+  const Eigen::Index threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   const Eigen::Index groups = std::min<Eigen::Index>(heads, (2 * threads + batch_size - 1) / batch_size);
   const Eigen::Index per_group = (heads + groups - 1) / groups, units = batch_size * groups;
 #pragma omp parallel for schedule(static)
