@@ -1,5 +1,6 @@
 // A padded batch of token sequences, as the model consumes it.
 #pragma once
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -35,16 +36,31 @@ struct Batch {
   }
 };
 
-// The model inputs (ids, type ids, mask) of sequences [first, first + count) of b; no labels.
-inline Batch sequences(const Batch& b, int64_t first, int64_t count) {
+// The model inputs (ids, type ids, mask) of sequences [first, first + count) of b, each cut to
+// its first `seq` positions (b.seq when 0); no labels.
+inline Batch sequences(const Batch& b, int64_t first, int64_t count, int64_t seq = 0) {
   Batch out;
   out.batch = count;
-  out.seq = b.seq;
-  const auto from = static_cast<std::ptrdiff_t>(first * b.seq), to = static_cast<std::ptrdiff_t>((first + count) * b.seq);
-  out.ids.assign(b.ids.begin() + from, b.ids.begin() + to);
-  out.type_ids.assign(b.type_ids.begin() + from, b.type_ids.begin() + to);
-  out.mask.assign(b.mask.begin() + from, b.mask.begin() + to);
+  out.seq = seq > 0 ? seq : b.seq;
+  for (int64_t s = first; s < first + count; ++s) {
+    const auto from = static_cast<std::ptrdiff_t>(s * b.seq), to = from + static_cast<std::ptrdiff_t>(out.seq);
+    out.ids.insert(out.ids.end(), b.ids.begin() + from, b.ids.begin() + to);
+    out.type_ids.insert(out.type_ids.end(), b.type_ids.begin() + from, b.type_ids.begin() + to);
+    out.mask.insert(out.mask.end(), b.mask.begin() + from, b.mask.begin() + to);
+  }
   return out;
+}
+
+// Positions of sequence s up to its last real token when its padding is all at the right
+// (make_batch's layout); b.seq otherwise, and for a sequence without a real token (whose
+// attention spreads over every position).
+inline int64_t right_padded_length(const Batch& b, int64_t s) {
+  const uint8_t* m = &b.mask[static_cast<size_t>(s * b.seq)];
+  int64_t real = 0;
+  while (real < b.seq && m[real]) ++real;
+  for (int64_t t = real; t < b.seq; ++t)
+    if (m[t]) return b.seq;
+  return real > 0 ? real : b.seq;
 }
 
 }  // namespace moekit

@@ -252,23 +252,67 @@ void BertModel::add_mlm_head(Rng& rng) {
   mlm->init_weights(rng, config.initializer_range);
 }
 
+namespace {
+
+// Splits sequences [0, n) into at most `parts` contiguous runs whose cost, count x the run's
+// longest length, is as even as it can be (the largest as small as possible): a server's batch,
+// sorted by length, then gives more of its short sequences to one thread and fewer long ones to
+// another, each padded only to its own longest. Returns the runs' first sequences and n.
+std::vector<int64_t> even_runs(const std::vector<int64_t>& lengths, int64_t parts) {
+  const int64_t n = static_cast<int64_t>(lengths.size());
+  auto runs_within = [&](int64_t limit, std::vector<int64_t>* starts) {
+    int64_t count = 0, longest = 0, used = 1;
+    if (starts) starts->assign(1, 0);
+    for (int64_t s = 0; s < n; ++s) {
+      const int64_t l = std::max(longest, lengths[static_cast<size_t>(s)]);
+      if (count > 0 && (count + 1) * l > limit) {
+        ++used;
+        if (starts) starts->push_back(s);
+        count = 0, longest = 0;
+      }
+      longest = std::max(longest, lengths[static_cast<size_t>(s)]);
+      ++count;
+    }
+    return used;
+  };
+  int64_t lo = *std::max_element(lengths.begin(), lengths.end()), hi = n * lo;
+  while (lo < hi) {  // the smallest largest cost that `parts` runs can keep to
+    const int64_t mid = lo + (hi - lo) / 2;
+    if (runs_within(mid, nullptr) <= parts) hi = mid;
+    else lo = mid + 1;
+  }
+  std::vector<int64_t> starts;
+  runs_within(lo, &starts);
+  starts.push_back(n);
+  return starts;
+}
+
+}  // namespace
+
 // Inference of a batch of at least two sequences per thread: each thread runs its share of the
 // sequences through the whole model on its own (the products inside run on that one thread), so
 // a sublayer's activations stay in that core's cache and the threads meet once per forward, not
 // at every product. Intel Xeon with AMX (2026-12-04), tokens/s, whole batch -> by thread: demo
 // teacher 158-166k -> 186-188k, MoE 233-246k -> 281-286k; small bf16 MoE 188k -> 202-204k; base
-// bf16 dense 7.3-7.5k -> 7.5-7.8k; fp32 within noise. Each sequence's result is the same either
-// way: nothing in inference mixes sequences.
+// bf16 dense 7.3-7.5k -> 7.5-7.8k; fp32 within noise. The shares are contiguous runs of
+// sequences of even padded size, each cut to its longest sequence where the padding is at the
+// right (sequence heads: per-token logits keep the batch's layout). Each sequence's result is
+// the same either way: nothing in inference mixes sequences, and padded keys weigh exactly 0.
 Outputs BertModel::forward_by_thread(const Batch& batch, int threads) const {
-  std::vector<Outputs> parts(static_cast<size_t>(threads));
-  const int64_t per = (batch.batch + threads - 1) / threads;
-  std::vector<std::string> errors(static_cast<size_t>(threads));
+  const bool cut = !config.per_token_head();
+  std::vector<int64_t> lengths(static_cast<size_t>(batch.batch), batch.seq);
+  if (cut)
+    for (int64_t s = 0; s < batch.batch; ++s) lengths[static_cast<size_t>(s)] = right_padded_length(batch, s);
+  const std::vector<int64_t> starts = even_runs(lengths, threads);
+  const int runs = static_cast<int>(starts.size()) - 1;
+  std::vector<Outputs> parts(static_cast<size_t>(runs));
+  std::vector<std::string> errors(static_cast<size_t>(runs));
 #pragma omp parallel for schedule(static) num_threads(threads)
-  for (int t = 0; t < threads; ++t) {
-    const int64_t first = t * per, count = std::min<int64_t>(per, batch.batch - first);
-    if (count <= 0) continue;
+  for (int t = 0; t < runs; ++t) {
+    const int64_t first = starts[static_cast<size_t>(t)], count = starts[static_cast<size_t>(t) + 1] - first;
+    const int64_t seq = *std::max_element(lengths.begin() + first, lengths.begin() + first + count);
     try {
-      parts[static_cast<size_t>(t)] = forward(sequences(batch, first, count), nullptr, nullptr, false);
+      parts[static_cast<size_t>(t)] = forward(sequences(batch, first, count, seq), nullptr, nullptr, false);
     } catch (const std::exception& e) {  // an exception may not leave an OpenMP region
       errors[static_cast<size_t>(t)] = e.what();
     }

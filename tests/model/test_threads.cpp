@@ -93,32 +93,45 @@ TEST_CASE("Packed float inference equals the training forward at 1, 2 and 3 thre
 }
 
 // Inference of at least two sequences per thread splits the batch's sequences between the
-// threads (BertModel::forward_by_thread): 7 sequences run whole at 1 thread, as 4 + 3 at 2 and
-// 3 + 3 + 1 at 3. The logits and the MoE load counts must not depend on the split.
+// threads (BertModel::forward_by_thread) into contiguous runs of even padded size, each cut to its
+// longest sequence (sequence heads) or kept at the batch's length (per-token heads). The logits
+// and the MoE load counts must not depend on the split: 1 thread runs the batch whole.
 TEST_CASE("Inference split by sequences between threads gives the whole batch's logits and expert loads",
           "[model][threads]") {
   const int saved = omp_get_max_threads();
-  BertConfig c = tiny_config(Activation::gelu);
-  MoeConfig m;
-  m.n_experts = 4;
-  m.expert_size = 8;
-  m.router = "hash";
-  m.layers = {1};
-  c.moe = m;
-  BertModel model(c);
-  randomize(model, 41, 0.2);
-  model.pack_for_inference();
-  const Batch b = tiny_batch(c, {9, 4, 12, 12, 1, 7, 5}, 23);
-  omp_set_num_threads(1);
-  const Outputs whole = model.forward(b, nullptr, nullptr);
-  for (int threads : {2, 3}) {
-    INFO(threads << " threads");
-    omp_set_num_threads(threads);
-    const Outputs split = model.forward(b, nullptr, nullptr);
-    omp_set_num_threads(saved);
-    REQUIRE(split.logits.rows() == whole.logits.rows());
-    CHECK((split.logits - whole.logits).cwiseAbs().maxCoeff() <= 1e-5f * (1.0f + whole.logits.cwiseAbs().maxCoeff()));
-    CHECK(split.expert_tokens == whole.expert_tokens);
+  for (const bool per_token : {false, true}) {
+    BertConfig c = tiny_config(Activation::gelu);
+    if (per_token) {
+      c.task = Task::token_classification;
+      c.labels = {"B-PER", "I-PER", "O"};
+    }
+    MoeConfig m;
+    m.n_experts = 4;
+    m.expert_size = 8;
+    m.router = "hash";
+    m.layers = {1};
+    c.moe = m;
+    BertModel model(c);
+    randomize(model, 41, 0.2);
+    model.pack_for_inference();
+    // Mixed lengths, and sorted as the server sorts them (runs of unequal counts).
+    for (const std::vector<int64_t>& lengths :
+         {std::vector<int64_t>{9, 4, 12, 12, 1, 7, 5}, std::vector<int64_t>{2, 2, 3, 3, 3, 4, 5, 6, 9, 12}}) {
+      const Batch b = tiny_batch(c, lengths, 23);
+      omp_set_num_threads(1);
+      const Outputs whole = model.forward(b, nullptr, nullptr);
+      for (int threads : {2, 3}) {
+        INFO((per_token ? "token head, " : "sequence head, ") << lengths.size() << " sequences, " << threads
+                                                              << " threads");
+        omp_set_num_threads(threads);
+        const Outputs split = model.forward(b, nullptr, nullptr);
+        omp_set_num_threads(saved);
+        REQUIRE(split.logits.rows() == whole.logits.rows());
+        CHECK((split.logits - whole.logits).cwiseAbs().maxCoeff() <=
+              1e-5f * (1.0f + whole.logits.cwiseAbs().maxCoeff()));
+        CHECK(split.expert_tokens == whole.expert_tokens);
+      }
+    }
   }
   omp_set_num_threads(saved);
 }
