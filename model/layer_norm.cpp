@@ -1,5 +1,6 @@
 #include "model/layer_norm.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "model/error.h"
@@ -63,8 +64,27 @@ void LayerNorm::forward_sum(MatRef x, MatRef residual, Mat& y, Cache* cache) con
 // dgamma += sum_rows(dy * xhat);  dbeta += sum_rows(dy)
 void LayerNorm::backward(MatRef dy, const Cache& cache, Mat& dx) {
   const Eigen::Index n = dy.rows(), h = dy.cols();
-  weight.grad_buffer() += dy.cwiseProduct(cache.xhat).colwise().sum();
-  bias.grad_buffer() += dy.colwise().sum();
+  // dgamma and dbeta as fixed 64-row blocks' partial sums (row by row: contiguous, vectorised),
+  // added in block order: the same sums at any thread count. Eigen's colwise().sum() of the
+  // row-major [tokens, hidden] ran serially, striding down each column (7.8% of a small bf16
+  // training step, Intel Xeon with AMX, 2026-12-04).
+  constexpr Eigen::Index kBlock = 64;
+  const Eigen::Index blocks = (n + kBlock - 1) / kBlock;
+  Mat partial_w(blocks, h), partial_b(blocks, h);
+#pragma omp parallel for schedule(static)
+  for (Eigen::Index b = 0; b < blocks; ++b) {
+    auto pw = partial_w.row(b), pb = partial_b.row(b);
+    pw.setZero();
+    pb.setZero();
+    for (Eigen::Index r = b * kBlock; r < std::min(n, (b + 1) * kBlock); ++r) {
+      pw += dy.row(r).cwiseProduct(cache.xhat.row(r));
+      pb += dy.row(r);
+    }
+  }
+  for (Eigen::Index b = 0; b < blocks; ++b) {
+    weight.grad_buffer() += partial_w.row(b);
+    bias.grad_buffer() += partial_b.row(b);
+  }
   dx.resize(n, h);
   const auto gamma = weight.value.row(0).array();
 #pragma omp parallel for schedule(static)

@@ -1,4 +1,8 @@
 // Every layer's backward against central finite differences (tolerances in gradcheck.h).
+#include <omp.h>
+
+#include <vector>
+
 #include <catch2/catch.hpp>
 
 #include "model/activation.h"
@@ -66,6 +70,39 @@ TEST_CASE("LayerNorm backward matches finite differences", "[model][grad]") {
   ParamList params;
   ln.collect(params);
   check_params(params, loss);
+}
+
+// Over 64 rows the weight and bias gradients are summed in 64-row blocks: 150 rows (three
+// blocks, the last partial) must give the double-precision column sums, identically at 1, 2 and
+// 3 threads, and add to what the gradients held.
+TEST_CASE("LayerNorm's weight and bias gradients over many rows: exact sums, any thread count", "[model][grad]") {
+  Rng rng(4);
+  LayerNorm ln;
+  ln.init("ln", 24, 1e-12f);
+  fill(ln.weight, rng, 1.0);
+  const Mat x = random_mat(rng, 150, 24, 2.0), dy = random_mat(rng, 150, 24);
+  LayerNorm::Cache cache;
+  Mat y, dx;
+  ln.forward(x, y, &cache);
+  const MatD expected_w = (dy.cast<double>().cwiseProduct(cache.xhat.cast<double>())).colwise().sum().array() + 1.0;
+  const MatD expected_b = dy.cast<double>().colwise().sum().array() + 1.0;
+  const int saved = omp_get_max_threads();
+  std::vector<Mat> w_grads, b_grads;
+  for (int t : {1, 2, 3}) {
+    omp_set_num_threads(t);
+    ln.weight.grad_buffer().setOnes();  // accumulated onto
+    ln.bias.grad_buffer().setOnes();
+    ln.backward(dy, cache, dx);
+    w_grads.push_back(ln.weight.grad);
+    b_grads.push_back(ln.bias.grad);
+  }
+  omp_set_num_threads(saved);
+  CHECK((w_grads[0].cast<double>() - expected_w).cwiseAbs().maxCoeff() < 1e-4);
+  CHECK((b_grads[0].cast<double>() - expected_b).cwiseAbs().maxCoeff() < 1e-4);
+  CHECK(w_grads[1] == w_grads[0]);
+  CHECK(w_grads[2] == w_grads[0]);
+  CHECK(b_grads[1] == b_grads[0]);
+  CHECK(b_grads[2] == b_grads[0]);
 }
 
 TEST_CASE("Activation derivatives match finite differences", "[model][grad]") {
