@@ -39,7 +39,8 @@ Importance score_importance(BertModel& model, const std::vector<io::EncodedExamp
     for (size_t l = 0; l < n_layers; ++l) {
       if (imp.layers[l].empty()) continue;
       const Mat& z = cache.layers[l].ffn.z;
-      const Mat h = cache.layers[l].ffn.mid.input();
+      Mat h16;
+      const Mat& h = cache.layers[l].ffn.mid.input(h16);
       const Mat& dz = taps[l].dz;
       const Mat& dh = taps[l].da;
       const auto& b1 = model.layers[l].ffn.intermediate.bias.value;

@@ -39,13 +39,8 @@ void from_head_major(const Mat& xh, Eigen::Index seq, Eigen::Index heads, Mat& o
 // softmax(scores * scale) over the real keys of one (sequence, head) block [seq, seq] of raw
 // scores Q K^T, in place; m is the sequence's key mask.
 void masked_softmax_block(float* p, Eigen::Index seq, const uint8_t* m, float scale) {
-  bool any_key = false;
-  for (Eigen::Index j = 0; j < seq; ++j) any_key |= m[j] != 0;
-  Eigen::Index real = 0;  // right padding (make_batch's layout): keys [0, real) are real
-  while (real < seq && m[real]) ++real;
-  bool right_padded = real > 0;
-  for (Eigen::Index j = real; j < seq && right_padded; ++j) right_padded = m[j] == 0;
-  if (right_padded) {
+  const Eigen::Index real = right_padded_real(m, seq);  // keys [0, real) are real
+  if (real > 0) {
     // The same softmax, vectorised (model/vector_math.h) over the real keys; padded keys get
     // exactly 0. Row by row: each row segment is contiguous.
     for (Eigen::Index i = 0; i < seq; ++i) {
@@ -54,6 +49,8 @@ void masked_softmax_block(float* p, Eigen::Index seq, const uint8_t* m, float sc
     }
     return;
   }
+  bool any_key = false;
+  for (Eigen::Index j = 0; j < seq; ++j) any_key |= m[j] != 0;
   for (Eigen::Index i = 0; i < seq; ++i) {
     // HF adds finfo(float32).min to masked scores: their exp is exactly 0 unless no key is real,
     // in which case every score is equally tiny and softmax is uniform.

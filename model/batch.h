@@ -1,6 +1,5 @@
 // A padded batch of token sequences, as the model consumes it.
 #pragma once
-#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -51,15 +50,21 @@ inline Batch sequences(const Batch& b, int64_t first, int64_t count, int64_t seq
   return out;
 }
 
-// Positions of sequence s up to its last real token when its padding is all at the right
-// (make_batch's layout); b.seq otherwise, and for a sequence without a real token (whose
-// attention spreads over every position).
-inline int64_t right_padded_length(const Batch& b, int64_t s) {
-  const uint8_t* m = &b.mask[static_cast<size_t>(s * b.seq)];
+// The number of real tokens of a key mask row m[0, seq) whose padding is all at the right
+// (make_batch's layout: m = 1...1 0...0, at least one 1); -1 for any other mask.
+inline int64_t right_padded_real(const uint8_t* m, int64_t seq) {
   int64_t real = 0;
-  while (real < b.seq && m[real]) ++real;
-  for (int64_t t = real; t < b.seq; ++t)
-    if (m[t]) return b.seq;
+  while (real < seq && m[real]) ++real;
+  for (int64_t t = real; t < seq; ++t)
+    if (m[t]) return -1;
+  return real > 0 ? real : -1;
+}
+
+// Positions of sequence s up to its last real token when its padding is all at the right;
+// b.seq otherwise, and for a sequence without a real token (whose attention spreads over every
+// position).
+inline int64_t right_padded_length(const Batch& b, int64_t s) {
+  const int64_t real = right_padded_real(&b.mask[static_cast<size_t>(s * b.seq)], b.seq);
   return real > 0 ? real : b.seq;
 }
 

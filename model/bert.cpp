@@ -4,7 +4,6 @@
 #include <cmath>
 #include <exception>
 #include <set>
-#include <string>
 #include <vector>
 
 #include <omp.h>
@@ -306,26 +305,25 @@ Outputs BertModel::forward_by_thread(const Batch& batch, int threads) const {
   const std::vector<int64_t> starts = even_runs(lengths, threads);
   const int runs = static_cast<int>(starts.size()) - 1;
   std::vector<Outputs> parts(static_cast<size_t>(runs));
-  std::vector<std::string> errors(static_cast<size_t>(runs));
+  std::exception_ptr error;  // an exception must not leave an OpenMP region (it would abort)
 #pragma omp parallel for schedule(static) num_threads(threads)
   for (int t = 0; t < runs; ++t) {
     const int64_t first = starts[static_cast<size_t>(t)], count = starts[static_cast<size_t>(t) + 1] - first;
     const int64_t seq = *std::max_element(lengths.begin() + first, lengths.begin() + first + count);
     try {
       parts[static_cast<size_t>(t)] = forward(sequences(batch, first, count, seq), nullptr, nullptr, false);
-    } catch (const std::exception& e) {  // an exception may not leave an OpenMP region
-      errors[static_cast<size_t>(t)] = e.what();
+    } catch (...) {
+#pragma omp critical(moekit_forward_error)
+      if (!error) error = std::current_exception();
     }
   }
-  for (const std::string& e : errors)
-    if (!e.empty()) fail("", e);
-  Outputs out;
+  if (error) std::rethrow_exception(error);
+  Outputs out;  // every run holds at least one sequence
   Eigen::Index rows = 0;
   for (const Outputs& p : parts) rows += p.logits.rows();
   out.logits.resize(rows, parts[0].logits.cols());
   rows = 0;
   for (const Outputs& p : parts) {
-    if (p.logits.rows() == 0) continue;
     out.logits.middleRows(rows, p.logits.rows()) = p.logits;
     rows += p.logits.rows();
     if (out.expert_tokens.empty()) {

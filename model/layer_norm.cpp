@@ -71,7 +71,7 @@ void LayerNorm::backward(MatRef dy, const Cache& cache, Mat& dx) {
   constexpr Eigen::Index kBlock = 64;
   const Eigen::Index blocks = (n + kBlock - 1) / kBlock;
   Mat partial_w(blocks, h), partial_b(blocks, h);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (blocks > 1)
   for (Eigen::Index b = 0; b < blocks; ++b) {
     auto pw = partial_w.row(b), pb = partial_b.row(b);
     pw.setZero();

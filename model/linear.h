@@ -30,8 +30,12 @@ struct Linear {
     // instead of rounding x again (Q, K and V share one cache: the same x). A float copy of x
     // beside it cost a copy of every Linear's input each step.
     Bf16Matrix x16;
-    // The forward's input as floats: x, or x16's values.
-    Mat input() const { return x16.rows() > 0 && x.size() == 0 ? from_bf16(x16) : x; }
+    // The forward's input as floats: x, or x16's values written into `scratch`.
+    const Mat& input(Mat& scratch) const {
+      if (x.size() > 0 || x16.rows() == 0) return x;
+      scratch = from_bf16(x16);
+      return scratch;
+    }
   };
 
   void init(const std::string& name, Eigen::Index in, Eigen::Index out);
