@@ -8,6 +8,7 @@
 
 #include <omp.h>
 
+#include "model/attention_kernel.h"
 #include "model/dropout.h"
 #include "model/matmul.h"
 #include "model/onednn_common.h"
@@ -103,10 +104,16 @@ void sequence_attention_fp32(const float* q, const float* k, const float* v, Eig
                              Eigen::Index seq, Eigen::Index hidden, Eigen::Index hd, Eigen::Index h0, Eigen::Index h1,
                              float scale, bool round_probs, float* ctx) {
   const Eigen::Index g = h1 - h0;
-  thread_local std::vector<float> scores;
-  scores.resize(static_cast<size_t>(g * seq * seq));
   const int64_t S = seq, Hd = hd, H = hidden, L = ld;
   const int64_t at = h0 * hd;
+  const int64_t real = right_padded_real(mask, seq);
+  if (real > 0 && real <= kFusedAttentionMaxKeys && fused_attention_available()) {
+    for (int64_t h = at; h < h1 * hd; h += hd)
+      fused_attention_head(q + h, k + h, v + h, L, S, real, Hd, scale, round_probs, ctx + h, H);
+    return;
+  }
+  thread_local std::vector<float> scores;
+  scores.resize(static_cast<size_t>(g * seq * seq));
   strided_batched_matmul({const_cast<float*>(q + at), S * L, Hd, L, 1}, {const_cast<float*>(k + at), S * L, Hd, 1, L},
                          {scores.data(), g * S * S, S * S, S, 1}, 1, g, S, Hd, S);
   for (Eigen::Index h = 0; h < g; ++h) masked_softmax_block(scores.data() + h * seq * seq, seq, mask, scale);

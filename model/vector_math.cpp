@@ -1,5 +1,7 @@
 #include "model/vector_math.h"
 
+#include "model/simd_math.h"
+
 #include <immintrin.h>
 
 #include <algorithm>
@@ -16,6 +18,12 @@
 namespace moekit {
 
 namespace {
+
+using simd::exp8;
+using simd::exp16;
+using simd::hmax;
+using simd::hsum;
+using simd::tail_mask;
 
 constexpr float kInvSqrt2 = 0.70710678118654752f;
 constexpr float kInvSqrt2Pi = 0.39894228040143268f;
@@ -60,33 +68,7 @@ float layer_norm_row_portable(const float* x, const float* gamma, const float* b
 }
 
 // ---- AVX2 + FMA ----
-#define MOEKIT_AVX2 __attribute__((target("avx2,fma")))
 
-// e^x: x = n ln2 + r with |r| <= ln2/2 (ln2 split in two for an exact n ln2), e^r by its Taylor
-// series to r^7 (truncation < 6e-9 relative), times 2^n built in the exponent bits. Below -87.3
-// (where e^x leaves the normal floats) the result is 0; above 88.7 it saturates near FLT_MAX.
-MOEKIT_AVX2 inline __m256 exp8(__m256 x) {
-  const __m256 lo = _mm256_set1_ps(-87.33654f), hi = _mm256_set1_ps(88.37626f);
-  const __m256 underflow = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
-  x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
-  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);  // ln2 = 0.693359375 - 2.12194440e-4
-  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-  __m256 p = _mm256_set1_ps(1.0f / 5040);
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f));
-  // n in [-126, 127] here: 2^n = (n + 127) << 23 as float bits. (At the top clamp, n = 128 would
-  // overflow, so n is capped at 127 and the polynomial carries the rest.)
-  const __m256i ni = _mm256_min_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
-  const __m256 pow2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(ni, _mm256_set1_epi32(127)), 23));
-  return _mm256_andnot_ps(underflow, _mm256_mul_ps(p, pow2));
-}
 
 // erf(x), Abramowitz & Stegun 7.1.26: 1 - t (a1 + t (a2 + ...)) e^{-x^2}, t = 1 / (1 + p |x|),
 // odd in x; absolute error < 1.5e-7.
@@ -121,19 +103,6 @@ MOEKIT_AVX2 inline void store(float* p, __m256 v, int64_t len) {
   std::copy(buf, buf + len, p);
 }
 
-MOEKIT_AVX2 inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-  return _mm_cvtss_f32(s);
-}
-
-MOEKIT_AVX2 inline float hmax(__m256 v) {
-  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-  m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
-  return _mm_cvtss_f32(m);
-}
 
 MOEKIT_AVX2 void softmax_avx2(float* x, int64_t n, float scale) {
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
@@ -210,7 +179,6 @@ MOEKIT_AVX2 void gelu_derivatives_avx2(const float* z, const float* dy, float* d
 
 
 // ---- AVX-512 (F only): the AVX2 algorithms on 16 lanes, tails by masked loads and stores ----
-#define MOEKIT_AVX512 __attribute__((target("avx512f")))
 // GCC 12's AVX-512 headers build constants from _mm512_undefined_*() and then warn about them
 // (a known false positive, GCC bug 105593); nothing here reads an undefined lane.
 #pragma GCC diagnostic push
@@ -227,27 +195,6 @@ MOEKIT_AVX512 inline __m512 or_ps(__m512 a, __m512 b) {
   return _mm512_castsi512_ps(_mm512_or_si512(_mm512_castps_si512(a), _mm512_castps_si512(b)));
 }
 
-// exp8's steps, operation for operation (the same values lane by lane).
-MOEKIT_AVX512 inline __m512 exp16(__m512 x) {
-  const __m512 lo = _mm512_set1_ps(-87.33654f), hi = _mm512_set1_ps(88.37626f);
-  const __mmask16 underflow = _mm512_cmp_ps_mask(x, lo, _CMP_LT_OQ);
-  x = _mm512_min_ps(_mm512_max_ps(x, lo), hi);
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.0f / 5040);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-  const __m512i ni = _mm512_min_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
-  const __m512 pow2 = _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_add_epi32(ni, _mm512_set1_epi32(127)), 23));
-  return _mm512_maskz_mov_ps(static_cast<__mmask16>(~underflow), _mm512_mul_ps(p, pow2));
-}
 
 MOEKIT_AVX512 inline __m512 erf16(__m512 x) {
   const __m512 sign = and_ps(x, _mm512_set1_ps(-0.0f));
@@ -264,9 +211,6 @@ MOEKIT_AVX512 inline __m512 erf16(__m512 x) {
   return or_ps(y, sign);
 }
 
-MOEKIT_AVX512 inline __mmask16 tail_mask(int64_t len) {
-  return len >= 16 ? static_cast<__mmask16>(0xffff) : static_cast<__mmask16>((1u << len) - 1u);
-}
 
 MOEKIT_AVX512 void softmax_avx512(float* x, int64_t n, float scale) {
   __m512 vmax = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
