@@ -6,8 +6,9 @@
 //
 // Why by hand: at a small model's shapes (seq 48, head 32) oneDNN 2.6's batched matmul runs on
 // gemm:jit, its Q K^T at 27 GFLOP/s a core (Intel Xeon with AMX, 2026-12-04); the fused loops
-// run a sequence's whole attention (4 heads) in 12 us against 28 us for oneDNN's two products
-// alone, and skip the padded keys that the products multiply (bench/README.md, 2026-12-04 (2)).
+// run a sequence's whole attention (4 heads) in 12 us against 90 us for oneDNN's two products
+// and the softmax on one thread, and skip the padded keys that the products multiply
+// (bench/README.md, 2026-12-04 (2)).
 #pragma once
 #include <cstdint>
 
