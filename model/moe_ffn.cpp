@@ -314,7 +314,9 @@ void MoeFFN::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng* dr
       for (int64_t e = 0; e < n; ++e)
         outs[static_cast<size_t>(e)].resize(static_cast<Eigen::Index>(r.tokens[static_cast<size_t>(e)].size()), x.cols());
     }
-    const std::vector<RowChunk> chunks = make_chunks(r, omp_get_max_threads());
+    // On one thread of a parallel region (its share of the batch: BertModel::forward_by_thread)
+    // the chunks run in turn: as large as make_chunks allows, for fewer and larger products.
+    const std::vector<RowChunk> chunks = make_chunks(r, omp_in_parallel() ? 1 : omp_get_max_threads());
 #pragma omp parallel for schedule(dynamic, 1) if (chunks.size() > 1)
     for (size_t c = 0; c < chunks.size(); ++c) {
       const RowChunk& ch = chunks[c];
