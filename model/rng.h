@@ -34,6 +34,11 @@ struct Rng {
     return result;
   }
 
+  // The state after n more calls of next(), in O(log n) steps (x^n modulo the generator's
+  // characteristic polynomial, as xoshiro's jump() applies its fixed 2^128 polynomial): blocks of
+  // one stream can be drawn in parallel and give exactly the serial numbers.
+  void advance(uint64_t n);
+
   // Uniform in [0, 1).
   double uniform() { return static_cast<double>(next() >> 11) * (1.0 / 9007199254740992.0); }
 
