@@ -92,7 +92,7 @@ std::vector<Linear*> BertModel::linears() {
 void BertModel::set_precision(Precision p) {
   for (EncoderLayer& layer : layers) {
     layer.attention.qkv_packed.reset();
-    if (layer.moe) layer.moe->tied_fused.reset();
+    if (layer.moe) layer.moe->drop_inference_packs();
   }
   for (Linear* l : linears()) l->set_precision(p);
 }
@@ -107,7 +107,7 @@ void BertModel::pack_for_inference() {
   for (Linear* l : linears())
     if (!fused.count(l)) l->pack_for_inference();
   for (EncoderLayer& layer : layers)  // after the experts' own packs, which tied_fused replaces
-    if (layer.moe && layer.moe_owner) layer.moe->pack_tied_for_inference();
+    if (layer.moe && layer.moe_owner) layer.moe->pack_for_inference();
 }
 
 std::vector<IndexParam> BertModel::index_params() {

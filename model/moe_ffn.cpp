@@ -317,10 +317,20 @@ void MoeFFN::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng* dr
     // On one thread of a parallel region (its share of the batch: BertModel::forward_by_thread)
     // the chunks run in turn: as large as make_chunks allows, for fewer and larger products.
     const std::vector<RowChunk> chunks = make_chunks(r, omp_in_parallel() ? 1 : omp_get_max_threads());
+    // The fused kernel reads each chunk's rows from x and writes them, scaled, into y.
+    const std::vector<ExpertKernelWeights>* kernels = direct && !training && expert_kernels ? expert_kernels.get() : nullptr;
 #pragma omp parallel for schedule(dynamic, 1) if (chunks.size() > 1)
     for (size_t c = 0; c < chunks.size(); ++c) {
       const RowChunk& ch = chunks[c];
       const auto& all = r.tokens[static_cast<size_t>(ch.expert)];
+      if (kernels) {
+        const auto& slots = r.slots[static_cast<size_t>(ch.expert)];
+        std::vector<float> scale(ch.end - ch.begin);
+        for (size_t i = 0; i < scale.size(); ++i) scale[i] = r.weight[static_cast<size_t>(slots[ch.begin + i])];
+        expert_kernel_forward((*kernels)[static_cast<size_t>(ch.expert)], x.data(), x.outerStride(), all.data() + ch.begin,
+                              scale.data(), static_cast<int64_t>(scale.size()), y.data(), y.outerStride());
+        continue;
+      }
       const std::vector<int32_t> rows(all.begin() + static_cast<std::ptrdiff_t>(ch.begin), all.begin() + static_cast<std::ptrdiff_t>(ch.end));
       Mat mask;
       if (!masks.empty()) {
@@ -365,7 +375,7 @@ void MoeFFN::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng* dr
 // y_t = sum_e g_te E_e(x_t):  dE_e(x_t) = g_te dy_t;  dg_te = <dy_t, E_e(x_t)>;
 // dx_t = sum_e (E_e backward)_t + router backward (gate only, from dg and the balance term).
 void MoeFFN::backward(MatRef dy, const Batch& batch, const Cache& cache, Mat& dx, float balance_weight) {
-  tied_fused.reset();  // the weights are about to be trained
+  drop_inference_packs();  // the weights are about to be trained
   const Routing& r = cache.routing;
   const int64_t n = n_experts();
   const bool gate = gated();
@@ -453,6 +463,22 @@ void MoeFFN::pack_tied_for_inference() {
   shared_expert->intermediate.packed.reset();
   shared_expert->output.packed.reset();
   tied_fused = std::move(fused);
+}
+
+void MoeFFN::pack_for_inference() {
+  expert_kernels.reset();
+  pack_tied_for_inference();
+  if (!expert_norm || top_k() != 1 || (shared_expert && !tied_fused)) return;
+  const std::vector<ExpertFFN>& source = tied_fused ? *tied_fused : experts;
+  for (const ExpertFFN& e : source)
+    if (e.intermediate.int8_weight || e.output.int8_weight || e.intermediate.precision != Precision::fp32 ||
+        e.output.precision != Precision::fp32 || !expert_kernel_applies(e.intermediate.in(), e.size()))
+      return;
+  auto kernels = std::make_shared<std::vector<ExpertKernelWeights>>();
+  for (const ExpertFFN& e : source)
+    kernels->push_back(pack_expert_kernel(e.intermediate.weight.value, e.intermediate.bias.value, e.output.weight.value,
+                                          e.output.bias.value, e.norm.weight.value, e.norm.bias.value, e.norm.eps, e.act));
+  expert_kernels = std::move(kernels);
 }
 
 void MoeFFN::collect(ParamList& params) {

@@ -24,6 +24,7 @@
 #include "model/batch.h"
 #include "model/dense_ffn.h"
 #include "model/expert.h"
+#include "model/expert_kernel.h"
 #include "model/rng.h"
 #include "model/router.h"
 
@@ -72,6 +73,10 @@ struct MoeFFN {
   // layout's speed; top-k > 1 would run S k times). Float weights only (int8 W2 rows carry one
   // scale each, so [W2_s W2_e] cannot be joined). Dropped by backward and set_precision.
   std::shared_ptr<const std::vector<ExpertFFN>> tied_fused;
+  // fp32 inference of top-1 experts with their own LayerNorms, when they are small enough
+  // (model/expert_kernel.h): expert e (tied_fused's e when there is one) laid out for the fused
+  // kernel, which then runs the expert's rows in one pass. Dropped with tied_fused.
+  std::shared_ptr<const std::vector<ExpertKernelWeights>> expert_kernels;
   MoeTrainRouting train_routing;  // not saved
 
   struct Cache {
@@ -116,6 +121,12 @@ struct MoeFFN {
                        Mat& dx);
   // Builds tied_fused when it applies (see there), packed for inference; else leaves it empty.
   void pack_tied_for_inference();
+  // pack_tied_for_inference, then expert_kernels when they apply (see there).
+  void pack_for_inference();
+  void drop_inference_packs() {
+    tied_fused.reset();
+    expert_kernels.reset();
+  }
   void collect(ParamList& params);
   // ffn_size: the dense intermediate size neuron_index refers to.
   void collect_indices(std::vector<IndexParam>& list, int64_t ffn_size);
