@@ -35,8 +35,11 @@ struct ExpertKernelWeights {
 
 // Whether the kernel runs an expert of this shape on this CPU (under the cap):
 // AVX2 + FMA, hidden and size multiples of 16, each weight matrix at most
-// kExpertKernelMaxWeights floats (it then stays in L2 while a block of rows streams it).
-constexpr int64_t kExpertKernelMaxWeights = 64 * 1024;
+// kExpertKernelMaxWeights floats (it then stays in L2 while a block of rows streams it); and not
+// switched off by MOEKIT_EXPERT_KERNEL=off (oneDNN's products then, for A/B runs).
+// Whole-model A/B at hidden 256 (Intel Xeon with AMX, 2026-12-04): 64 and 128 neurons (16k, 32k
+// floats) +4%, 256 neurons (64k) -1 to -4%: beyond 32k oneDNN's blocked products win.
+constexpr int64_t kExpertKernelMaxWeights = 32 * 1024;
 bool expert_kernel_applies(int64_t hidden, int64_t size);
 
 // w1 [size, hidden], w2 [hidden, size] (Linear's layout), b1 [1, size], b2, gamma, beta [1, hidden].

@@ -214,6 +214,15 @@ PackedInt8Matrix stack_int8_rows(const std::vector<const PackedInt8Matrix*>& par
   return pack_int8(all);
 }
 
+bool quantize_activation_row(const float* x, Eigen::Index cols, int max_code, uint8_t* u, float& scale, int32_t& zero) {
+  return quantize_row(x, cols, max_code, u, scale, zero);
+}
+
+void dequantize_sums(const int32_t* acc, const int32_t* row_sum, const float* w_scale, const float* bias, Eigen::Index n,
+                     int32_t zero, float scale, float* y) {
+  dequantize_row(acc, row_sum, w_scale, bias, n, zero, scale, y);
+}
+
 QuantizedActivations quantize_activations(MatRef x, int max_code) {
   QuantizedActivations a;
   a.rows = x.rows();

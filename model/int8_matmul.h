@@ -60,6 +60,14 @@ struct QuantizedActivations {
 };
 QuantizedActivations quantize_activations(MatRef x, int max_code = int8_max_activation());
 
+// One row of quantize_activations (codes u[0, cols), its scale and zero point); false for a row
+// with a non-finite entry (then scale is NaN). For kernels that quantise rows where they are.
+bool quantize_activation_row(const float* x, Eigen::Index cols, int max_code, uint8_t* u, float& scale, int32_t& zero);
+// One output row of int8_linear from its exact sums acc[0, n): (acc - zero * row_sum) * (scale *
+// w_scale) + bias (bias may be null).
+void dequantize_sums(const int32_t* acc, const int32_t* row_sum, const float* w_scale, const float* bias, Eigen::Index n,
+                     int32_t zero, float scale, float* y);
+
 // Longest input row the kernel accepts: 255 * 127 * cols must fit in int32.
 constexpr Eigen::Index kMaxInt8LinearCols = 66'000;
 

@@ -263,8 +263,14 @@ void MoeFFN::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng* dr
   if (training && train_routing.capacity_factor > 0) dropped = apply_capacity(r, train_routing.capacity_factor, batch.mask);
   // Plain inference of a tied top-1 layer runs the fused experts: S(x) is inside each of them.
   const std::vector<ExpertFFN>* fused = !cache && !dropout_rng && tied_fused ? tied_fused.get() : nullptr;
+  // Plain top-1 inference of small experts: a fused kernel per expert chunk reads the chunk's rows
+  // from x and writes them, scaled, into y (model/expert_kernel.h, expert_kernel_int8.h; the int8
+  // one runs the shared FFN inside).
+  const bool plain_top1 = !cache && !dropout_rng && r.top_k == 1;
+  const auto* kernels = plain_top1 && expert_kernels ? expert_kernels.get() : nullptr;
+  const auto* kernels8 = plain_top1 && expert_kernels_int8 ? expert_kernels_int8.get() : nullptr;
   Mat shared_out;  // tied: S(x) for every token, once
-  if (shared_expert && !fused) shared_expert->forward(x, shared_out, cache ? &cache->shared : nullptr, nullptr);
+  if (shared_expert && !fused && !kernels8) shared_expert->forward(x, shared_out, cache ? &cache->shared : nullptr, nullptr);
   const int64_t n = n_experts(), k = r.top_k;
   // One mask per choice rank, drawn serially: with one expert this is the dense FFN's mask.
   std::vector<Mat> masks;
@@ -317,18 +323,22 @@ void MoeFFN::forward(MatRef x, const Batch& batch, Mat& y, Cache* cache, Rng* dr
     // On one thread of a parallel region (its share of the batch: BertModel::forward_by_thread)
     // the chunks run in turn: as large as make_chunks allows, for fewer and larger products.
     const std::vector<RowChunk> chunks = make_chunks(r, omp_in_parallel() ? 1 : omp_get_max_threads());
-    // The fused kernel reads each chunk's rows from x and writes them, scaled, into y.
-    const std::vector<ExpertKernelWeights>* kernels = direct && !training && expert_kernels ? expert_kernels.get() : nullptr;
 #pragma omp parallel for schedule(dynamic, 1) if (chunks.size() > 1)
     for (size_t c = 0; c < chunks.size(); ++c) {
       const RowChunk& ch = chunks[c];
       const auto& all = r.tokens[static_cast<size_t>(ch.expert)];
-      if (kernels) {
+      if (kernels || kernels8) {
         const auto& slots = r.slots[static_cast<size_t>(ch.expert)];
         std::vector<float> scale(ch.end - ch.begin);
         for (size_t i = 0; i < scale.size(); ++i) scale[i] = r.weight[static_cast<size_t>(slots[ch.begin + i])];
-        expert_kernel_forward((*kernels)[static_cast<size_t>(ch.expert)], x.data(), x.outerStride(), all.data() + ch.begin,
-                              scale.data(), static_cast<int64_t>(scale.size()), y.data(), y.outerStride());
+        const auto e = static_cast<size_t>(ch.expert);
+        const auto count = static_cast<int64_t>(scale.size());
+        if (kernels)
+          expert_kernel_forward((*kernels)[e], x.data(), x.outerStride(), all.data() + ch.begin, scale.data(), count,
+                                y.data(), y.outerStride());
+        else
+          expert_kernel_int8_forward((*kernels8)[e], x.data(), x.outerStride(), all.data() + ch.begin, scale.data(),
+                                     count, y.data(), y.outerStride());
         continue;
       }
       const std::vector<int32_t> rows(all.begin() + static_cast<std::ptrdiff_t>(ch.begin), all.begin() + static_cast<std::ptrdiff_t>(ch.end));
@@ -467,8 +477,26 @@ void MoeFFN::pack_tied_for_inference() {
 
 void MoeFFN::pack_for_inference() {
   expert_kernels.reset();
+  expert_kernels_int8.reset();
   pack_tied_for_inference();
-  if (!expert_norm || top_k() != 1 || (shared_expert && !tied_fused)) return;
+  if (!expert_norm || top_k() != 1) return;
+  auto is_int8 = [](const ExpertFFN& f) { return f.intermediate.int8_weight && f.output.int8_weight; };
+  if (std::all_of(experts.begin(), experts.end(), is_int8) && (!shared_expert || is_int8(*shared_expert))) {
+    const int64_t s = shared_expert ? shared_expert->size() : 0;
+    for (const ExpertFFN& e : experts)
+      if (!expert_kernel_int8_applies(e.intermediate.in(), s, e.size())) return;
+    auto kernels = std::make_shared<std::vector<ExpertKernelInt8Weights>>();
+    const ExpertFFN* sh = shared_expert ? &*shared_expert : nullptr;
+    for (const ExpertFFN& e : experts)
+      kernels->push_back(pack_expert_kernel_int8(
+          *e.intermediate.int8_weight, e.intermediate.bias.value, *e.output.int8_weight, e.output.bias.value,
+          sh ? &*sh->intermediate.int8_weight : nullptr, sh ? MatRef(sh->intermediate.bias.value) : MatRef(Mat()),
+          sh ? &*sh->output.int8_weight : nullptr, sh ? MatRef(sh->output.bias.value) : MatRef(Mat()),
+          e.norm.weight.value, e.norm.bias.value, e.norm.eps, e.act));
+    expert_kernels_int8 = std::move(kernels);
+    return;
+  }
+  if (shared_expert && !tied_fused) return;
   const std::vector<ExpertFFN>& source = tied_fused ? *tied_fused : experts;
   for (const ExpertFFN& e : source)
     if (e.intermediate.int8_weight || e.output.int8_weight || e.intermediate.precision != Precision::fp32 ||

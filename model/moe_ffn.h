@@ -25,6 +25,7 @@
 #include "model/dense_ffn.h"
 #include "model/expert.h"
 #include "model/expert_kernel.h"
+#include "model/expert_kernel_int8.h"
 #include "model/rng.h"
 #include "model/router.h"
 
@@ -77,6 +78,8 @@ struct MoeFFN {
   // (model/expert_kernel.h): expert e (tied_fused's e when there is one) laid out for the fused
   // kernel, which then runs the expert's rows in one pass. Dropped with tied_fused.
   std::shared_ptr<const std::vector<ExpertKernelWeights>> expert_kernels;
+  // The same for int8 experts (model/expert_kernel_int8.h; a tied shared FFN runs inside each).
+  std::shared_ptr<const std::vector<ExpertKernelInt8Weights>> expert_kernels_int8;
   MoeTrainRouting train_routing;  // not saved
 
   struct Cache {
@@ -126,6 +129,7 @@ struct MoeFFN {
   void drop_inference_packs() {
     tied_fused.reset();
     expert_kernels.reset();
+    expert_kernels_int8.reset();
   }
   void collect(ParamList& params);
   // ffn_size: the dense intermediate size neuron_index refers to.

@@ -10,6 +10,8 @@
 
 #include "model/activation.h"
 #include "model/expert_kernel.h"
+#include "model/expert_kernel_int8.h"
+#include "model/int8_matmul.h"
 #include "model/moe_ffn.h"
 #include "model/vector_math.h"
 #include "tests/support/gradcheck.h"
@@ -144,8 +146,8 @@ TEST_CASE("expert kernel: LN(x + W2 act(W1 x + b1) + b2) * scale equals a double
 TEST_CASE("expert kernel: which shapes it takes", "[expert_kernel]") {
   const bool vector = vector_math_best_isa() != VectorIsa::portable;
   CHECK(expert_kernel_applies(128, 64) == vector);
-  CHECK(expert_kernel_applies(256, 256) == vector);  // 64k floats a matrix: the limit
-  CHECK_FALSE(expert_kernel_applies(512, 256));      // beyond it: oneDNN's blocked products
+  CHECK(expert_kernel_applies(256, 128) == vector);  // 32k floats a matrix: the limit
+  CHECK_FALSE(expert_kernel_applies(256, 256));      // beyond it: oneDNN's blocked products
   CHECK_FALSE(expert_kernel_applies(120, 64));
   CHECK_FALSE(expert_kernel_applies(128, 24));
   CHECK_FALSE(expert_kernel_applies(0, 64));
@@ -245,5 +247,68 @@ TEST_CASE("MoeFFN keeps the oneDNN path where the expert kernel does not apply",
     m.forward(x, b, y, &cache, nullptr, nullptr);
     m.backward(random_mat(rng, b.n_tok(), c.hidden_size, 1.0), b, cache, dx, 0.0f);
     CHECK_FALSE(m.expert_kernels);
+  }
+}
+
+TEST_CASE("MoeFFN int8 inference with the expert kernel equals the oneDNN path exactly", "[expert_kernel][moe][int8]") {
+  if (!expert_kernel_int8_applies(16, 0, 16)) {
+    WARN("this CPU has no AVX-512 VNNI (or runs 7-bit int8 codes): the fused int8 expert kernel is not used");
+    return;
+  }
+  struct Case {
+    const char* name;
+    int64_t tied;
+    bool gate;
+  };
+  // Tied 4 + 12 (the stacked up-projection splits inside a vector), plain, a gate's weights.
+  for (Case cs : {Case{"tied, hash", 4, false}, Case{"plain, hash", 0, false}, Case{"plain, gate", 0, true}}) {
+    INFO(cs.name);
+    const BertConfig c = moe_config(3, 16, cs.gate ? "gate" : "hash");
+    DenseFFN dense;
+    dense.init("bert.encoder.layer.0.", c);
+    Rng rng(74);
+    ParamList params;
+    dense.collect(params);
+    for (Param* p : params) p->value = random_mat(rng, p->value.rows(), p->value.cols(), 0.4);
+    std::vector<std::vector<int32_t>> neurons(3);
+    for (int32_t e = 0; e < 3; ++e) {
+      for (int32_t j = 0; j < cs.tied; ++j) neurons[static_cast<size_t>(e)].push_back(j);
+      for (int32_t j = 0; j < 16 - cs.tied; ++j)
+        neurons[static_cast<size_t>(e)].push_back(static_cast<int32_t>((cs.tied + e * 8 + j) % 32));
+    }
+    Router router = HashRouter{make_hash_table(c.vocab_size, 3, 1)};
+    if (cs.gate) {
+      GateRouter g;
+      g.init("gate", c.hidden_size, 3, 1);
+      g.weight.value = random_mat(rng, 3, c.hidden_size, 0.5);
+      router = std::move(g);
+    }
+    MoeFFN m = MoeFFN::from_dense(dense, neurons, router, true, cs.tied);
+    auto to_int8 = [](Linear& l) { l.set_int8_weight(quantize_int8_rows(l.weight.value)); };
+    for (ExpertFFN& e : m.experts) {
+      to_int8(e.intermediate);
+      to_int8(e.output);
+    }
+    if (m.shared_expert) {
+      to_int8(m.shared_expert->intermediate);
+      to_int8(m.shared_expert->output);
+    }
+    m.pack_for_inference();
+    REQUIRE(m.expert_kernels_int8);
+    CHECK_FALSE(m.expert_kernels);
+    const Batch b = tiny_batch(c, {9, 4, 7}, 18);  // with padding
+    Mat x = random_mat(rng, b.n_tok(), c.hidden_size, 1.0);
+    Mat fast, slow;
+    m.forward(x, b, fast, nullptr, nullptr, nullptr);
+    MoeFFN without = m;
+    without.expert_kernels_int8.reset();
+    without.forward(x, b, slow, nullptr, nullptr, nullptr);
+    CHECK(fast == slow);  // exact integer sums, the reference's float steps
+    CHECK(slow.cwiseAbs().maxCoeff() > 0.1f);
+    x(2, 3) = std::nanf("");  // a non-finite row stays non-finite, the others unchanged
+    m.forward(x, b, fast, nullptr, nullptr, nullptr);
+    without.forward(x, b, slow, nullptr, nullptr, nullptr);
+    CHECK(std::isnan(fast(2, 0)));
+    CHECK(fast.bottomRows(fast.rows() - 3) == slow.bottomRows(slow.rows() - 3));
   }
 }
